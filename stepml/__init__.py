@@ -1,0 +1,27 @@
+"""stepml: one declared ML pipeline, run locally (DuckDB, local processes) or compiled to AWS CDK stacks.
+
+Kept import-light: ``import stepml`` loads nothing heavy; ``build``/``load`` import what they need when called.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+
+def build(step: str, **kwargs: Any) -> Any:
+    """Run what ``step`` needs (using the cache) and return its output. See :func:`stepml.api.build`."""
+    from stepml.api import build as _build
+
+    return _build(step, **kwargs)
+
+
+def load(step: str, **kwargs: Any) -> Any:
+    """Read ``step``'s output from a finished run. See :func:`stepml.api.load`."""
+    from stepml.api import load as _load
+
+    return _load(step, **kwargs)
+
+
+__all__ = ["__version__", "build", "load"]

@@ -1,0 +1,100 @@
+"""Where outputs live in the artifact store, and their manifests.
+
+    <pipeline>/steps/<step>/<key>/_manifest.json      the commit point: written last, atomically
+    <pipeline>/steps/<step>/<key>/<attempt>/...        the files of one attempt at computing the step
+    <pipeline>/locks/<step>-<key>.json                 the step lock (stepml.lock)
+    <pipeline>/runs/<run_id>.json                      one run's tree: what each step did
+    <pipeline>/registry/...                            the model registry (stepml.registry)
+
+An output without its manifest does not exist: a killed or failed attempt leaves only an attempt directory that
+no manifest names, and the next holder of the step's lock deletes it. A manifest lists the files of its attempt
+with their sizes, so a cache hit can tell a damaged output from a good one without reading it.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from importlib import metadata
+from typing import Any
+
+from stepml.store import Store, join
+
+MANIFEST = "_manifest.json"
+MANIFEST_SCHEMA = "stepml.manifest/1"
+_VERSIONED = ("stepml", "duckdb", "pyarrow", "pandas", "numpy", "scikit-learn", "sqlglot", "boto3")
+
+
+def step_prefix(pipeline: str, step: str, key: str) -> str:
+    return join(pipeline, "steps", step, key)
+
+
+def manifest_key(pipeline: str, step: str, key: str) -> str:
+    return join(step_prefix(pipeline, step, key), MANIFEST)
+
+
+def lock_key(pipeline: str, step: str, key: str) -> str:
+    return join(pipeline, "locks", f"{step}-{key}.json")
+
+
+def run_key(pipeline: str, run_id: str) -> str:
+    return join(pipeline, "runs", f"{run_id}.json")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions, read from package metadata (imports nothing)."""
+    out = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def read_manifest(store: Store, pipeline: str, step: str, key: str) -> dict[str, Any] | None:
+    got = store.read_versioned(manifest_key(pipeline, step, key))
+    if got is None:
+        return None
+    try:
+        data: dict[str, Any] = json.loads(got[0])
+    except ValueError:
+        return None
+    if data.get("schema") != MANIFEST_SCHEMA or data.get("key") != key:
+        return None
+    return data
+
+
+def damaged_files(store: Store, manifest: dict[str, Any]) -> list[str]:
+    """Files the manifest names that are missing or have another size than recorded."""
+    bad = []
+    for f in manifest.get("files", []):
+        st = store.stat(join(manifest["prefix"], f["path"]))
+        if st is None or st.size != f["size"]:
+            bad.append(f["path"])
+    return bad
+
+
+def write_manifest(store: Store, manifest: dict[str, Any]) -> None:
+    store.write_bytes(
+        manifest_key(manifest["pipeline"], manifest["step"], manifest["key"]),
+        json.dumps(manifest, indent=2, sort_keys=True).encode(),
+    )
+
+
+def list_manifests(store: Store, pipeline: str, step: str) -> list[dict[str, Any]]:
+    """Every committed manifest of ``step``, newest first."""
+    out = []
+    for k in store.list(join(pipeline, "steps", step)):
+        parts = k.split("/")
+        if parts[-1] == MANIFEST and len(parts) >= 2:
+            m = read_manifest(store, pipeline, step, parts[-2])
+            if m is not None:
+                out.append(m)
+    out.sort(key=lambda m: m.get("finished_at", 0), reverse=True)
+    return out
+
+
+def output_files(manifest: dict[str, Any]) -> list[str]:
+    """Store keys of the manifest's data files (logs and sidecars excluded), in order."""
+    return [join(manifest["prefix"], f["path"]) for f in manifest.get("files", []) if f.get("role", "data") == "data"]
