@@ -213,13 +213,12 @@ def run_gate(ctx: StepContext) -> StepResult:
         champion_value = float(champion["value"]) if champion else None
     decision = decide(value, champion_value, config)
     entry = {
-        "model_prefix": join(train["prefix"], "model"),
         "train_key": train["key"],
         "metric": model_spec.metric,
         "value": value,
         "status": "approved" if decision.passed else "rejected",
     }
-    candidate = ctx.registry.register(entry, promote=decision.passed)
+    candidate = ctx.registry.register(entry, source_prefix=join(train["prefix"], "model"), promote=decision.passed)
     if decision.passed:
         chosen = candidate
     elif champion is not None:

@@ -1,6 +1,8 @@
 """A model registry in the artifact store: versions and the champion.
 
     <pipeline>/registry/versions/<000001>.json   {version, model_prefix, train_key, metric, value, status, ...}
+    <pipeline>/registry/models/<000001>/...       a copy of the model files (outlives cache clean-up and reruns)
+    <pipeline>/registry/models/<000001>/...       a copy of the model files (outlives reruns and clean-up)
     <pipeline>/registry/champion.json            {version, promoted_at, run_id}
 
 Changes happen under one registry lock, so concurrent gates never hand out the same version number. In AWS the
@@ -54,8 +56,9 @@ class Registry:
             time.sleep(0.1)
         return lock
 
-    def register(self, entry: dict[str, Any], *, promote: bool) -> dict[str, Any]:
-        """Add a version (or return the existing one for the same train key); promote it if asked."""
+    def register(self, entry: dict[str, Any], *, source_prefix: str, promote: bool) -> dict[str, Any]:
+        """Add a version holding a copy of the model files under ``source_prefix`` (or return the existing
+        version for the same train key); promote it to champion if asked."""
         lock = self._locked()
         try:
             existing = [v for v in self.versions() if v.get("train_key") == entry["train_key"]]
@@ -63,9 +66,14 @@ class Registry:
                 version = existing[-1]
             else:
                 number = max((int(v["version"]) for v in self.versions()), default=0) + 1
+                model_prefix = self._k("models", f"{number:06d}")
+                for key in self.store.list(source_prefix):
+                    rel = key[len(source_prefix) + 1 :]
+                    self.store.write_bytes(join(model_prefix, rel), self.store.read_bytes(key))
                 version = {
                     **entry,
                     "version": number,
+                    "model_prefix": model_prefix,
                     "registered_at": self.clock(),
                     "run_id": self.owner.run_id,
                 }
@@ -73,16 +81,8 @@ class Registry:
                     self._k("versions", f"{number:06d}.json"), json.dumps(version, indent=2).encode()
                 )
             if promote:
-                self.store.write_bytes(
-                    self._k("champion.json"),
-                    json.dumps(
-                        {
-                            "version": version["version"],
-                            "promoted_at": self.clock(),
-                            "run_id": self.owner.run_id,
-                        }
-                    ).encode(),
-                )
+                pointer = {"version": version["version"], "promoted_at": self.clock(), "run_id": self.owner.run_id}
+                self.store.write_bytes(self._k("champion.json"), json.dumps(pointer).encode())
             return version
         finally:
             lock.release()
