@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import platform
-from importlib import metadata
 from typing import Any
 
 from stepml.store import Store, join
@@ -43,6 +42,8 @@ def run_key(pipeline: str, run_id: str) -> str:
 
 def package_versions() -> dict[str, str]:
     """Installed versions, read from package metadata (imports nothing)."""
+    from importlib import metadata
+
     out = {"python": platform.python_version()}
     for name in _VERSIONED:
         try:

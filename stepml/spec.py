@@ -300,14 +300,37 @@ class Pipeline:
 
 
 # ---------------------------------------------------------------- loading
-class _LineLoader(yaml.SafeLoader):
-    """A SafeLoader that remembers where each mapping key and value starts."""
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it
+
+
+class _Positions:
+    """Every path in the YAML document -> its (line, column), 1-based; composed only when a problem needs it."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._map: dict[tuple[str, ...], tuple[int, int]] | None = None
+
+    def _positions(self) -> dict[tuple[str, ...], tuple[int, int]]:
+        if self._map is None:
+            self._map = _compose_positions(self._text)
+        return self._map
+
+    def get(self, path: tuple[str, ...]) -> tuple[int, int] | None:
+        return self._positions().get(path)
+
+    def __contains__(self, path: tuple[str, ...]) -> bool:
+        return path in self._positions()
+
+    def __getitem__(self, path: tuple[str, ...]) -> tuple[int, int]:
+        return self._positions()[path]
+
+
+_PositionMap = _Positions
 
 
 def _compose_positions(text: str) -> dict[tuple[str, ...], tuple[int, int]]:
-    """Map every path in the YAML document to its (line, column), 1-based."""
     positions: dict[tuple[str, ...], tuple[int, int]] = {}
-    root = yaml.compose(text, Loader=_LineLoader)
+    root = yaml.compose(text, Loader=_Loader)
 
     def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
         positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
@@ -325,7 +348,7 @@ def _compose_positions(text: str) -> dict[tuple[str, ...], tuple[int, int]]:
     return positions
 
 
-def _locate(positions: dict[tuple[str, ...], tuple[int, int]], loc: tuple[Any, ...]) -> tuple[int, int] | None:
+def _locate(positions: _PositionMap, loc: tuple[Any, ...]) -> tuple[int, int] | None:
     """The position of the deepest existing prefix of ``loc`` (pydantic adds union tags that YAML lacks)."""
     path: tuple[str, ...] = ()
     best = positions.get(())
@@ -337,7 +360,7 @@ def _locate(positions: dict[tuple[str, ...], tuple[int, int]], loc: tuple[Any, .
     return best
 
 
-def _pydantic_issues(exc: ValidationError, positions: dict[tuple[str, ...], tuple[int, int]]) -> list[Issue]:
+def _pydantic_issues(exc: ValidationError, positions: _PositionMap) -> list[Issue]:
     issues = []
     for err in exc.errors():
         loc = tuple(err["loc"])
@@ -367,7 +390,7 @@ _UPSTREAM_RULES: dict[str, dict[str, tuple[int, int]]] = {
 }
 
 
-def _graph_issues(raw_steps: dict[str, Any], positions: dict[tuple[str, ...], tuple[int, int]]) -> list[Issue]:
+def _graph_issues(raw_steps: dict[str, Any], positions: _PositionMap) -> list[Issue]:
     """Dependency problems, checked on the raw mapping so they are reported with field errors."""
     issues: list[Issue] = []
     types = {n: s.get("type") for n, s in raw_steps.items() if isinstance(s, dict)}
@@ -466,7 +489,7 @@ def _cycles(needs: dict[str, list[str]]) -> list[list[str]]:
 
 
 def _semantic_issues(
-    spec: PipelineSpec, path: Path, positions: dict[tuple[str, ...], tuple[int, int]]
+    spec: PipelineSpec, path: Path, positions: _PositionMap
 ) -> tuple[list[Issue], dict[str, str]]:
     """Checks that need the typed spec: SQL files exist and use declared params; params lists are declared."""
     from stepml.sqlrender import scan_placeholders
@@ -562,8 +585,8 @@ def load_spec(path: str | Path = DEFAULT_SPEC) -> Pipeline:
     except OSError as exc:
         raise SpecError([Issue("<file>", f"cannot read spec: {exc.strerror}")], name) from exc
     try:
-        raw = yaml.safe_load(text)
-        positions = _compose_positions(text)
+        raw = yaml.load(text, Loader=_Loader)  # _Loader is a safe loader
+        positions = _Positions(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -582,7 +605,7 @@ def load_spec(path: str | Path = DEFAULT_SPEC) -> Pipeline:
     except ValidationError as exc:
         issues.extend(_pydantic_issues(exc, positions))
     sql: dict[str, str] = {}
-    if spec is not None and not issues:
+    if spec is not None:
         more, sql = _semantic_issues(spec, p, positions)
         issues.extend(more)
     if issues:

@@ -1,0 +1,300 @@
+"""The plan: step order and cache keys, a pure function of the spec's PlanInput and the run parameters."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from stepml.errors import ParamError, StepmlError
+from stepml.plan import (
+    KEY_LENGTH,
+    PLAN_SCHEMA,
+    STEP_SOURCES,
+    Plan,
+    PlanInput,
+    StepRecord,
+    code_digest,
+    make_plan,
+    plan_input,
+)
+from stepml.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCE: dict[str, Any] = yaml.safe_load((ROOT / "pipeline.yaml").read_text())
+ALL_STEPS = {"extract_train", "extract_score", "train", "gate", "score", "check"}
+
+Mutator = Callable[[dict[str, Any]], None]
+
+
+def write_spec(workdir: Path, mutate: Mutator | None = None) -> Path:
+    raw = copy.deepcopy(REFERENCE)
+    if mutate is not None:
+        mutate(raw)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not (workdir / "sql").exists():
+        shutil.copytree(ROOT / "sql", workdir / "sql")
+    path = workdir / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def keys(plan: Plan) -> dict[str, str]:
+    return {s.name: s.key for s in plan.steps}
+
+
+def changed(a: Plan, b: Plan) -> set[str]:
+    ka, kb = keys(a), keys(b)
+    assert ka.keys() == kb.keys()
+    return {n for n in ka if ka[n] != kb[n]}
+
+
+@pytest.fixture(scope="module")
+def reference_input() -> PlanInput:
+    return plan_input(load_spec(ROOT / "pipeline.yaml"))
+
+
+@pytest.fixture(scope="module")
+def reference_plan(reference_input: PlanInput) -> Plan:
+    return make_plan(reference_input, {})
+
+
+# ---------------------------------------------------------------- determinism and order
+def test_keys_are_deterministic() -> None:
+    # Given the same spec loaded twice / When planned twice
+    a = make_plan(plan_input(load_spec(ROOT / "pipeline.yaml")), {})
+    b = make_plan(plan_input(load_spec(ROOT / "pipeline.yaml")), {})
+    # Then every key is equal, and keys are short hex digests
+    assert keys(a) == keys(b)
+    assert set(keys(a)) == ALL_STEPS
+    for key in keys(a).values():
+        assert len(key) == KEY_LENGTH
+        int(key, 16)
+    assert len(set(keys(a).values())) == len(ALL_STEPS)
+
+
+def test_copied_spec_plans_the_same_keys(tmp_path: Path, reference_plan: Plan) -> None:
+    # the spec's location does not enter the keys: a copy elsewhere plans identically
+    assert keys(make_plan(plan_input(load_spec(write_spec(tmp_path))), {})) == keys(reference_plan)
+
+
+def test_order_is_topological(reference_plan: Plan) -> None:
+    seen: set[str] = set()
+    for step in reference_plan.steps:
+        assert set(step.needs) <= seen, f"{step.name} planned before its dependencies {step.needs}"
+        seen.add(step.name)
+    assert [s.name for s in reference_plan.steps] == [
+        "extract_train",
+        "extract_score",
+        "train",
+        "gate",
+        "score",
+        "check",
+    ]
+
+
+def test_order_follows_dependencies_not_declaration() -> None:
+    # Given steps declared in reverse dependency order
+    rec = {"type": "extract", "params": (), "config": {}, "code": "c"}
+    pinput = PlanInput(
+        "p",
+        {},
+        (
+            StepRecord(name="c", needs=("b",), **rec),
+            StepRecord(name="b", needs=("a",), **rec),
+            StepRecord(name="a", needs=(), **rec),
+        ),
+    )
+    assert [s.name for s in make_plan(pinput, {}).steps] == ["a", "b", "c"]
+
+
+def test_cycle_in_plan_input_is_an_error() -> None:
+    rec = {"type": "extract", "params": (), "config": {}, "code": "c"}
+    pinput = PlanInput("p", {}, (StepRecord(name="a", needs=("b",), **rec), StepRecord(name="b", needs=("a",), **rec)))
+    with pytest.raises(StepmlError, match="dependency cycle"):
+        make_plan(pinput, {})
+
+
+def test_plan_params_are_canonical_json(reference_plan: Plan) -> None:
+    assert reference_plan.params == {k: v["default"] for k, v in REFERENCE["params"].items()}
+    assert isinstance(reference_plan.params["as_of"], str)
+    assert reference_plan.pipeline == "job-matching"
+
+
+def test_invalid_params_are_rejected(reference_input: PlanInput) -> None:
+    with pytest.raises(ParamError) as info:
+        make_plan(reference_input, {"lookback_days": "3", "nope": "1"})
+    assert {i.where for i in info.value.issues} == {"param lookback_days", "param nope"}
+
+
+def test_string_and_typed_params_give_the_same_keys(reference_input: PlanInput, reference_plan: Plan) -> None:
+    # "--param score_days=30" and the default 30 are the same run
+    assert keys(make_plan(reference_input, {"score_days": "30", "as_of": "2026-05-01"})) == keys(reference_plan)
+
+
+# ---------------------------------------------------------------- what each change invalidates
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({"score_days": "31"}, {"extract_score", "score", "check"}),
+        ({"lookback_days": 90}, {"extract_train", "train", "gate", "score", "check"}),
+        ({"as_of": "2026-06-01"}, ALL_STEPS),
+    ],
+)
+def test_param_changes_invalidate_only_dependent_steps(
+    reference_input: PlanInput, reference_plan: Plan, given: dict[str, Any], expected: set[str]
+) -> None:
+    assert changed(reference_plan, make_plan(reference_input, given)) == expected
+
+
+def test_editing_one_extracts_sql_changes_it_and_downstream(tmp_path: Path) -> None:
+    # Given two copies of the project, one with a comment added to the scoring SQL
+    base = make_plan(plan_input(load_spec(write_spec(tmp_path / "a"))), {})
+    edited_path = write_spec(tmp_path / "b")
+    sql = tmp_path / "b" / "sql" / "scoring_set.sql"
+    sql.write_text(sql.read_text() + "\n-- reviewed\n")
+    edited = make_plan(plan_input(load_spec(edited_path)), {})
+    # Then the extract and what depends on it change; the training branch does not
+    assert changed(base, edited) == {"extract_score", "score", "check"}
+
+
+def test_editing_training_sql_changes_the_training_branch(tmp_path: Path) -> None:
+    base = make_plan(plan_input(load_spec(write_spec(tmp_path / "a"))), {})
+    edited_path = write_spec(tmp_path / "b")
+    sql = tmp_path / "b" / "sql" / "training_set.sql"
+    sql.write_text(sql.read_text().replace("ORDER BY i.invitation_id", "ORDER BY i.invitation_id DESC"))
+    edited = make_plan(plan_input(load_spec(edited_path)), {})
+    assert changed(base, edited) == {"extract_train", "train", "gate", "score", "check"}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (
+            lambda raw: raw["model"]["hyperparameters"].update(max_iter=123),
+            {"train", "gate", "score", "check"},
+        ),
+        (lambda raw: raw["steps"]["gate"].update(min_value=0.7531), {"gate", "score", "check"}),
+        (lambda raw: raw["steps"]["score"].update(partitions=7), {"score", "check"}),
+        (lambda raw: raw["steps"]["check"].update(min_rows=17), {"check"}),
+        (lambda raw: raw["steps"]["extract_score"].update(rows_per_file=12345), {"extract_score", "score", "check"}),
+        # not significant: descriptions, resources, concurrency
+        (lambda raw: raw["steps"]["train"].update(description="x"), set()),
+        (lambda raw: raw["steps"]["score"].update(max_concurrency=5), set()),
+        (lambda raw: raw["steps"]["train"]["resources"].update(retries=3), set()),
+    ],
+)
+def test_config_changes_invalidate_only_dependent_steps(
+    tmp_path: Path, reference_plan: Plan, mutate: Mutator, expected: set[str]
+) -> None:
+    edited = make_plan(plan_input(load_spec(write_spec(tmp_path, mutate))), {})
+    assert changed(reference_plan, edited) == expected
+
+
+# ---------------------------------------------------------------- the JSON record the cloud plan Lambda embeds
+def test_plan_input_json_round_trip(reference_input: PlanInput, reference_plan: Plan) -> None:
+    # Given the record serialized as the Lambda will receive it
+    data = json.loads(json.dumps(reference_input.to_json()))
+    assert data["schema"] == PLAN_SCHEMA
+    # When rebuilt
+    rebuilt = PlanInput.from_json(data)
+    # Then it equals the original and plans identical keys, with and without parameters
+    assert rebuilt == reference_input
+    assert keys(make_plan(rebuilt, {})) == keys(reference_plan)
+    given = {"as_of": "2026-02-01", "score_days": "7"}
+    assert keys(make_plan(rebuilt, given)) == keys(make_plan(reference_input, given))
+
+
+# ---------------------------------------------------------------- code digests
+def copy_sources(dest: Path) -> None:
+    for rel in {r for rels in STEP_SOURCES.values() for r in rels}:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / rel, dest / rel)
+
+
+def test_code_digest_follows_source_files(tmp_path: Path) -> None:
+    # Given a copy of the step sources
+    copy_sources(tmp_path)
+    before = {t: code_digest(t, tmp_path) for t in STEP_SOURCES}
+    assert before == {t: code_digest(t) for t in STEP_SOURCES}
+    # When the gate's source changes
+    gate = tmp_path / "steps" / "gate.py"
+    gate.write_text(gate.read_text() + "\n# a change\n")
+    after = {t: code_digest(t, tmp_path) for t in STEP_SOURCES}
+    # Then only the gate's digest changes
+    assert {t for t in STEP_SOURCES if before[t] != after[t]} == {"gate"}
+
+
+def test_shared_source_changes_every_step_type_using_it(tmp_path: Path) -> None:
+    copy_sources(tmp_path)
+    before = {t: code_digest(t, tmp_path) for t in STEP_SOURCES}
+    model = tmp_path / "steps" / "_model.py"
+    model.write_text(model.read_text() + "\n# a change\n")
+    assert {t for t in STEP_SOURCES if code_digest(t, tmp_path) != before[t]} == {"train", "score"}
+
+
+def test_code_change_changes_keys_of_step_and_downstream(tmp_path: Path, reference_plan: Plan) -> None:
+    copy_sources(tmp_path / "code")
+    pipeline = load_spec(ROOT / "pipeline.yaml")
+    assert keys(make_plan(plan_input(pipeline, code_root=tmp_path / "code"), {})) == keys(reference_plan)
+    gate = tmp_path / "code" / "steps" / "gate.py"
+    gate.write_text(gate.read_text() + "\n# a change\n")
+    edited = make_plan(plan_input(pipeline, code_root=tmp_path / "code"), {})
+    assert changed(reference_plan, edited) == {"gate", "score", "check"}
+
+
+# ---------------------------------------------------------------- navigation
+def test_downstream(reference_plan: Plan) -> None:
+    assert reference_plan.downstream({"extract_score"}) == {"extract_score", "score", "check"}
+    assert reference_plan.downstream({"train"}) == {"train", "gate", "score", "check"}
+    assert reference_plan.downstream({"check"}) == {"check"}
+    assert reference_plan.downstream({"gate", "extract_score"}) == {"gate", "extract_score", "score", "check"}
+    assert reference_plan.downstream(set()) == set()
+
+
+def test_upstream(reference_plan: Plan) -> None:
+    assert reference_plan.upstream("score") == {"score", "gate", "train", "extract_train", "extract_score"}
+    assert reference_plan.upstream("gate") == {"gate", "train", "extract_train"}
+    assert reference_plan.upstream("extract_score") == {"extract_score"}
+    assert reference_plan.upstream("check") == ALL_STEPS
+
+
+def test_step_lookup(reference_plan: Plan) -> None:
+    step = reference_plan.step("train")
+    assert step.name == "train"
+    assert step.type == "train"
+    assert step.needs == ("extract_train",)
+    assert step.components["upstream"] == {"extract_train": reference_plan.step("extract_train").key}
+
+
+def test_unknown_step_is_an_error(reference_plan: Plan) -> None:
+    with pytest.raises(StepmlError, match="unknown step 'trian'"):
+        reference_plan.step("trian")
+
+
+def test_key_components(reference_plan: Plan) -> None:
+    extract = reference_plan.step("extract_score").components
+    assert extract["params"] == {"as_of": reference_plan.params["as_of"], "score_days": reference_plan.params["score_days"]}
+    declared = REFERENCE["steps"]["extract_score"]
+    assert extract["config"] == {"sql_path": declared["sql"], "rows_per_file": declared["rows_per_file"]}
+    assert isinstance(extract["sql"], str) and len(extract["sql"]) == 64
+    assert reference_plan.step("train").components["sql"] is None
+    assert reference_plan.step("train").components["params"] == {}
+
+
+# ---------------------------------------------------------------- import weight (the plan Lambda has only stdlib)
+def test_plan_module_imports_only_stdlib_and_stepml() -> None:
+    code = (
+        "import sys, stepml.plan; "
+        "bad=[m for m in ('pydantic','yaml','pandas','sqlglot','boto3') if m in sys.modules]; print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
