@@ -75,7 +75,7 @@ class ConsoleEvents(Events):
             line += f" [dim]- {outcome.detail}[/]"
         if outcome.error:
             line += f"\n    [red]{outcome.error_type}: {outcome.error}[/]"
-        console.print(line)
+        console.print(line, soft_wrap=True)
 
     def message(self, text: str) -> None:
         console.print(f"[dim]{text}[/]")
@@ -259,9 +259,9 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, standalone_mode=False)
     except StepmlError as exc:
         if isinstance(exc, SpecError | RunError):
-            err_console.print(f"[bold red]error:[/] {exc}")
+            err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
         else:
-            err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
+            err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -72,11 +72,16 @@ def to_eventbridge(expr: str) -> str:
 
 
 def _shift_dow(item: str) -> str:
+    """A cron day-of-week item (0-7, SUN-SAT, ranges, steps) -> EventBridge day numbers (1-7 = SUN-SAT)."""
+    names = _FIELDS[4][3]
     base, slash, step = item.partition("/")
-    a, dash, b = base.partition("-")
-
-    def shift(tok: str) -> str:
-        return str(int(tok) % 7 + 1) if tok.isdigit() else tok.upper()
-
-    out = shift(a) + (f"-{shift(b)}" if dash else "")
-    return out + (f"/{step}" if slash else "")
+    if base == "*":
+        days = list(range(7))
+    else:
+        a, dash, b = base.partition("-")
+        lo = names.get(a.lower(), int(a) if a.isdigit() else 0)
+        hi = names.get(b.lower(), int(b) if b.isdigit() else 0) if dash else (6 if slash else lo)
+        days = list(range(lo, hi + 1))
+    if slash:
+        days = days[:: int(step)]
+    return ",".join(str(d) for d in sorted({d % 7 + 1 for d in days}))

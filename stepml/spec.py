@@ -368,7 +368,7 @@ def _pydantic_issues(exc: ValidationError, positions: _PositionMap) -> list[Issu
         shown = [str(p) for p in loc]
         if len(loc) >= 3 and loc[0] == "steps" and loc[2] in {"extract", "train", "gate", "score", "check"}:
             shown.pop(2)
-        message = err["msg"]
+        message = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown key"
         elif err["type"] == "union_tag_invalid":
@@ -488,9 +488,7 @@ def _cycles(needs: dict[str, list[str]]) -> list[list[str]]:
     return found
 
 
-def _semantic_issues(
-    spec: PipelineSpec, path: Path, positions: _PositionMap
-) -> tuple[list[Issue], dict[str, str]]:
+def _semantic_issues(spec: PipelineSpec, path: Path, positions: _PositionMap) -> tuple[list[Issue], dict[str, str]]:
     """Checks that need the typed spec: SQL files exist and use declared params; params lists are declared."""
     from stepml.sqlrender import scan_placeholders
 

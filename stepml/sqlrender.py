@@ -16,18 +16,15 @@ from stepml.errors import QueryError
 
 
 def placeholders(sql: str, *, step: str = "extract") -> list[str]:
-    """Names of the ``:name`` placeholders in ``sql``, in order of first appearance."""
+    """Names of the ``:name`` placeholders in ``sql``, in order of first appearance in the text."""
     tree = _parse(sql, step)
     from sqlglot import exp
 
-    seen: list[str] = []
-    for node in tree.find_all(exp.Placeholder):
-        name = node.name
-        if not name:
-            raise QueryError(step, "positional '?' placeholders are not supported; use named ones like :as_of")
-        if name not in seen:
-            seen.append(name)
-    return seen
+    names = {node.name for node in tree.find_all(exp.Placeholder)}
+    if names & {"", "?"}:
+        raise QueryError(step, "positional '?' placeholders are not supported; use named ones like :as_of")
+    in_text = [n for n in scan_placeholders(sql) if n in names]
+    return in_text + sorted(names - set(in_text))
 
 
 def render(sql: str, params: Mapping[str, Any], *, dialect: str = "duckdb", step: str = "extract") -> str:

@@ -63,3 +63,35 @@ def make_pipeline(tmp_path: Path, sample_warehouse: Path) -> Callable[..., Path]
         return write_spec(wd, raw)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Any:
+    """A moto server on 127.0.0.1 (a free port), for code that needs a real endpoint (subprocesses, pyarrow)."""
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment pointing boto3 (in this process and in subprocesses) at the moto server."""
+    env = {
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return env

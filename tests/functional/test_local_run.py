@@ -110,7 +110,9 @@ def test_cached_run_imports_no_heavy_libraries(make_pipeline):
         "heavy = [m for m in ('pandas', 'sklearn', 'pyarrow', 'duckdb', 'great_expectations', 'evidently', 'sqlglot')"
         " if m in sys.modules]\nprint('HEAVY', heavy)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(spec)], check=False, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(spec)], check=False, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout
     assert "6 cached" in out.stdout

@@ -70,13 +70,14 @@ def test_invalid_expressions_name_the_field(expr: str, fragment: str) -> None:
         ("0 0 1 * *", "cron(0 0 1 * ? *)"),
         ("30 6 1,15 jan,jul *", "cron(30 6 1,15 jan,jul ? *)"),
         # day of week: cron 0-7 (0 and 7 = Sunday) -> EventBridge 1-7 (1 = Sunday)
-        ("0 9 * * 1-5", "cron(0 9 ? * 2-6 *)"),
+        ("0 9 * * 1-5", "cron(0 9 ? * 2,3,4,5,6 *)"),
         ("0 9 * * 0", "cron(0 9 ? * 1 *)"),
         ("0 9 * * 7", "cron(0 9 ? * 1 *)"),
         ("0 9 * * 6", "cron(0 9 ? * 7 *)"),
         ("0 9 * * 1,3,5", "cron(0 9 ? * 2,4,6 *)"),
-        ("0 9 * * 0-6/2", "cron(0 9 ? * 1-7/2 *)"),
-        ("0 9 * * mon-fri", "cron(0 9 ? * MON-FRI *)"),
+        ("0 9 * * 0-6/2", "cron(0 9 ? * 1,3,5,7 *)"),
+        ("0 9 * * mon-fri", "cron(0 9 ? * 2,3,4,5,6 *)"),
+        ("0 9 * * 5-7", "cron(0 9 ? * 1,6,7 *)"),
     ],
 )
 def test_to_eventbridge(expr: str, expected: str) -> None:

@@ -101,24 +101,26 @@ def test_order_is_topological(reference_plan: Plan) -> None:
     ]
 
 
+def record(name: str, *needs: str) -> StepRecord:
+    return StepRecord(name=name, type="extract", needs=needs, params=(), config={}, code="c")
+
+
 def test_order_follows_dependencies_not_declaration() -> None:
     # Given steps declared in reverse dependency order
-    rec = {"type": "extract", "params": (), "config": {}, "code": "c"}
     pinput = PlanInput(
         "p",
         {},
         (
-            StepRecord(name="c", needs=("b",), **rec),
-            StepRecord(name="b", needs=("a",), **rec),
-            StepRecord(name="a", needs=(), **rec),
+            record("c", "b"),
+            record("b", "a"),
+            record("a"),
         ),
     )
     assert [s.name for s in make_plan(pinput, {}).steps] == ["a", "b", "c"]
 
 
 def test_cycle_in_plan_input_is_an_error() -> None:
-    rec = {"type": "extract", "params": (), "config": {}, "code": "c"}
-    pinput = PlanInput("p", {}, (StepRecord(name="a", needs=("b",), **rec), StepRecord(name="b", needs=("a",), **rec)))
+    pinput = PlanInput("p", {}, (record("a", "b"), record("b", "a")))
     with pytest.raises(StepmlError, match="dependency cycle"):
         make_plan(pinput, {})
 
@@ -282,7 +284,10 @@ def test_unknown_step_is_an_error(reference_plan: Plan) -> None:
 
 def test_key_components(reference_plan: Plan) -> None:
     extract = reference_plan.step("extract_score").components
-    assert extract["params"] == {"as_of": reference_plan.params["as_of"], "score_days": reference_plan.params["score_days"]}
+    assert extract["params"] == {
+        "as_of": reference_plan.params["as_of"],
+        "score_days": reference_plan.params["score_days"],
+    }
     declared = REFERENCE["steps"]["extract_score"]
     assert extract["config"] == {"sql_path": declared["sql"], "rows_per_file": declared["rows_per_file"]}
     assert isinstance(extract["sql"], str) and len(extract["sql"]) == 64

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 import shutil
 from collections.abc import Callable
@@ -187,7 +188,7 @@ def test_dependency_cycle_shows_the_path(tmp_path: Path) -> None:
     assert chain[0] == chain[-1]
     assert set(chain) == {"extract_train", "gate", "train"}
     needs = {"extract_train": ["gate"], "train": ["extract_train"], "gate": ["train"]}
-    for a, b in zip(chain, chain[1:], strict=False):
+    for a, b in itertools.pairwise(chain):
         assert b in needs[a], f"{a} does not need {b} in {chain}"
     assert cycles[0].where == f"steps.{chain[0]}.needs"
     assert cycles[0].line == line_of(path, rf"^  {chain[0]}:", r"^    needs:")
@@ -389,13 +390,6 @@ def test_several_semantic_problems_reported_at_once(tmp_path: Path) -> None:
     assert sorted(i.where for i in err.issues) == ["alarms.0.metric", "steps.extract_score.sql", "steps.gate.params"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: stepml/spec.py:585 runs _semantic_issues only when no other issue was found "
-        "(`if spec is not None and not issues`), so a graph problem hides an undeclared SQL placeholder"
-    ),
-)
 def test_graph_problem_does_not_hide_undeclared_placeholder(tmp_path: Path) -> None:
     # Given a missing dependency (a graph issue; the spec still validates) and an undeclared :score_days
     def mutate(raw: dict[str, Any]) -> None:
