@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv at the repo root and install stepml with exact pins (requirements.lock).
 # Usage: scripts/setup.sh            runtime only
-#        scripts/setup.sh --dev      plus test tools (pytest, ruff, mypy, moto)
+#        scripts/setup.sh --dev      plus the test tools (pytest, ruff, mypy, moto)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -10,4 +10,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 extra=""
 [ "${1:-}" = "--dev" ] && extra="[dev]"
-.venv/bin/python -m pip install -q --disable-pip-version-check -c requirements.lock -e ".${extra}"
+# pip's "Location ... is ignored" lines come from this machine's pip config, not from the install
+.venv/bin/python -m pip install -q --disable-pip-version-check -c requirements.lock -e ".${extra}" 2>&1 \
+  | { grep -v "^WARNING: Location 'file:" || true; }
+exit "${PIPESTATUS[0]}"

@@ -24,4 +24,11 @@ def load(step: str, **kwargs: Any) -> Any:
     return _load(step, **kwargs)
 
 
-__all__ = ["__version__", "build", "load"]
+def fetch(sql: str, **kwargs: Any) -> Any:
+    """Run a parameterized warehouse query and return a DataFrame. See :func:`stepml.api.fetch`."""
+    from stepml.api import fetch as _fetch
+
+    return _fetch(sql, **kwargs)
+
+
+__all__ = ["__version__", "build", "fetch", "load"]

@@ -133,3 +133,23 @@ def load(
                 if m is not None:
                     return read_output(st, m)
     raise StepmlError(f"no finished output of step {step!r} in {'run ' + run if run else 'any run'} under {st.root}")
+
+
+def fetch(
+    sql: str | Path, *, spec: str | Path = DEFAULT_SPEC, warehouse: str | Path | None = None, **params: Any
+) -> Any:
+    """A reusable data-fetch task: a Trino-dialect query (text or a ``.sql`` path) with ``:name`` parameters,
+    run on the local warehouse, returned as a DataFrame. Parameters the spec declares are typed as declared
+    (``as_of="2026-04-01"`` becomes a date); others are passed as given.
+    """
+    from stepml.params import coerce
+    from steps.extract import fetch as run_fetch
+
+    pipeline = load_spec(spec)
+    declared = pipeline.spec.params
+    typed = {k: coerce(declared[k].type, v, declared[k]) if k in declared else v for k, v in params.items()}
+    path = Path(warehouse) if warehouse is not None else pipeline.resolve(pipeline.spec.warehouse.local.path)
+    text = Path(sql) if str(sql).endswith(".sql") and not Path(sql).is_absolute() else sql
+    if isinstance(text, Path) and not text.exists():
+        text = pipeline.resolve(str(sql))
+    return run_fetch(path, str(text), typed)

@@ -42,7 +42,9 @@ def attempts(runner: LocalRunner, step: str, key: str) -> list[str]:
     return sorted({k[len(prefix) + 1 :].split("/")[0] for k in runner.store.list(prefix)})
 
 
-def assert_failed_cleanly(runner: LocalRunner, before: dict[str, dict[str, Any]], step: str, params: dict[str, Any]) -> None:
+def assert_failed_cleanly(
+    runner: LocalRunner, before: dict[str, dict[str, Any]], step: str, params: dict[str, Any]
+) -> None:
     """The failing step has no manifest and no attempt files; every earlier output is unchanged and intact."""
     key = runner.plan(params).step(step).key
     assert mf.read_manifest(runner.store, runner.pipeline.name, step, key) is None

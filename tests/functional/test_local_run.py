@@ -217,3 +217,17 @@ def test_other_table_target_and_task_run_without_code_changes(make_pipeline, tas
     assert model.meta["task"] == "regression" and model.metrics["metric"] == "rmse"
     predictions = build("predict", spec=spec)
     assert "candidate_id" in predictions.columns and predictions["prediction"].notna().all()
+
+
+def test_fetch_is_a_reusable_parameterized_query(make_pipeline):
+    import stepml
+
+    spec = make_pipeline()
+    month = stepml.fetch("sql/training_set.sql", spec=spec, as_of="2026-04-01", lookback_days=30)
+    quarter = stepml.fetch("sql/training_set.sql", spec=spec, as_of="2026-04-01", lookback_days=90)
+    assert 0 < len(month) < len(quarter)
+    assert str(month["sent_at"].min()) >= "2026-03-02"
+    ad_hoc = stepml.fetch(
+        "SELECT count(*) AS n FROM candidates WHERE signup_date < :as_of", spec=spec, as_of="2026-01-01"
+    )
+    assert int(ad_hoc["n"].iloc[0]) > 0
