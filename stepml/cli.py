@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from stepml import cli_cloud, cli_monitoring
 from stepml.errors import RunError, SpecError, StepmlError
 from stepml.plan import Plan, PlannedStep
 from stepml.runner import Events, RunRecord, StepOutcome
@@ -155,6 +156,7 @@ def run(
             render_run(failed)
         raise
     render_run(record)
+    cli_monitoring.after_run(record, pipeline, store, console)
 
 
 @app.command()
@@ -251,6 +253,10 @@ def sample_data(
         raise StepmlError(f"sample-data: {exc}") from exc
     tables = ", ".join(f"{t} {n:,}" for t, n in summary.tables.items())
     console.print(f"wrote {summary.path} in {time.perf_counter() - started:.1f}s: {tables}")
+
+
+cli_monitoring.register(app)
+cli_cloud.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
