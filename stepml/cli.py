@@ -138,7 +138,7 @@ def run(
     root: RootOpt = None,
 ) -> None:
     """Run the pipeline locally: finished steps are skipped, the rest run under locks."""
-    from stepml.runner import LocalRunner, load_run
+    from stepml.runner import LocalRunner
 
     pipeline, store = _open(spec, root)
     params = _params(param)
@@ -150,10 +150,9 @@ def run(
     console.print(f"[bold]{pipeline.name}[/] · root {store.root} · {len(plan.steps)} steps")
     try:
         record = runner.run(params, rerun=set(rerun or []), targets=set(step) if step else None)
-    except RunError:
-        failed = load_run(store, pipeline.name)
-        if failed is not None:
-            render_run(failed)
+    except RunError as exc:
+        if exc.record is not None:
+            render_run(exc.record)
         raise
     render_run(record)
     cli_monitoring.after_run(record, pipeline, store, console)

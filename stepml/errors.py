@@ -119,10 +119,11 @@ class StepExecutionError(StepError):
 
 
 class RunError(StepmlError):
-    """A run ended with failed steps."""
+    """A run ended with failed steps. ``record`` is the run's tree (a ``stepml.runner.RunRecord``)."""
 
-    def __init__(self, failures: list[StepError]) -> None:
+    def __init__(self, failures: list[StepError], record: Any = None) -> None:
         self.failures = failures
+        self.record = record
         super().__init__("; ".join(str(f) for f in failures))
 
 

@@ -182,7 +182,7 @@ class LocalRunner:
         record.status = "failed" if failures else "succeeded"
         self._save(record)
         if failures:
-            raise RunError(failures)
+            raise RunError(failures, record)
         return record
 
     def _typed_params(self, plan: Plan) -> dict[str, Any]:
