@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_exploration_notebook_executes(make_pipeline, monkeypatch):
     spec = make_pipeline()
     monkeypatch.setenv("STEPML_SPEC", str(spec))
-    nb = nbformat.read(ROOT / "notebooks" / "exploration.ipynb", as_version=4)
+    nb = nbformat.read(ROOT / "notebooks" / "exploration.ipynb", as_version=4)  # type: ignore[no-untyped-call]
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(spec.parent)}}).execute()
     outputs = "\n".join(
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if "text" in o
