@@ -79,17 +79,11 @@ def coerce(type_: str, value: Any, decl: ParamDecl | None = None) -> Any:
     return out
 
 
-class _Declared(Protocol):
+class _Declared(ParamDecl, Protocol):
     @property
     def type(self) -> str: ...
     @property
     def default(self) -> Any: ...
-    @property
-    def min(self) -> float | None: ...
-    @property
-    def max(self) -> float | None: ...
-    @property
-    def choices(self) -> list[str] | None: ...
 
 
 def parse_assignments(items: list[str]) -> dict[str, str]:

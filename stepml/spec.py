@@ -390,32 +390,34 @@ _UPSTREAM_RULES: dict[str, dict[str, tuple[int, int]]] = {
 }
 
 
+def _issue(positions: _PositionMap, where: str, message: str, *path: str) -> Issue:
+    """An issue located at the deepest existing prefix of ``path`` in the YAML document."""
+    pos = _locate(positions, path) or (None, None)
+    return Issue(where, message, *pos)
+
+
 def _graph_issues(raw_steps: dict[str, Any], positions: _PositionMap) -> list[Issue]:
     """Dependency problems, checked on the raw mapping so they are reported with field errors."""
     issues: list[Issue] = []
     types = {n: s.get("type") for n, s in raw_steps.items() if isinstance(s, dict)}
     needs: dict[str, list[str]] = {}
     for name, step in raw_steps.items():
-        if not isinstance(step, dict):
-            continue
-        deps = step.get("needs", []) or []
+        deps = (step.get("needs") or []) if isinstance(step, dict) else None
         if not isinstance(deps, list):
             continue
         needs[name] = [str(d) for d in deps]
+        where = f"steps.{name}.needs"
+
+        def at(message: str, *path: str, where: str = where, name: str = name) -> None:
+            issues.append(_issue(positions, where, message, "steps", name, "needs", *path))
+
         for i, dep in enumerate(deps):
             if dep not in raw_steps:
-                pos = positions.get(("steps", name, "needs", str(i)))
-                issues.append(
-                    Issue(
-                        f"steps.{name}.needs",
-                        f"depends on {dep!r}, which is not a step",
-                        *(pos or (None, None)),
-                    )
-                )
+                at(f"depends on {dep!r}, which is not a step", str(i))
             elif dep == name:
-                pos = positions.get(("steps", name, "needs", str(i)))
-                issues.append(Issue(f"steps.{name}.needs", "a step cannot depend on itself", *(pos or (None, None))))
-        rules = _UPSTREAM_RULES.get(str(types.get(name)))
+                at("a step cannot depend on itself", str(i))
+        kind = types.get(name)
+        rules = _UPSTREAM_RULES.get(str(kind))
         if rules is None:
             continue
         up_types = [types.get(d) for d in deps if d in raw_steps]
@@ -423,37 +425,22 @@ def _graph_issues(raw_steps: dict[str, Any], positions: _PositionMap) -> list[Is
             n = up_types.count(up_type)
             if not lo <= n <= hi:
                 want = f"exactly {lo}" if lo == hi else f"{lo} to {hi}"
-                pos = positions.get(("steps", name, "needs")) or positions.get(("steps", name))
-                issues.append(
-                    Issue(
-                        f"steps.{name}.needs",
-                        f"a {types.get(name)} step needs {want} {up_type} step(s), found {n}",
-                        *(pos or (None, None)),
-                    )
-                )
-        if types.get(name) == "score" and up_types.count("gate") + up_types.count("train") != 1:
-            pos = positions.get(("steps", name, "needs")) or positions.get(("steps", name))
-            issues.append(
-                Issue(
-                    f"steps.{name}.needs",
-                    "a score step needs exactly one gate or train step",
-                    *(pos or (None, None)),
-                )
-            )
+                at(f"a {kind} step needs {want} {up_type} step(s), found {n}")
+        if kind == "score" and up_types.count("gate") + up_types.count("train") != 1:
+            at("a score step needs exactly one gate or train step")
         extra = sorted({str(t) for t in up_types if t not in rules})
         if extra:
-            pos = positions.get(("steps", name, "needs")) or positions.get(("steps", name))
-            issues.append(
-                Issue(
-                    f"steps.{name}.needs",
-                    f"a {types.get(name)} step cannot depend on {', '.join(extra)} steps",
-                    *(pos or (None, None)),
-                )
-            )
+            at(f"a {kind} step cannot depend on {', '.join(extra)} steps")
     for cycle in _cycles(needs):
-        pos = positions.get(("steps", cycle[0], "needs"))
         issues.append(
-            Issue(f"steps.{cycle[0]}.needs", "dependency cycle: " + " -> ".join(cycle), *(pos or (None, None)))
+            _issue(
+                positions,
+                f"steps.{cycle[0]}.needs",
+                "dependency cycle: " + " -> ".join(cycle),
+                "steps",
+                cycle[0],
+                "needs",
+            )
         )
     return issues
 
@@ -495,66 +482,40 @@ def _semantic_issues(spec: PipelineSpec, path: Path, positions: _PositionMap) ->
     issues: list[Issue] = []
     sql: dict[str, str] = {}
 
-    def at(*p: str) -> tuple[int | None, int | None]:
-        return _locate(positions, p) or (None, None)
+    def at(where: str, message: str, *p: str) -> None:
+        issues.append(_issue(positions, where, message, *p))
 
     for name, step in spec.steps.items():
         for i, p in enumerate(step.params):
             if p not in spec.params:
-                issues.append(
-                    Issue(
-                        f"steps.{name}.params",
-                        f"unknown parameter {p!r}",
-                        *at("steps", name, "params", str(i)),
-                    )
-                )
+                at(f"steps.{name}.params", f"unknown parameter {p!r}", "steps", name, "params", str(i))
         if isinstance(step, ExtractStep):
             sql_path = Path(step.sql) if Path(step.sql).is_absolute() else path.parent / step.sql
             try:
                 text = sql_path.read_text()
             except OSError as exc:
-                issues.append(
-                    Issue(
-                        f"steps.{name}.sql",
-                        f"cannot read SQL file {sql_path}: {exc.strerror}",
-                        *at("steps", name, "sql"),
-                    )
-                )
+                at(f"steps.{name}.sql", f"cannot read SQL file {sql_path}: {exc.strerror}", "steps", name, "sql")
                 continue
             sql[name] = text
             for ph in scan_placeholders(text):
                 if ph not in spec.params:
-                    issues.append(
-                        Issue(
-                            f"steps.{name}.sql",
-                            f"{step.sql} uses :{ph}, which is not a declared parameter (declared: {sorted(spec.params)})",
-                            *at("steps", name, "sql"),
-                        )
-                    )
+                    declared = sorted(spec.params)
+                    msg = f"{step.sql} uses :{ph}, which is not a declared parameter (declared: {declared})"
+                    at(f"steps.{name}.sql", msg, "steps", name, "sql")
         if isinstance(step, CheckStep):
             known = set(spec.model.features) | set(spec.model.id_columns) | {"prediction", "score"}
             for col in step.columns:
                 if col not in known:
-                    issues.append(
-                        Issue(
-                            f"steps.{name}.columns.{col}",
-                            "not a feature, id column or prediction column",
-                            *at("steps", name, "columns", col),
-                        )
-                    )
+                    msg = "not a feature, id column or prediction column"
+                    at(f"steps.{name}.columns.{col}", msg, "steps", name, "columns", col)
     for i, alarm in enumerate(spec.alarms):
         if alarm.metric not in KNOWN_METRICS:
-            issues.append(
-                Issue(
-                    f"alarms.{i}.metric",
-                    f"unknown metric {alarm.metric!r}; known: {sorted(KNOWN_METRICS)}",
-                    *at("alarms", str(i), "metric"),
-                )
-            )
+            msg = f"unknown metric {alarm.metric!r}; known: {sorted(KNOWN_METRICS)}"
+            at(f"alarms.{i}.metric", msg, "alarms", str(i), "metric")
     if spec.schedule:
         for k in spec.schedule.params:
             if k not in spec.params:
-                issues.append(Issue(f"schedule.params.{k}", "unknown parameter", *at("schedule", "params", k)))
+                at(f"schedule.params.{k}", "unknown parameter", "schedule", "params", k)
     return issues, sql
 
 
