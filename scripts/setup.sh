@@ -13,4 +13,9 @@ extra=""
 # pip's "Location ... is ignored" lines come from this machine's pip config, not from the install
 .venv/bin/python -m pip install -q --disable-pip-version-check -c requirements.lock -e ".${extra}" 2>&1 \
   | { grep -v "^WARNING: Location 'file:" || true; }
-exit "${PIPESTATUS[0]}"
+status=${PIPESTATUS[0]}
+[ "$status" -eq 0 ] || exit "$status"
+# the test suite also needs the pinned Node tools (CDK CLI, asl-validator)
+if [ "${1:-}" = "--dev" ]; then
+  bash scripts/setup_node.sh
+fi

@@ -1,0 +1,41 @@
+"""The typed configuration of the CDK app: what differs between environments, given to constructs as arguments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stepml.spec import Pipeline
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class InfraConfig:
+    """Everything the stacks need besides the spec. Built once in ``infra/app.py`` from CDK context."""
+
+    pipeline: Pipeline
+    stage: str = "dev"
+    asset_dir: Path = field(default_factory=lambda: REPO_ROOT / "cdk.out" / "stepml-staging" / "lambda")
+    image_uri: str | None = None  # overrides the spec's container.image_uri; None and no spec URI: build Dockerfile
+    warehouse_bucket_arns: tuple[str, ...] = ()  # S3 buckets holding the warehouse tables (read by Athena)
+    no_success_hours: int = 26  # alarm when no execution succeeded for this long (missing data breaches)
+    retain_data: bool = True  # keep the artifact bucket and the lock table when the stack is deleted
+    max_azs: int = 2
+
+    @property
+    def name(self) -> str:
+        return self.pipeline.spec.name
+
+    @property
+    def prefix(self) -> str:
+        """Resource-name prefix: ``stepml-<pipeline>-<stage>``."""
+        return f"stepml-{self.name}-{self.stage}"
+
+    @property
+    def resolved_image_uri(self) -> str | None:
+        return self.image_uri or self.pipeline.spec.container.image_uri
+
+    @property
+    def dockerfile(self) -> Path:
+        return self.pipeline.resolve(self.pipeline.spec.container.dockerfile)

@@ -1,0 +1,1 @@
+"""Stacks compose constructs, wire grants and outputs, and apply cdk-nag; nothing else."""

@@ -1,0 +1,73 @@
+"""Data stack: the artifact bucket, the lock table and the Athena workgroup, asserted with matchers."""
+
+from __future__ import annotations
+
+from aws_cdk.assertions import Match
+
+from tests.infra.conftest import Synth
+
+
+def test_artifact_bucket_is_encrypted_private_versioned_with_lifecycle(synth: Synth) -> None:
+    t = synth.template_objs["data"]
+    t.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            },
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "LifecycleConfiguration": {
+                "Rules": Match.array_with(
+                    [Match.object_like({"NoncurrentVersionExpiration": {"NoncurrentDays": 30}, "Status": "Enabled"})]
+                )
+            },
+            "LoggingConfiguration": Match.object_like({"LogFilePrefix": "artifacts/"}),
+        },
+    )
+
+
+def test_buckets_refuse_plain_http(synth: Synth) -> None:
+    t = synth.template_objs["data"]
+    policies = t.find_resources("AWS::S3::BucketPolicy")
+    assert len(policies) == 2  # the artifact bucket and its access-log bucket
+    for policy in policies.values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+        )
+
+
+def test_lock_table_has_ttl_lease_and_recovery(synth: Synth) -> None:
+    synth.template_objs["data"].has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": "lock_id", "KeyType": "HASH"}],
+            "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+            "BillingMode": "PAY_PER_REQUEST",
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        },
+    )
+
+
+def test_athena_workgroup_from_spec_writes_results_to_the_bucket(synth: Synth) -> None:
+    synth.template_objs["data"].has_resource_properties(
+        "AWS::Athena::WorkGroup",
+        {
+            "Name": "stepml",  # pipeline.yaml: warehouse.athena.workgroup
+            "WorkGroupConfiguration": Match.object_like(
+                {
+                    "EnforceWorkGroupConfiguration": True,
+                    "ResultConfiguration": {
+                        "OutputLocation": Match.any_value(),
+                        "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"},
+                    },
+                }
+            ),
+        },
+    )

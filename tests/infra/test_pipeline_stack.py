@@ -1,0 +1,103 @@
+"""Pipeline stack: the state machine compiled from the spec, its Lambdas, ECS, SageMaker, schedule, rule."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk.assertions import Capture, Match
+
+from stepml.cloud.asl import compile_definition, substitution_names
+from stepml.cron import to_eventbridge
+from stepml.plan import plan_input
+from stepml.spec import load_spec
+from tests.conftest import ROOT
+from tests.infra.conftest import IMAGE_URI, Synth, resources, state_machine_definition
+
+
+def test_state_machine_is_the_compiled_definition(synth: Synth) -> None:
+    # Given the reference spec, when synthesized, the template holds exactly what `stepml asl` prints
+    pipeline = load_spec(ROOT / "pipeline.yaml")
+    definition, substitutions = state_machine_definition(synth.templates["pipeline"])
+    assert json.loads(definition) == compile_definition(pipeline, plan_input(pipeline))
+    assert set(substitutions) == set(substitution_names(pipeline))
+    assert substitutions["ImageUri"] == IMAGE_URI
+
+
+def test_state_machine_logs_traces_and_times_out(synth: Synth) -> None:
+    synth.template_objs["pipeline"].has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineName": "stepml-job-matching-dev",
+            "TracingConfiguration": {"Enabled": True},
+            "LoggingConfiguration": Match.object_like({"Level": "ALL", "IncludeExecutionData": False}),
+        },
+    )
+
+
+def test_lambdas_are_light_python_functions(synth: Synth) -> None:
+    t = synth.template_objs["pipeline"]
+    handlers = Capture()
+    t.has_resource_properties("AWS::Lambda::Function", {"Runtime": "python3.14", "Handler": handlers})
+    found = {
+        f["Properties"]["Handler"] for f in resources(synth.templates["pipeline"], "AWS::Lambda::Function").values()
+    }
+    assert found == {
+        "stepml.cloud.handlers.plan.handler",
+        "stepml.cloud.handlers.commit.handler",
+        "stepml.cloud.handlers.notify.handler",
+    }
+
+
+def test_fargate_task_definitions_take_cpu_and_memory_from_the_spec(synth: Synth) -> None:
+    t = synth.template_objs["pipeline"]
+    spec = load_spec(ROOT / "pipeline.yaml").spec
+    for name in ("score", "check"):
+        res = spec.steps[name].resources
+        t.has_resource_properties(
+            "AWS::ECS::TaskDefinition",
+            {
+                "Family": f"stepml-job-matching-dev-{name}",
+                "Cpu": str(res.cpu),
+                "Memory": str(res.memory),
+                "RequiresCompatibilities": ["FARGATE"],
+                "ContainerDefinitions": [
+                    Match.object_like(
+                        {"Image": IMAGE_URI, "Command": ["python", "-m", "stepml.cloud.task", spec.steps[name].type]}
+                    )
+                ],
+            },
+        )
+
+
+def test_schedule_uses_the_spec_cron_and_time_zone(synth: Synth) -> None:
+    spec = load_spec(ROOT / "pipeline.yaml").spec
+    assert spec.schedule is not None
+    synth.template_objs["pipeline"].has_resource_properties(
+        "AWS::Scheduler::Schedule",
+        {
+            "ScheduleExpression": to_eventbridge(spec.schedule.cron),
+            "ScheduleExpressionTimezone": "Asia/Tokyo",
+            "Target": Match.object_like({"Input": json.dumps({"params": {}})}),
+        },
+    )
+
+
+def test_execution_status_changes_reach_the_notify_function(synth: Synth) -> None:
+    synth.template_objs["pipeline"].has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": Match.object_like(
+                {
+                    "source": ["aws.states"],
+                    "detail-type": ["Step Functions Execution Status Change"],
+                    "detail": Match.object_like({"status": ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]}),
+                }
+            )
+        },
+    )
+
+
+def test_model_package_group_for_the_gate(synth: Synth) -> None:
+    synth.template_objs["pipeline"].has_resource_properties(
+        "AWS::SageMaker::ModelPackageGroup", {"ModelPackageGroupName": "stepml-job-matching-dev-models"}
+    )

@@ -1,0 +1,147 @@
+"""Commit (manifest), decide (gate) and notify (summary) handlers, against moto S3 in-process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import tarfile
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from stepml.cloud.bundle import lambda_config
+from stepml.cloud.handlers.commit import commit, decide_event, partition_event
+from stepml.cloud.handlers.notify import summarize
+from stepml.cloud.handlers.plan import plan_payload
+from stepml.errors import StepInputError
+from stepml.manifest import MANIFEST_SCHEMA, damaged_files, read_manifest
+from stepml.spec import load_spec
+from stepml.store import open_store
+from tests.conftest import ROOT
+
+BUCKET = "artifacts"
+
+
+@pytest.fixture(scope="module")
+def config() -> dict[str, Any]:
+    return lambda_config(load_spec(ROOT / "pipeline.yaml"))
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for k, v in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        client = boto3.client("s3")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+
+
+def _plan(config: dict[str, Any]) -> dict[str, Any]:
+    return plan_payload(
+        config, {}, bucket=BUCKET, execution_id="arn:x:run", execution_name="run-1", started_at="2026-05-01T03:00:00Z"
+    )
+
+
+def test_extract_commit_writes_a_manifest_the_local_store_reads(config: dict[str, Any], s3: Any) -> None:
+    plan = _plan(config)
+    entry = plan["steps"]["extract_train"]
+    for name in ("20260501_0001", "20260501_0002"):  # Athena UNLOAD file names (no extension)
+        s3.put_object(Bucket=BUCKET, Key=f"{entry['attempt']}/unload/{name}", Body=b"PAR1" + b"x" * 100)
+    out = commit(
+        {"step": "extract_train", "plan": plan, "task": {}, "results": {}}, config=config, bucket=BUCKET, s3=s3
+    )
+    assert out["key"] == entry["key"] and out["summary"]["files"] == 2
+    store = open_store(f"s3://{BUCKET}", s3_client=s3)
+    manifest = read_manifest(store, "job-matching", "extract_train", entry["key"])
+    assert manifest is not None and manifest["schema"] == MANIFEST_SCHEMA
+    assert [f["path"] for f in manifest["files"]] == ["data/part-00000.parquet", "data/part-00001.parquet"]
+    assert damaged_files(store, manifest) == []
+    assert manifest["components"]["step"] == "extract_train"
+
+
+def test_empty_extract_is_a_step_input_error(config: dict[str, Any], s3: Any) -> None:
+    with pytest.raises(StepInputError, match="extract_train"):
+        commit(
+            {"step": "extract_train", "plan": _plan(config), "task": {}, "results": {}},
+            config=config,
+            bucket=BUCKET,
+            s3=s3,
+        )
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)  # no manifest
+
+
+def test_train_commit_reads_the_metrics_from_model_tar(config: dict[str, Any], s3: Any) -> None:
+    plan = _plan(config)
+    entry = plan["steps"]["train"]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        data = json.dumps({"metric": "roc_auc", "value": 0.81, "n_train": 80, "n_validation": 20}).encode()
+        info = tarfile.TarInfo("metrics.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    key = f"{entry['attempt']}/job/output/model.tar.gz"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=buf.getvalue())
+    task = {"model_uri": f"s3://{BUCKET}/{key}", "job_name": "job"}
+    out = commit({"step": "train", "plan": plan, "task": task, "results": {}}, config=config, bucket=BUCKET, s3=s3)
+    assert out["summary"]["value"] == 0.81 and out["summary"]["model_uri"] == task["model_uri"]
+
+
+@pytest.mark.parametrize(
+    ("champion", "passed"),
+    [
+        ({"present": False}, True),
+        ({"present": True, "metadata": {"value": "0.80", "train_key": "old"}}, True),
+        ({"present": True, "metadata": {"value": "0.90", "train_key": "old"}}, False),
+    ],
+)
+def test_decide_uses_the_local_gate_rule(config: dict[str, Any], champion: dict[str, Any], passed: bool) -> None:
+    candidate = {"key": "new", "summary": {"value": 0.85}}
+    out = decide_event({"step": "gate", "candidate": candidate, "champion": champion}, config)
+    assert out["passed"] is passed and out["reasons"]
+
+
+def test_partition_batches_files_into_the_spec_partitions(config: dict[str, Any]) -> None:
+    assert partition_event({"step": "score", "files": 10}, config) == {"batch": 3}  # 4 partitions
+    assert partition_event({"step": "score", "files": 0}, config) == {"batch": 1}
+
+
+def _entered(name: str, minute: int) -> dict[str, Any]:
+    return {
+        "type": "TaskStateEntered",
+        "timestamp": dt.datetime(2026, 5, 1, 3, minute, tzinfo=dt.UTC),
+        "stateEnteredEventDetails": {"name": name},
+    }
+
+
+def test_notification_summary_says_cached_ran_failed() -> None:
+    history = [
+        _entered("extract_train: cache check", 0),
+        _entered("extract_train: cached", 0),
+        _entered("extract_score: cache check", 1),
+        _entered("extract_score: query", 1),
+        _entered("extract_score: release lock", 3),
+        _entered("train: cache check", 3),
+        _entered("train: train", 4),
+        {
+            "type": "TaskFailed",
+            "timestamp": dt.datetime(2026, 5, 1, 3, 9, tzinfo=dt.UTC),
+            "taskFailedEventDetails": {"error": "States.TaskFailed", "cause": "AlgorithmError: boom"},
+        },
+        _entered("train: release lock (failed)", 9),
+    ]
+    detail = {"status": "FAILED", "executionArn": "arn:x", "name": "run-1", "startDate": 0, "stopDate": 600_000}
+    summary = summarize(
+        "job-matching", ["extract_train", "extract_score", "train", "gate"], detail, history, "us-east-1"
+    )
+    statuses = {r.name: r.status for r in summary.steps}
+    assert statuses == {"extract_train": "cached", "extract_score": "ran", "train": "failed", "gate": "not run"}
+    assert "AlgorithmError: boom" in summary.message
+    assert "after 10m 0s" in summary.message and ":(" in summary.message
+    assert "console.aws.amazon.com/states" in summary.message
+    assert summary.subject == "stepml job-matching: FAILED"
