@@ -1,8 +1,9 @@
-"""Data-quality checks for the ``check`` step: definitions (a pydantic config) and streamed calculations.
+"""Checks of the ``check`` step: definitions (pydantic configs) and streamed calculations, one result document.
 
-Pure and light: imports pyarrow, pydantic and :mod:`stepml.errors` only (no pandas), so the check task
-starts fast. Parquet inputs are read in record batches (``batch_size`` rows at a time), never whole, so
-memory stays flat for millions of rows.
+Imports pyarrow, numpy, pydantic and :mod:`stepml.errors` only (no pandas): the task starts fast. Parquet
+inputs are read one column at a time in record batches (``batch_size`` rows), never whole, so memory stays flat
+for millions of rows. Great Expectations (:mod:`monitoring.expectations`) is imported only when a reference
+profile is given.
 
 Inputs. The files passed to one check are parts of ONE scored dataset:
 
@@ -10,82 +11,75 @@ Inputs. The files passed to one check are parts of ONE scored dataset:
 * files with different columns are column groups of the same rows (the scoring features, the predictions).
 
 So the dataset's ``rows`` is the largest row total among groups of files sharing a column set, and each
-column's null fraction is computed over the rows of the files that hold it (its ``sample_size``). NaN in a
-floating-point column counts as null.
+column's statistics are computed over the rows of the files that hold it (its ``sample_size``). NaN in a
+floating-point column counts as null. Streaming every partition into one accumulator per column is exactly
+merging the partitions' profiles (:func:`monitoring.profile.merge_profiles`).
 
 Checks (``CheckResult.name``; ``summary.failed`` lists keys: ``name`` or, per column, ``name:column``):
 
 * ``row_count`` - ``rows >= min_rows``;
-* ``null_fraction`` (one per column) - ``null_count / sample_size <= threshold``, the threshold being the
-  column's override in ``columns`` or the default ``max_null_fraction``;
-* ``max_null_fraction`` - the worst null fraction among the columns judged by the default threshold (those
-  without an override), ``<= max_null_fraction``; ``column`` names the worst column (null if there is none).
+* ``null_fraction`` (one per column) - ``null_count / sample_size <= threshold`` (the column's override or the
+  default ``max_null_fraction``);
+* ``max_null_fraction`` - the worst null fraction among the columns judged by the default threshold;
+* with a reference profile: ``drift`` (one per profiled column, features and prediction; see
+  :mod:`monitoring.drift`), ``dataset_drift`` (share of drifted features), and the expectations generated from
+  the profile (``expect_*``, :mod:`monitoring.expectations`).
 
-Report (JSON, never NaN/Inf; an empty input gives rows 0, null fractions 0.0 and a failed ``row_count``)::
+Status of a check: ``pass``, ``fail``, or ``insufficient_data`` (too few values for a verdict; never a failure).
 
-    {"schema": "stepml.checks/1", "status": "pass" | "fail", "rows": 1000,
-     "checks": [{"name", "column", "value", "threshold", "comparison", "status", "sample_size"}, ...],
-     "summary": {"failed": ["null_fraction:age", ...], "total": 23},
+Report: the versioned document ``stepml.checks/2`` (JSON Schema: ``schemas/checks.schema.json``; never NaN or
+Inf)::
+
+    {"schema": "stepml.checks/2", "status": "pass" | "fail", "rows": 1000,
+     "checks": [{"name", "column", "value", "threshold", "comparison", "status", "sample_size",
+                 "reference_size", "details"}, ...],
+     "summary": {"failed": ["null_fraction:age", ...], "insufficient_data": [...], "total": 23},
+     "drift": {"dataset": {...}, "columns": {...}} | null,
+     "metrics": [...],                                  # filled by the entrypoint (monitoring.metrics)
      "inputs": [{"path", "rows", "columns"}, ...], "config": {...}}
-
-Extending (drift): a new calculation is a :class:`BatchAccumulator` fed by :func:`scan` alongside the null
-counts, a new config field holds its thresholds, and :func:`evaluate` turns its state into more
-``CheckResult`` rows.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, Field
 
+from monitoring.config import CheckConfig, ColumnCheck
+from monitoring.drift import DriftReport, evaluate_drift, psi_groups
+from monitoring.profile import (
+    CategoricalAccumulator,
+    CategoricalColumnProfile,
+    ColumnProfile,
+    NumericAccumulator,
+    NumericColumnProfile,
+    Profile,
+    check_profile,
+    new_profile,
+    reference_categories,
+)
 from stepml.errors import StepInputError
 
-SCHEMA = "stepml.checks/1"
+SCHEMA = "stepml.checks/2"
 DEFAULT_BATCH_SIZE = 65_536
 READ_BUFFER_BYTES = 1 << 20
 
 # dataset-level checks: their ``column`` is informative (the worst column) and not part of their key
-DATASET_CHECKS = frozenset({"row_count", "max_null_fraction"})
+DATASET_CHECKS = frozenset({"row_count", "max_null_fraction", "dataset_drift"})
 
-Status = Literal["pass", "fail"]
-Comparison = Literal[">=", "<="]
+Status = Literal["pass", "fail", "insufficient_data"]
+Comparison = Literal[">=", "<=", "<", "=="]
+_VERDICT_STATUS: dict[str, Status] = {"drift": "fail", "no_drift": "pass", "insufficient_data": "insufficient_data"}
 
 
 # ---------------------------------------------------------------------------------------------- config
-
-
-class ColumnCheck(BaseModel):
-    """Per-column overrides of the dataset-wide defaults."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    max_null_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
-
-
-class CheckConfig(BaseModel):
-    """The ``check`` step's configuration (the spec's ``checks:`` block, passed to the task as JSON)."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    min_rows: int = Field(default=1, ge=0)
-    max_null_fraction: float = Field(default=0.1, ge=0.0, le=1.0)
-    columns: dict[str, ColumnCheck] = Field(default_factory=dict)
-    fail_run: bool = False
-
-    def null_threshold(self, column: str) -> tuple[float, bool]:
-        """The null-fraction threshold for ``column`` and whether it is an override."""
-        override = self.columns.get(column)
-        if override is not None and override.max_null_fraction is not None:
-            return override.max_null_fraction, True
-        return self.max_null_fraction, False
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -100,6 +94,8 @@ class CheckResult:
     comparison: Comparison
     status: Status
     sample_size: int
+    reference_size: int | None = None
+    details: dict[str, Any] | None = None
 
     @property
     def key(self) -> str:
@@ -123,13 +119,15 @@ class CheckReport:
     checks: list[CheckResult]
     inputs: list[InputStats] = field(default_factory=list)
     config: CheckConfig = field(default_factory=CheckConfig)
+    drift: dict[str, Any] | None = None  # dataset verdict + per-column statistics and plot data
+    current_profile: dict[str, Any] | None = None
 
     @property
     def failed(self) -> list[CheckResult]:
         return [c for c in self.checks if c.status == "fail"]
 
     @property
-    def status(self) -> Status:
+    def status(self) -> Literal["pass", "fail"]:
         return "fail" if self.failed else "pass"
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,7 +136,13 @@ class CheckReport:
             "status": self.status,
             "rows": self.rows,
             "checks": [c.to_dict() for c in self.checks],
-            "summary": {"failed": [c.key for c in self.failed], "total": len(self.checks)},
+            "summary": {
+                "failed": [c.key for c in self.failed],
+                "insufficient_data": [c.key for c in self.checks if c.status == "insufficient_data"],
+                "total": len(self.checks),
+            },
+            "drift": self.drift,
+            "metrics": [],
             "inputs": [asdict(i) for i in self.inputs],
             "config": self.config.model_dump(mode="json"),
         }
@@ -202,6 +206,59 @@ class DatasetStats:
         return max(groups.values(), default=0)
 
 
+class ProfileAccumulator:
+    """The current batch's profile against a reference (same edges and categories); a :class:`BatchAccumulator`.
+
+    ``extra_numeric`` names columns outside the reference to summarize too (e.g. ``score`` for the prediction
+    mean). One accumulator over every partition is the merge of the partitions' profiles.
+    """
+
+    def __init__(self, reference: Profile, extra_numeric: Sequence[str] = (), *, step: str = "check") -> None:
+        self.reference = reference
+        self.step = step
+        self.numeric: dict[str, NumericAccumulator] = {}
+        self.categorical: dict[str, CategoricalAccumulator] = {}
+        for name, col in reference["columns"].items():
+            if col["kind"] == "numeric":
+                self.numeric[name] = NumericAccumulator(col["bin_edges"], col["role"])  # type: ignore[typeddict-item]
+            else:
+                self.categorical[name] = CategoricalAccumulator(col["role"])
+        for name in extra_numeric:
+            self.numeric.setdefault(name, NumericAccumulator([], "prediction"))
+
+    def add_batch(self, batch: pa.RecordBatch, source: str) -> None:
+        for name, array in zip(batch.schema.names, batch.columns, strict=True):
+            if name in self.numeric:
+                self.numeric[name].add(self._floats(name, array, source))
+            elif name in self.categorical:
+                counts = pc.value_counts(array)
+                pairs = zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)
+                self.categorical[name].add_counts(pairs)
+
+    def _floats(self, name: str, array: pa.Array, source: str) -> Any:
+        t = array.type
+        if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t)):
+            raise StepInputError(
+                self.step, f"column {name!r} in {source!r} has type {t}; the reference profile says numeric"
+            )
+        if not pa.types.is_float64(t):
+            array = pc.cast(array, pa.float64())
+        return array.to_numpy(zero_copy_only=False)
+
+    def profile(self, rows: int) -> dict[str, Any]:
+        columns: dict[str, ColumnProfile] = {}
+        for name, col in self.reference["columns"].items():
+            if col["kind"] == "numeric":
+                columns[name] = self.numeric[name].to_profile()
+            else:
+                cats = reference_categories(col)  # type: ignore[arg-type]
+                columns[name] = self.categorical[name].to_profile(cats)
+        for name, acc in self.numeric.items():
+            if name not in columns:
+                columns[name] = acc.to_profile()
+        return new_profile(columns, rows, self.reference["params"])
+
+
 def null_count(array: pa.Array | pa.ChunkedArray) -> int:
     """Nulls in ``array``, NaN included for floating-point types."""
     nulls = int(array.null_count)
@@ -253,19 +310,21 @@ def scan(
     batch_size: int = DEFAULT_BATCH_SIZE,
     accumulators: Sequence[BatchAccumulator] = (),
     files: Sequence[pq.ParquetFile] | None = None,
+    columns: Sequence[Sequence[str] | None] | None = None,
 ) -> DatasetStats:
     """Stream every input once, column by column in record batches of ``batch_size`` rows.
 
-    Returns row/null counts and feeds ``accumulators``. Peak memory is about one column batch plus one read
-    buffer, whatever the number of columns or the row-group size.
+    Returns row/null counts and feeds ``accumulators``. ``columns[i]`` restricts input ``i`` to those columns
+    (None: all). Peak memory is about one column batch plus one read buffer.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     opened = list(files) if files is not None else open_inputs(paths, step=step)
+    wanted = list(columns) if columns is not None else [None] * len(opened)
     stats = DatasetStats()
-    for path, pf in zip(paths, opened, strict=True):
+    for path, pf, only in zip(paths, opened, wanted, strict=True):
         source = str(path)
-        names = pf.schema_arrow.names
+        names = [n for n in pf.schema_arrow.names if only is None or n in only]
         stats.start_input(source, names, pf.metadata.num_rows)
         try:
             for name in dict.fromkeys(names):
@@ -279,7 +338,7 @@ def scan(
 
 
 def evaluate(stats: DatasetStats, config: CheckConfig, *, step: str = "check") -> CheckReport:
-    """Turn streamed statistics into check results (pure)."""
+    """Turn streamed row/null statistics into check results (pure)."""
     validate_columns(config, list(stats.columns), step=step)
     rows = stats.rows
     checks = [_result("row_count", None, rows, config.min_rows, ">=", rows)]
@@ -295,18 +354,181 @@ def evaluate(stats: DatasetStats, config: CheckConfig, *, step: str = "check") -
     return CheckReport(rows=rows, checks=checks, inputs=list(stats.inputs), config=config)
 
 
+def drift_checks(report: DriftReport) -> list[CheckResult]:
+    """``drift:<column>`` per profiled column and ``dataset_drift``."""
+    out = []
+    for r in report.columns:
+        status = _VERDICT_STATUS[r.verdict]
+        details = {
+            "test": r.test,
+            "statistic": r.statistic,
+            "p_value": r.p_value,
+            "p_adjusted": r.p_adjusted,
+            "alpha": report.alpha,
+            "correction": report.correction,
+            "effect": r.effect,
+            "psi": r.psi,
+            "wasserstein": r.wasserstein,
+            "role": r.role,
+            "kind": r.kind,
+            **r.extra,
+        }
+        out.append(
+            CheckResult("drift", r.column, r.value, r.threshold, "<", status, r.sample_size, r.reference_size, details)
+        )
+    dataset_status = _VERDICT_STATUS[report.dataset_verdict]
+    drifted = [r.column for r in report.columns if r.role == "feature" and r.verdict == "drift"]
+    out.append(
+        CheckResult(
+            "dataset_drift",
+            None,
+            report.drifted_share,
+            report.dataset_threshold,
+            "<",
+            dataset_status,
+            report.tested_features,
+            None,
+            {"drifted": drifted, "tested_features": report.tested_features},
+        )
+    )
+    return out
+
+
+def drift_section(report: DriftReport, reference: Profile, current: Mapping[str, Any], psi_bins: int) -> dict[str, Any]:
+    """The report's ``drift`` section: the dataset verdict and, per column, statistics and plot data."""
+    columns: dict[str, Any] = {}
+    for r in report.columns:
+        ref, cur = reference["columns"][r.column], current["columns"][r.column]
+        columns[r.column] = {
+            "verdict": r.verdict,
+            "role": r.role,
+            "kind": r.kind,
+            "test": r.test,
+            "statistic": r.statistic,
+            "p_value": r.p_value,
+            "p_adjusted": r.p_adjusted,
+            "psi": r.psi,
+            "wasserstein": r.wasserstein,
+            "effect": r.effect,
+            "value": r.value,
+            "threshold": r.threshold,
+            "reference_size": r.reference_size,
+            "sample_size": r.sample_size,
+            "bins": plot_bins(ref, cur, psi_bins),
+        }
+    return {
+        "dataset": {
+            "verdict": report.dataset_verdict,
+            "drifted_share": report.drifted_share,
+            "threshold": report.dataset_threshold,
+            "tested_features": report.tested_features,
+            "drifted": [r.column for r in report.columns if r.role == "feature" and r.verdict == "drift"],
+            "alpha": report.alpha,
+            "correction": report.correction,
+        },
+        "columns": columns,
+    }
+
+
+def plot_bins(ref: ColumnProfile, cur: ColumnProfile, psi_bins: int) -> list[dict[str, Any]]:
+    """Reference and current shares per PSI group (numeric) or category, for the report's plots."""
+    if ref["kind"] == "numeric":
+        rn, cn = ref, cur
+        r = np.asarray(rn["bin_counts"], dtype=np.float64)  # type: ignore[typeddict-item]
+        c = np.asarray(cn["bin_counts"], dtype=np.float64)  # type: ignore[typeddict-item]
+        edges: list[float] = rn["bin_edges"]  # type: ignore[typeddict-item]
+        if r.size == 0:
+            return []
+        g = psi_groups(r.astype(np.int64), psi_bins)
+        k = int(g.max()) + 1
+        rs = np.bincount(g, weights=r, minlength=k) / max(r.sum(), 1)
+        cs = np.bincount(g, weights=c, minlength=k) / max(c.sum(), 1)
+        out = []
+        for j in range(k):
+            idx = np.flatnonzero(g == j)
+            hi = int(idx.max())
+            upper = f"{edges[hi]:.4g}" if hi < len(edges) else "inf"
+            out.append({"label": f"<= {upper}", "reference": float(rs[j]), "current": float(cs[j])})
+        return out
+    rf: dict[str, int] = ref["frequencies"]  # type: ignore[typeddict-item]
+    cf: dict[str, int] = cur["frequencies"]  # type: ignore[typeddict-item]
+    rt, ct = max(sum(rf.values()), 1), max(sum(cf.values()), 1)
+    return [{"label": k, "reference": rf[k] / rt, "current": cf.get(k, 0) / ct} for k in rf]
+
+
 def run_checks(
     paths: Sequence[str | Path],
     config: CheckConfig,
     *,
     step: str = "check",
     batch_size: int = DEFAULT_BATCH_SIZE,
+    reference: Mapping[str, Any] | None = None,
+    prediction_paths: Sequence[str | Path] = (),
 ) -> CheckReport:
-    """Open the inputs, validate the config against their columns (before reading data), scan, evaluate."""
-    files = open_inputs(paths, step=step)
+    """Open the inputs, validate the config against their columns (before reading data), scan, evaluate.
+
+    ``paths`` hold the scored features; ``prediction_paths`` the scoring output (only its ``prediction`` and
+    ``score`` columns are read). With a ``reference`` profile, drift and the expectation suite run too.
+    """
+    all_paths = [*paths, *prediction_paths]
+    files = open_inputs(all_paths, step=step)
     validate_columns(config, available_columns(files), step=step)
-    stats = scan(paths, step=step, batch_size=batch_size, files=files)
-    return evaluate(stats, config, step=step)
+    ref: Profile | None = None
+    if reference is not None:
+        try:
+            ref = check_profile(reference, "the reference profile")
+        except ValueError as exc:
+            raise StepInputError(step, str(exc)) from exc
+    pred_cols = (
+        ["prediction", "score"]
+        if ref is None
+        else [n for n, c in ref["columns"].items() if c["role"] == "prediction"] + ["score"]
+    )
+    columns: list[Sequence[str] | None] = [None] * len(paths) + [pred_cols] * len(prediction_paths)
+    accumulators: list[BatchAccumulator] = []
+    profiler: ProfileAccumulator | None = None
+    if ref is not None:
+        available = available_columns(files)
+        missing = [n for n in ref["columns"] if n not in available]
+        if missing:
+            raise StepInputError(
+                step, f"column(s) {', '.join(map(repr, missing))} of the reference profile are not in the input"
+            )
+        profiler = ProfileAccumulator(
+            ref, ["score"] if "score" in available and "score" not in ref["columns"] else [], step=step
+        )
+        accumulators.append(profiler)
+    stats = scan(all_paths, step=step, batch_size=batch_size, files=files, accumulators=accumulators, columns=columns)
+    report = evaluate(stats, config, step=step)
+    if ref is None or profiler is None:
+        return report
+    current = profiler.profile(stats.rows)
+    settings = config.drift_settings()
+    checks = list(report.checks)
+    section = None
+    if settings.enabled:
+        drift = evaluate_drift(ref["columns"], current["columns"], settings)
+        checks += drift_checks(drift)
+        section = drift_section(drift, ref, current, settings.psi_bins)
+    return CheckReport(
+        rows=report.rows,
+        checks=checks,
+        inputs=report.inputs,
+        config=config,
+        drift=section,
+        current_profile=current,
+    )
+
+
+def with_checks(report: CheckReport, more: Sequence[CheckResult]) -> CheckReport:
+    return CheckReport(
+        rows=report.rows,
+        checks=[*report.checks, *more],
+        inputs=report.inputs,
+        config=report.config,
+        drift=report.drift,
+        current_profile=report.current_profile,
+    )
 
 
 def _result(
@@ -320,3 +542,14 @@ def _result(
 
 def _fmt(x: float) -> str:
     return str(x) if isinstance(x, int) else f"{x:.6g}"
+
+
+__all__ = [
+    "CategoricalColumnProfile",
+    "CheckConfig",
+    "CheckReport",
+    "CheckResult",
+    "ColumnCheck",
+    "NumericColumnProfile",
+    "run_checks",
+]

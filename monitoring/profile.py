@@ -1,11 +1,12 @@
 """Reference data profiles: per-column summaries of a training set (or a scored batch) for drift monitoring.
 
-A profile is plain JSON (``json.dumps`` works on it as is; it never holds NaN or Inf)::
+A profile is plain JSON (``json.dumps`` works on it as is; it never holds NaN or Inf); its JSON Schema is
+``schemas/profile.schema.json``::
 
     {
-      "schema": "stepml.profile/1",
+      "schema": "stepml.profile/2",
       "rows": 1000,                          # rows in the frame (null or not)
-      "params": {"bins": 10, "max_categories": 50},
+      "params": {"bins": 1000, "max_categories": 50},
       "columns": {
         "age": {                             # a NumericColumnProfile
           "kind": "numeric", "role": "feature",
@@ -14,8 +15,11 @@ A profile is plain JSON (``json.dumps`` works on it as is; it never holds NaN or
           "nonfinite_count": 0,              # +-Inf values: binned into the outer bins, left out of the stats
           "min": 18.0, "max": 90.0,          # over finite values; null when there are none
           "mean": 41.2, "std": 12.3,         # population std (ddof=0); null when there are no finite values
-          "bin_edges": [18.0, 25.0, ...],    # reference quantile edges, ascending, deduplicated
-          "bin_counts": [99, 101, ...],      # len == max(len(bin_edges) - 1, 1); sum == count
+          "bin_edges": [18.0, 18.5, ...],    # reference quantile edges, ascending, deduplicated
+          "bin_counts": [3, 12, ...],        # len == len(bin_edges) + 1; sum == count
+          "edge_counts": [3, 0, ...],        # values exactly equal to each edge (left limits of the CDF)
+          "below_sum": 0.0,                  # sum of (bin_edges[0] - x) over finite x < bin_edges[0]
+          "above_sum": 0.0,                  # sum of (x - bin_edges[-1]) over finite x > bin_edges[-1]
           "notes": ["..."]                   # why a value is null, a column is constant, ...
         },
         "city": {                            # a CategoricalColumnProfile
@@ -27,20 +31,25 @@ A profile is plain JSON (``json.dumps`` works on it as is; it never holds NaN or
       }
     }
 
-Bins. ``bin_edges`` are the reference's quantiles at ``0, 1/bins, ..., 1`` (deduplicated, so a skewed or
-constant column has fewer). Bin ``i`` holds ``edges[i] <= x < edges[i + 1]``, the last bin also holds
-``x == edges[-1]``; the outer bins are open-ended: values below ``edges[0]`` count in the first bin, values
-above ``edges[-1]`` in the last. With fewer than two edges (constant column: one edge; no finite values: none)
-there is a single bin holding every non-null value.
+Bins. ``bin_edges`` are the reference's quantiles at ``0, 1/bins, ..., 1`` (``bins`` = 1000 by default;
+deduplicated), or every distinct reference value when there are at most ``bins + 1`` of them. Bins are right-closed: bin 0 is
+``x <= edges[0]``, bin ``i`` is ``edges[i-1] < x <= edges[i]``, the last bin is ``x > edges[-1]`` (empty in the
+reference, which has no value above its maximum). Because every reference atom is an edge, the empirical CDF at
+the edges is exact for discrete columns (a 0/1 column has edges ``[0, 1]`` and bins ``{0}, {1}, >1``) and the
+binned Kolmogorov-Smirnov statistic equals the exact one; for continuous columns the 1000 quantile bins give it
+to about 1e-3. With no finite values there are no edges and a single bin. ``below_sum``/``above_sum`` make the
+Wasserstein distance exact outside the reference's range (:mod:`monitoring.drift`).
 
-Categories. Values are compared as strings (``str(value)``; JSON keys are strings). ``frequencies`` holds the
-``max_categories`` most frequent values (ties broken by value) in that order, then ``"__other__"`` (always
-present, possibly 0) for everything else - including, in :func:`profile_with_edges`, values the reference
-never saw. A literal value ``"__other__"`` is counted in that bucket.
+Categories. Values are compared as strings (``str(value)`` of the Python value; JSON keys are strings).
+``frequencies`` holds the ``max_categories`` most frequent values (ties broken by value) in that order, then
+``"__other__"`` (always present, possibly 0) for everything else - including, for a batch profiled against a
+reference, values the reference never saw. A literal value ``"__other__"`` is counted in that bucket.
 
-Exact merging. Profile partitions separately with :func:`profile_with_edges` (same reference, so same bin
-edges and categories), then :func:`merge_profiles` them: counts add exactly, min/max combine, mean/std combine
-with the parallel-variance formula (equal to a single pass up to float rounding).
+Exact merging. Profile partitions separately against one reference (:func:`profile_with_edges`, or the
+array-level :class:`NumericAccumulator` / :class:`CategoricalAccumulator` the check step feeds from Arrow
+batches), then :func:`merge_profiles` them: counts and tail sums add exactly, min/max combine, mean/std combine
+with the parallel-variance formula (equal to a single pass up to float rounding). So partitions scored in
+parallel are checked as one dataset.
 
 Errors. These are library functions: a bad argument (unknown column, non-numeric ``numeric`` column, profiles
 that cannot be merged) raises ``ValueError``; a step calling them wraps it in its own ``StepInputError``.
@@ -49,15 +58,19 @@ that cannot be merged) raises ``ValueError``; a step calling them wraps it in it
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal, TypedDict, cast
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
-SCHEMA = "stepml.profile/1"
+if TYPE_CHECKING:
+    import pandas as pd
+
+SCHEMA = "stepml.profile/2"
 OTHER = "__other__"
+DEFAULT_BINS = 1000
+DEFAULT_MAX_CATEGORIES = 50
 
 Kind = Literal["numeric", "categorical"]
 Role = Literal["feature", "prediction"]
@@ -80,6 +93,9 @@ class NumericColumnProfile(_ColumnBase):
     std: float | None
     bin_edges: list[float]
     bin_counts: list[int]
+    edge_counts: list[int]
+    below_sum: float
+    above_sum: float
 
 
 class CategoricalColumnProfile(_ColumnBase):
@@ -104,6 +120,173 @@ class Profile(TypedDict):
 FloatArray = npt.NDArray[np.float64]
 
 
+# ---------------------------------------------------------------------------------------------- accumulators
+
+
+class NumericAccumulator:
+    """Streamed profile of one numeric column against fixed bin edges; feed float arrays (NaN = null)."""
+
+    def __init__(self, edges: Sequence[float] | FloatArray, role: Role = "feature") -> None:
+        self.edges = np.asarray(edges, dtype=np.float64)
+        self.role: Role = role
+        self.nulls = 0
+        self.count = 0
+        self.nonfinite = 0
+        self.counts = np.zeros(max(len(self.edges) + 1, 1), dtype=np.int64)
+        self.at_edges = np.zeros(len(self.edges), dtype=np.int64)
+        self.n_finite = 0
+        self.mean = 0.0
+        self.m2 = 0.0
+        self.overflow = False
+        self.lo = math.inf
+        self.hi = -math.inf
+        self.below = 0.0
+        self.above = 0.0
+
+    def add(self, values: FloatArray) -> None:
+        values = np.asarray(values, dtype=np.float64)
+        isnan = np.isnan(values)
+        nulls = int(isnan.sum())
+        if nulls:
+            values = values[~isnan]
+        self.nulls += nulls
+        self.count += int(values.size)
+        if values.size == 0:
+            return
+        if len(self.edges):
+            idx = np.searchsorted(self.edges, values, side="left")
+            self.counts += np.bincount(idx, minlength=len(self.counts))
+            on_edge = values == self.edges[np.minimum(idx, len(self.edges) - 1)]
+            self.at_edges += np.bincount(idx[on_edge], minlength=len(self.edges))
+        else:
+            self.counts[0] += values.size
+        finite_mask = np.isfinite(values)
+        finite = values if bool(finite_mask.all()) else values[finite_mask]
+        self.nonfinite += int(values.size - finite.size)
+        if finite.size == 0:
+            return
+        with np.errstate(all="ignore"):  # +-1e308 values overflow sums: recorded as null, never as Inf
+            bmin, bmax = float(finite.min()), float(finite.max())
+            self.lo, self.hi = min(self.lo, bmin), max(self.hi, bmax)
+            if len(self.edges):
+                e0, e1 = float(self.edges[0]), float(self.edges[-1])
+                if bmin < e0:
+                    below = finite[finite < e0]
+                    self.below += float(e0 * below.size - below.sum())
+                if bmax > e1:
+                    above = finite[finite > e1]
+                    self.above += float(above.sum() - e1 * above.size)
+            bmean = float(finite.mean())
+            bm2 = float(np.square(finite - bmean).sum()) if math.isfinite(bmean) else math.inf
+        self._merge_moments(int(finite.size), bmean, bm2)
+
+    def _merge_moments(self, n: int, mean: float, m2: float) -> None:
+        if not (math.isfinite(mean) and math.isfinite(m2)):
+            self.overflow = True
+        if self.n_finite == 0:
+            self.n_finite, self.mean, self.m2 = n, mean, m2
+            return
+        total = self.n_finite + n
+        delta = mean - self.mean
+        with np.errstate(all="ignore"):
+            self.mean += delta * n / total
+            self.m2 += m2 + delta * delta * self.n_finite * n / total
+        self.n_finite = total
+
+    def to_profile(self) -> NumericColumnProfile:
+        rows = self.count + self.nulls
+        has = self.n_finite > 0
+        ok = has and not self.overflow
+        mean = _finite(self.mean) if ok else None
+        std = _finite(math.sqrt(max(self.m2 / self.n_finite, 0.0))) if ok and math.isfinite(self.m2) else None
+        col: NumericColumnProfile = {
+            "kind": "numeric",
+            "role": self.role,
+            "count": self.count,
+            "null_count": self.nulls,
+            "null_fraction": _fraction(self.nulls, rows),
+            "notes": [],
+            "nonfinite_count": self.nonfinite,
+            "min": _finite(self.lo) if has else None,
+            "max": _finite(self.hi) if has else None,
+            "mean": mean,
+            "std": std,
+            "bin_edges": [float(e) for e in self.edges],
+            "bin_counts": [int(c) for c in self.counts],
+            "edge_counts": [int(c) for c in self.at_edges],
+            "below_sum": _finite(self.below) or 0.0,
+            "above_sum": _finite(self.above) or 0.0,
+        }
+        col["notes"] = _numeric_notes(col, rows)
+        return col
+
+
+class CategoricalAccumulator:
+    """Streamed value counts of one categorical column (values as strings); feed ``(value, count)`` pairs."""
+
+    def __init__(self, role: Role = "feature") -> None:
+        self.role: Role = role
+        self.nulls = 0
+        self.values: dict[str, int] = {}
+
+    def add_counts(self, pairs: Iterable[tuple[Any, int]], nulls: int = 0) -> None:
+        self.nulls += nulls
+        for value, n in pairs:
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                self.nulls += int(n)
+                continue
+            key = str(value)
+            self.values[key] = self.values.get(key, 0) + int(n)
+
+    def to_profile(
+        self, categories: Sequence[str] | None, max_categories: int | None = None
+    ) -> CategoricalColumnProfile:
+        """Frequencies over ``categories`` (a batch against a reference) or the top ``max_categories``."""
+        count = sum(self.values.values())
+        frequencies: dict[str, int] = {}
+        if categories is None:
+            assert max_categories is not None
+            ranked = sorted(((-n, k) for k, n in self.values.items() if k != OTHER))[:max_categories]
+            frequencies = {k: -neg for neg, k in ranked}
+        else:
+            frequencies = {k: self.values.get(k, 0) for k in categories if k != OTHER}
+        frequencies[OTHER] = count - sum(frequencies.values())
+        rows = count + self.nulls
+        col: CategoricalColumnProfile = {
+            "kind": "categorical",
+            "role": self.role,
+            "count": count,
+            "null_count": self.nulls,
+            "null_fraction": _fraction(self.nulls, rows),
+            "notes": [],
+            "frequencies": frequencies,
+        }
+        col["notes"] = _categorical_notes(col, rows)
+        return col
+
+
+def quantile_edges(finite: FloatArray, bins: int) -> FloatArray:
+    """Deduplicated quantiles of ``finite`` at ``0, 1/bins, ..., 1`` (empty for no values); every distinct value
+    when there are at most ``bins + 1`` of them (small or discrete references: their ECDF is then exact)."""
+    if finite.size == 0:
+        return np.empty(0, dtype=np.float64)
+    if finite.size <= bins + 1 or np.unique(finite[: bins * 4]).size <= bins + 1:
+        distinct = np.unique(finite)
+        if distinct.size <= bins + 1:
+            return np.asarray(distinct, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        edges = np.quantile(finite, np.linspace(0.0, 1.0, bins + 1))
+    # keep the exact extremes: interpolation can round the max a hair below the largest value
+    edges[0], edges[-1] = float(finite.min()), float(finite.max())
+    edges = np.unique(edges[np.isfinite(edges)])
+    return np.asarray(edges, dtype=np.float64)
+
+
+def new_profile(columns: dict[str, ColumnProfile], rows: int, params: ProfileParams) -> dict[str, Any]:
+    profile: Profile = {"schema": SCHEMA, "rows": rows, "params": params, "columns": columns}
+    return cast(dict[str, Any], profile)
+
+
 # ---------------------------------------------------------------------------------------------- public API
 
 
@@ -113,8 +296,8 @@ def build_profile(
     numeric: Sequence[str],
     categorical: Sequence[str],
     prediction: str | None = None,
-    bins: int = 10,
-    max_categories: int = 50,
+    bins: int = DEFAULT_BINS,
+    max_categories: int = DEFAULT_MAX_CATEGORIES,
 ) -> dict[str, Any]:
     """Profile ``frame`` as a reference: quantile bin edges and top categories come from this data.
 
@@ -132,17 +315,14 @@ def build_profile(
         if kind == "numeric":
             values = _numeric_values(name, series)
             finite = values[np.isfinite(values)]
-            edges = _quantile_edges(finite, bins)
-            columns[name] = _numeric_profile(values, role, edges)
+            acc = NumericAccumulator(quantile_edges(finite, bins), role)
+            acc.add(values)
+            columns[name] = acc.to_profile()
         else:
-            columns[name] = _categorical_profile(series, role, None, max_categories)
-    profile: Profile = {
-        "schema": SCHEMA,
-        "rows": len(frame),
-        "params": {"bins": bins, "max_categories": max_categories},
-        "columns": columns,
-    }
-    return cast(dict[str, Any], profile)
+            cat = CategoricalAccumulator(role)
+            cat.add_counts(_series_counts(series), nulls=int(series.isna().sum()))
+            columns[name] = cat.to_profile(None, max_categories)
+    return new_profile(columns, len(frame), {"bins": bins, "max_categories": max_categories})
 
 
 def profile_with_edges(frame: pd.DataFrame, reference: Mapping[str, Any]) -> dict[str, Any]:
@@ -151,7 +331,7 @@ def profile_with_edges(frame: pd.DataFrame, reference: Mapping[str, Any]) -> dic
     The result can be compared bin by bin with the reference, and merged (:func:`merge_profiles`) with other
     batches profiled against the same reference.
     """
-    ref = _check_profile(reference, "reference")
+    ref = check_profile(reference, "reference")
     missing = [name for name in ref["columns"] if name not in frame.columns]
     if missing:
         raise ValueError(
@@ -162,28 +342,28 @@ def profile_with_edges(frame: pd.DataFrame, reference: Mapping[str, Any]) -> dic
     for name, col in ref["columns"].items():
         series = frame[name]
         if col["kind"] == "numeric":
-            edges = np.asarray(cast(NumericColumnProfile, col)["bin_edges"], dtype=np.float64)
-            columns[name] = _numeric_profile(_numeric_values(name, series), col["role"], edges)
+            acc = NumericAccumulator(cast(NumericColumnProfile, col)["bin_edges"], col["role"])
+            acc.add(_numeric_values(name, series))
+            columns[name] = acc.to_profile()
         else:
-            categories = [k for k in cast(CategoricalColumnProfile, col)["frequencies"] if k != OTHER]
-            columns[name] = _categorical_profile(series, col["role"], categories, None)
-    profile: Profile = {
-        "schema": SCHEMA,
-        "rows": len(frame),
-        "params": _params(ref),
-        "columns": columns,
-    }
-    return cast(dict[str, Any], profile)
+            cat = CategoricalAccumulator(col["role"])
+            cat.add_counts(_series_counts(series), nulls=int(series.isna().sum()))
+            columns[name] = cat.to_profile(reference_categories(cast(CategoricalColumnProfile, col)))
+    return new_profile(columns, len(frame), ref["params"])
+
+
+def reference_categories(col: CategoricalColumnProfile) -> list[str]:
+    return [k for k in col["frequencies"] if k != OTHER]
 
 
 def merge_profiles(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     """Combine the profiles of two disjoint batches computed with the SAME bin edges and categories.
 
-    Use :func:`profile_with_edges` with one reference for every batch. Counts add exactly; min/max/mean/std
-    are those of the concatenated batches (parallel-variance formula). Raises ``ValueError`` when the profiles
-    do not share columns, kinds, bin edges or categories.
+    Counts and tail sums add exactly; min/max/mean/std are those of the concatenated batches
+    (parallel-variance formula). Raises ``ValueError`` when the profiles do not share columns, kinds, bin edges
+    or categories.
     """
-    pa_, pb = _check_profile(a, "a"), _check_profile(b, "b")
+    pa_, pb = check_profile(a, "a"), check_profile(b, "b")
     if list(pa_["columns"]) != list(pb["columns"]):
         raise ValueError(f"profiles have different columns: {list(pa_['columns'])} vs {list(pb['columns'])}")
     rows = pa_["rows"] + pb["rows"]
@@ -195,13 +375,20 @@ def merge_profiles(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]
                 f"column {name!r}: kind/role differ ({ca['kind']}/{ca['role']} vs {cb['kind']}/{cb['role']})"
             )
         if ca["kind"] == "numeric":
-            columns[name] = _merge_numeric(name, cast(NumericColumnProfile, ca), cast(NumericColumnProfile, cb), rows)
+            columns[name] = _merge_numeric(name, cast(NumericColumnProfile, ca), cast(NumericColumnProfile, cb))
         else:
             columns[name] = _merge_categorical(
-                name, cast(CategoricalColumnProfile, ca), cast(CategoricalColumnProfile, cb), rows
+                name, cast(CategoricalColumnProfile, ca), cast(CategoricalColumnProfile, cb)
             )
-    profile: Profile = {"schema": SCHEMA, "rows": rows, "params": _params(pa_), "columns": columns}
-    return cast(dict[str, Any], profile)
+    return new_profile(columns, rows, pa_["params"])
+
+
+def check_profile(profile: Mapping[str, Any], what: str) -> Profile:
+    """``profile`` as a typed :class:`Profile`; ``ValueError`` when it is not one of this schema."""
+    if not isinstance(profile, Mapping) or profile.get("schema") != SCHEMA:
+        got = profile.get("schema") if isinstance(profile, Mapping) else type(profile).__name__
+        raise ValueError(f"{what} is not a {SCHEMA} profile (schema: {got!r})")
+    return cast(Profile, profile)
 
 
 # ---------------------------------------------------------------------------------------------- internals
@@ -210,6 +397,8 @@ def merge_profiles(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]
 def _plan_columns(
     frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str], prediction: str | None
 ) -> dict[str, tuple[Kind, Role]]:
+    import pandas as pd
+
     if isinstance(numeric, str) or isinstance(categorical, str):
         raise ValueError("numeric and categorical must be sequences of column names, not a string")
     plan: dict[str, tuple[Kind, Role]] = {}
@@ -241,6 +430,8 @@ def _plan_columns(
 
 
 def _numeric_values(name: str, series: pd.Series[Any]) -> FloatArray:
+    import pandas as pd
+
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype) or (
         pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype)
@@ -249,62 +440,9 @@ def _numeric_values(name: str, series: pd.Series[Any]) -> FloatArray:
     raise ValueError(f"column {name!r} is declared numeric but has dtype {dtype}")
 
 
-def _quantile_edges(finite: FloatArray, bins: int) -> FloatArray:
-    if finite.size == 0:
-        return np.empty(0, dtype=np.float64)
-    with np.errstate(all="ignore"):
-        edges = np.quantile(finite, np.linspace(0.0, 1.0, bins + 1))
-    edges = np.unique(edges[np.isfinite(edges)])
-    return np.asarray(edges, dtype=np.float64)
-
-
-def _bin_counts(values: FloatArray, edges: FloatArray) -> list[int]:
-    """Counts per bin of non-null ``values`` (may hold +-Inf); outer bins are open-ended."""
-    n_bins = max(len(edges) - 1, 1)
-    if values.size == 0:
-        return [0] * n_bins
-    index = np.searchsorted(edges[1:-1], values, side="right")
-    return [int(c) for c in np.bincount(index, minlength=n_bins)]
-
-
-def _finite(x: float | np.floating[Any] | None) -> float | None:
-    if x is None:
-        return None
-    v = float(x)
-    return v if math.isfinite(v) else None
-
-
-def _fraction(part: int, whole: int) -> float:
-    return part / whole if whole > 0 else 0.0
-
-
-def _numeric_profile(values: FloatArray, role: Role, edges: FloatArray) -> NumericColumnProfile:
-    rows = int(values.size)
-    nonnull = values[~np.isnan(values)]
-    finite = nonnull[np.isfinite(nonnull)]
-    count = int(nonnull.size)
-    mean = std = lo = hi = None
-    if finite.size:
-        with np.errstate(all="ignore"):
-            lo, hi = _finite(finite.min()), _finite(finite.max())
-            mean, std = _finite(finite.mean()), _finite(finite.std())
-    col: NumericColumnProfile = {
-        "kind": "numeric",
-        "role": role,
-        "count": count,
-        "null_count": rows - count,
-        "null_fraction": _fraction(rows - count, rows),
-        "notes": [],
-        "nonfinite_count": count - int(finite.size),
-        "min": lo,
-        "max": hi,
-        "mean": mean,
-        "std": std,
-        "bin_edges": [float(e) for e in edges],
-        "bin_counts": _bin_counts(nonnull, edges),
-    }
-    col["notes"] = _numeric_notes(col, rows)
-    return col
+def _series_counts(series: pd.Series[Any]) -> list[tuple[Any, int]]:
+    counts = series[series.notna()].astype(str).value_counts(sort=False)  # str first: True and 1 stay apart
+    return [(str(k), int(v)) for k, v in counts.items()]
 
 
 def _numeric_notes(col: NumericColumnProfile, rows: int) -> list[str]:
@@ -325,47 +463,8 @@ def _numeric_notes(col: NumericColumnProfile, rows: int) -> list[str]:
     if len(col["bin_edges"]) == 0:
         notes.append("no bin edges (the reference had no finite values): a single bin holds every non-null value")
     elif len(col["bin_edges"]) == 1:
-        notes.append("one bin edge (the reference is constant): a single bin holds every non-null value")
+        notes.append("one bin edge (the reference is constant): values <= it and values above it")
     return notes
-
-
-def _category_keys(series: pd.Series[Any]) -> pd.Series[Any]:
-    nonnull = series[series.notna()]
-    return nonnull.astype(str)
-
-
-def _categorical_profile(
-    series: pd.Series[Any], role: Role, categories: list[str] | None, max_categories: int | None
-) -> CategoricalColumnProfile:
-    rows = len(series)
-    keys = _category_keys(series)
-    count = len(keys)
-    counts = keys.value_counts(sort=False)
-    frequencies: dict[str, int] = {}
-    if categories is None:  # reference: top max_categories, ties broken by value
-        assert max_categories is not None
-        if len(counts):
-            labels = np.asarray(counts.index, dtype=str)
-            values = counts.to_numpy(dtype=np.int64)
-            keep = labels != OTHER
-            labels, values = labels[keep], values[keep]
-            order = np.lexsort((labels, -values))[:max_categories]
-            frequencies = {str(labels[i]): int(values[i]) for i in order}
-    else:
-        lookup = {str(k): int(v) for k, v in counts.items()}
-        frequencies = {k: lookup.get(k, 0) for k in categories if k != OTHER}
-    frequencies[OTHER] = count - sum(frequencies.values())
-    col: CategoricalColumnProfile = {
-        "kind": "categorical",
-        "role": role,
-        "count": count,
-        "null_count": rows - count,
-        "null_fraction": _fraction(rows - count, rows),
-        "notes": [],
-        "frequencies": frequencies,
-    }
-    col["notes"] = _categorical_notes(col, rows)
-    return col
 
 
 def _categorical_notes(col: CategoricalColumnProfile, rows: int) -> list[str]:
@@ -376,20 +475,21 @@ def _categorical_notes(col: CategoricalColumnProfile, rows: int) -> list[str]:
     return []
 
 
-def _merge_numeric(name: str, a: NumericColumnProfile, b: NumericColumnProfile, rows: int) -> NumericColumnProfile:
+def _merge_numeric(name: str, a: NumericColumnProfile, b: NumericColumnProfile) -> NumericColumnProfile:
     if a["bin_edges"] != b["bin_edges"]:
         raise ValueError(
             f"column {name!r}: bin edges differ; profile every batch with profile_with_edges(frame, reference)"
         )
     na, nb = a["count"] - a["nonfinite_count"], b["count"] - b["nonfinite_count"]
     mean, std = _merge_moments(na, a["mean"], a["std"], nb, b["mean"], b["std"])
+    nulls = a["null_count"] + b["null_count"]
     count = a["count"] + b["count"]
     col: NumericColumnProfile = {
         "kind": "numeric",
         "role": a["role"],
         "count": count,
-        "null_count": a["null_count"] + b["null_count"],
-        "null_fraction": _fraction(a["null_count"] + b["null_count"], rows),
+        "null_count": nulls,
+        "null_fraction": _fraction(nulls, count + nulls),
         "notes": [],
         "nonfinite_count": a["nonfinite_count"] + b["nonfinite_count"],
         "min": _combine(min, a["min"], b["min"]),
@@ -398,8 +498,11 @@ def _merge_numeric(name: str, a: NumericColumnProfile, b: NumericColumnProfile, 
         "std": std,
         "bin_edges": list(a["bin_edges"]),
         "bin_counts": [x + y for x, y in zip(a["bin_counts"], b["bin_counts"], strict=True)],
+        "edge_counts": [x + y for x, y in zip(a["edge_counts"], b["edge_counts"], strict=True)],
+        "below_sum": _finite(a["below_sum"] + b["below_sum"]) or 0.0,
+        "above_sum": _finite(a["above_sum"] + b["above_sum"]) or 0.0,
     }
-    col["notes"] = _numeric_notes(col, rows)
+    col["notes"] = _numeric_notes(col, count + nulls)
     return col
 
 
@@ -428,33 +531,30 @@ def _merge_moments(
     return _finite(mean), _finite(math.sqrt(max(m2 / n, 0.0)))
 
 
-def _merge_categorical(
-    name: str, a: CategoricalColumnProfile, b: CategoricalColumnProfile, rows: int
-) -> CategoricalColumnProfile:
+def _merge_categorical(name: str, a: CategoricalColumnProfile, b: CategoricalColumnProfile) -> CategoricalColumnProfile:
     if list(a["frequencies"]) != list(b["frequencies"]):
         raise ValueError(
             f"column {name!r}: categories differ; profile every batch with profile_with_edges(frame, reference)"
         )
+    nulls = a["null_count"] + b["null_count"]
+    count = a["count"] + b["count"]
     col: CategoricalColumnProfile = {
         "kind": "categorical",
         "role": a["role"],
-        "count": a["count"] + b["count"],
-        "null_count": a["null_count"] + b["null_count"],
-        "null_fraction": _fraction(a["null_count"] + b["null_count"], rows),
+        "count": count,
+        "null_count": nulls,
+        "null_fraction": _fraction(nulls, count + nulls),
         "notes": [],
         "frequencies": {k: v + b["frequencies"][k] for k, v in a["frequencies"].items()},
     }
-    col["notes"] = _categorical_notes(col, rows)
+    col["notes"] = _categorical_notes(col, count + nulls)
     return col
 
 
-def _params(profile: Profile) -> ProfileParams:
-    params = profile.get("params") or {}
-    return {"bins": int(params.get("bins", 10)), "max_categories": int(params.get("max_categories", 50))}
+def _fraction(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
 
 
-def _check_profile(profile: Mapping[str, Any], what: str) -> Profile:
-    if not isinstance(profile, Mapping) or profile.get("schema") != SCHEMA:
-        got = profile.get("schema") if isinstance(profile, Mapping) else type(profile).__name__
-        raise ValueError(f"{what} is not a {SCHEMA} profile (schema: {got!r})")
-    return cast(Profile, profile)
+def _finite(x: float) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None

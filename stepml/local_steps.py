@@ -316,26 +316,72 @@ def run_score(ctx: StepContext) -> StepResult:
 
 # ------------------------------------------------------------------ check
 def run_check(ctx: StepContext) -> StepResult:
+    """``python -m steps.check`` on the scored features (extract) and predictions (score), against the reference
+    profile of the model that scored them; then this run's metrics go to the history (one object per run)."""
+    from stepml import manifest as mf
+    from stepml.store import join as store_join
+
     name = ctx.step.name
     step = ctx.pipeline.step(name)
     assert isinstance(step, CheckStep)
-    source = ctx.upstream_of_type("extract") or ctx.upstream_of_type("score")
-    assert source is not None
+    extract = ctx.upstream_of_type("extract")
+    score = ctx.upstream_of_type("score")
+    features = extract or score
+    assert features is not None
     failure = ctx.scratch / "failure.json"
     report = ctx.out_dir / "report.json"
     config = stepconfig.check_config(ctx.pipeline.spec, name)
     args = ["-m", "steps.check", "--step", name, "--config", json.dumps(config), "--output", str(report)]
-    args += ["--failure-file", str(failure)]
-    for p in ctx.input_paths(source):
+    args += ["--failure-file", str(failure), "--pipeline", ctx.pipeline.name, "--run-id", ctx.run_id]
+    for p in ctx.input_paths(features):
         args += ["--input", str(p)]
+    if extract is not None and score is not None:
+        for p in ctx.input_paths(score):
+            args += ["--predictions", str(p)]
+        # the model that scored: the gate's choice (or the train step); its profile.json is the reference
+        score_m = ctx.upstream[score]
+        model_prefix, value = None, None
+        for parent, key in score_m.get("parents", {}).items():
+            m = mf.read_manifest(ctx.store, ctx.pipeline.name, parent, key)
+            if m is None or m.get("type") not in {"gate", "train"}:
+                continue
+            if m["type"] == "gate":
+                model_prefix, value = m["summary"]["model"]["prefix"], m["summary"]["model"].get("value")
+            else:
+                model_prefix, value = store_join(m["prefix"], "model"), m.get("summary", {}).get("value")
+        if model_prefix is not None and ctx.store.exists(store_join(model_prefix, "profile.json")):
+            ref = ctx.input_paths(score, files=[store_join(model_prefix, "profile.json")])[0]
+            args += ["--reference", str(ref)]
+            if value is not None:
+                args += ["--validation-metric", str(value)]
     run_process(ctx, args, env={}, failure_file=failure, log_name="check")
     data = json.loads(report.read_text())
+    history = ctx.out_dir / "history.json"
+    if history.exists():
+        from monitoring.metrics import history_key
+
+        record = json.loads(history.read_text())
+        ctx.store.write_bytes(
+            history_key(ctx.pipeline.name, ctx.run_id, float(record["timestamp"])), history.read_bytes()
+        )
     failed = data.get("summary", {}).get("failed", [])
+    dataset = (data.get("drift") or {}).get("dataset") or {}
+    drift_note = ""
+    if dataset:
+        drift_note = f", drift: {dataset.get('verdict')}"
+        if dataset.get("drifted"):
+            drift_note += f" ({', '.join(dataset['drifted'])})"
     return StepResult(
         rows=data.get("rows"),
-        summary={"status": data.get("status"), "failed": failed},
+        summary={
+            "status": data.get("status"),
+            "failed": failed,
+            "drift": dataset or None,
+            "insufficient_data": data.get("summary", {}).get("insufficient_data", []),
+        },
         detail=f"{data.get('status')}: {len(data.get('checks', []))} checks"
-        + (f", failed: {', '.join(failed)}" if failed else ""),
+        + (f", failed: {', '.join(failed)}" if failed else "")
+        + drift_note,
     )
 
 

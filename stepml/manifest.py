@@ -70,8 +70,7 @@ def damaged_files(store: Store, manifest: dict[str, Any]) -> list[str]:
     """Files the manifest names that are missing or have another size than recorded."""
     bad = []
     for f in manifest.get("files", []):
-        st = store.stat(join(manifest["prefix"], f["path"]))
-        if st is None or st.size != f["size"]:
+        if store.size(join(manifest["prefix"], f["path"])) != f["size"]:
             bad.append(f["path"])
     return bad
 

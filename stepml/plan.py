@@ -34,7 +34,15 @@ STEP_SOURCES: dict[str, tuple[str, ...]] = {
     "train": ("steps/train.py", "steps/_model.py", "monitoring/profile.py"),
     "gate": ("steps/gate.py",),
     "score": ("steps/score.py", "steps/_model.py"),
-    "check": ("steps/check.py", "monitoring/checks.py"),
+    "check": (
+        "steps/check.py",
+        "monitoring/config.py",
+        "monitoring/checks.py",
+        "monitoring/drift.py",
+        "monitoring/profile.py",
+        "monitoring/expectations.py",
+        "monitoring/metrics.py",
+    ),
 }
 _ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from monitoring.config import ColumnCheck, DriftSettings, ExpectationSettings, ReportSettings
 from stepml.errors import Issue, SpecError
 
 DEFAULT_SPEC = "pipeline.yaml"
@@ -167,15 +168,16 @@ class ScoreStep(_Step):
     batch_rows: int = Field(65_536, ge=1)
 
 
-class ColumnCheckSpec(_Model):
-    max_null_fraction: float | None = Field(None, ge=0, le=1)
-
-
 class CheckStep(_Step):
+    """Missing-data, data-quality and drift checks; the settings models live in ``monitoring.config``."""
+
     type: Literal["check"]
     min_rows: int = Field(1, ge=0)
     max_null_fraction: float = Field(0.1, ge=0, le=1)
-    columns: dict[str, ColumnCheckSpec] = {}
+    columns: dict[str, ColumnCheck] = {}  # per-column overrides (null fraction, drift, ranges)
+    drift: DriftSettings = DriftSettings()
+    expectations: ExpectationSettings = ExpectationSettings()
+    report: ReportSettings = ReportSettings()
     fail_run: bool = False
 
 

@@ -61,6 +61,9 @@ def check_config(spec: PipelineSpec, name: str) -> dict[str, Any]:
     return {
         "min_rows": step.min_rows,
         "max_null_fraction": step.max_null_fraction,
-        "columns": {c: v.model_dump(exclude_none=True) for c, v in sorted(step.columns.items())},
+        "columns": {c: v.model_dump(mode="json", exclude_none=True) for c, v in sorted(step.columns.items())},
+        "drift": step.drift.model_dump(mode="json"),
+        "expectations": step.expectations.model_dump(mode="json"),
+        "report": step.report.model_dump(mode="json"),
         "fail_run": step.fail_run,
     }

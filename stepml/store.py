@@ -43,6 +43,7 @@ class Store(Protocol):
     def local_path(self, key: str) -> Path | None: ...
     def exists(self, key: str) -> bool: ...
     def stat(self, key: str) -> Stat | None: ...
+    def size(self, key: str) -> int | None: ...
     def read_bytes(self, key: str) -> bytes: ...
     def read_versioned(self, key: str) -> tuple[bytes, str] | None: ...
     def write_bytes(self, key: str, data: bytes) -> None: ...
@@ -84,6 +85,12 @@ class LocalStore:
         except FileNotFoundError:
             return None
         return Stat(len(data), hashlib.sha256(data).hexdigest())
+
+    def size(self, key: str) -> int | None:
+        try:
+            return self._p(key).stat().st_size
+        except FileNotFoundError:
+            return None
 
     def read_bytes(self, key: str) -> bytes:
         try:
@@ -220,6 +227,10 @@ class S3Store:
 
     def exists(self, key: str) -> bool:
         return self.stat(key) is not None
+
+    def size(self, key: str) -> int | None:
+        st = self.stat(key)
+        return None if st is None else st.size
 
     def stat(self, key: str) -> Stat | None:
         from botocore.exceptions import ClientError

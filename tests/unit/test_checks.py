@@ -15,7 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
-from monitoring.checks import CheckConfig, CheckReport, run_checks
+from monitoring.checks import CheckReport, run_checks
+from monitoring.config import CheckConfig
 from stepml.errors import StepInputError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +65,7 @@ def test_null_fraction_per_column_is_exact(tmp_path: Path) -> None:
     assert (worst.column, worst.value, worst.threshold, worst.status) == ("d", 1.0, 0.1, "fail")
     assert all(c.sample_size == 10 for c in report.checks)
     data = report.to_dict()
-    assert data["schema"] == "stepml.checks/1"
+    assert data["schema"] == "stepml.checks/2"
     assert data["status"] == "fail"
     assert data["summary"]["failed"] == [
         "null_fraction:b",

@@ -93,38 +93,52 @@ def test_counts_and_null_fractions() -> None:
     assert sum(x["bin_counts"]) == x["count"]
 
 
-def test_quantile_edges_and_bins() -> None:
+def test_quantile_edges_and_right_closed_bins() -> None:
     df = pd.DataFrame({"x": np.arange(101, dtype=float)})  # 0..100
     p = _roundtrip(build_profile(df, numeric=["x"], categorical=[], bins=4))
     col = p["columns"]["x"]
     assert col["bin_edges"] == [0.0, 25.0, 50.0, 75.0, 100.0]
-    # [0,25) [25,50) [50,75) [75,100]
-    assert col["bin_counts"] == [25, 25, 25, 26]
+    # (-inf,0] (0,25] (25,50] (50,75] (75,100] (100,inf)
+    assert col["bin_counts"] == [1, 25, 25, 25, 25, 0]
+    assert col["edge_counts"] == [1, 1, 1, 1, 1]
 
-    # outer bins are open-ended; interior edges are left-closed
+    # outer bins are open-ended; interior bins are right-closed; tails keep their excess distance
     new = pd.DataFrame({"x": [-1e9, 0.0, 24.999, 25.0, 99.0, 100.0, 1e9, np.inf, -np.inf, np.nan]})
     q = _roundtrip(profile_with_edges(new, p))["columns"]["x"]
     assert q["bin_edges"] == col["bin_edges"]
-    assert q["bin_counts"] == [4, 1, 0, 4]
+    assert q["bin_counts"] == [3, 2, 0, 0, 2, 2]
+    assert q["edge_counts"] == [1, 1, 0, 0, 1]
     assert q["nonfinite_count"] == 2
     assert (q["min"], q["max"]) == (-1e9, 1e9)
     assert q["null_count"] == 1
+    assert (q["below_sum"], q["above_sum"]) == (1e9, 1e9 - 100.0)
 
 
 @pytest.mark.parametrize(
     ("values", "bins", "edges"),
     [
-        ([1, 1, 1, 1, 2], 4, [1.0, 2.0]),  # duplicates removed
-        ([5, 5, 5], 10, [5.0]),  # constant: one edge, one bin
+        ([1, 1, 1, 1, 2], 4, [1.0, 2.0]),  # few distinct values: every value is an edge
+        ([5, 5, 5], 10, [5.0]),  # constant: one edge, values <= it and values above it
         ([7], 3, [7.0]),
+        ([0, 1, 1, 0, 1], 1000, [0.0, 1.0]),  # binary: {0}, {1} and > 1 stay apart
     ],
 )
 def test_edges_are_deduplicated(values: list[int], bins: int, edges: list[float]) -> None:
     p = _roundtrip(build_profile(pd.DataFrame({"v": values}), numeric=["v"], categorical=[], bins=bins))
     col = p["columns"]["v"]
     assert col["bin_edges"] == edges
-    assert len(col["bin_counts"]) == max(len(edges) - 1, 1)
+    assert len(col["bin_counts"]) == len(edges) + 1
     assert sum(col["bin_counts"]) == len(values)
+    assert col["bin_counts"][-1] == 0  # nothing above the reference's maximum
+
+
+def test_many_distinct_values_get_quantile_edges() -> None:
+    x = np.random.default_rng(3).normal(size=50_000)
+    col = build_profile(pd.DataFrame({"x": x}), numeric=["x"], categorical=[])["columns"]["x"]
+    assert len(col["bin_edges"]) == 1001
+    assert col["bin_edges"][0] == x.min() and col["bin_edges"][-1] == x.max()
+    counts = np.asarray(col["bin_counts"][1:-1])
+    assert counts.min() >= 49 and counts.max() <= 51  # 50 per quantile bin
 
 
 def test_top_categories_and_other() -> None:
@@ -180,7 +194,7 @@ def test_merge_rejects_different_edges() -> None:
     b = build_profile(pd.DataFrame({"x": [10.0, 20.0, 30.0]}), numeric=["x"], categorical=[])
     with pytest.raises(ValueError, match="bin edges differ"):
         merge_profiles(a, b)
-    with pytest.raises(ValueError, match=r"not a stepml\.profile/1"):
+    with pytest.raises(ValueError, match=r"not a stepml\.profile/2"):
         merge_profiles(a, {"schema": "other"})
 
 
@@ -199,7 +213,7 @@ def test_edge_cases_have_no_nan_or_inf(frame: pd.DataFrame) -> None:
     p = _roundtrip(build_profile(frame, numeric=["x"], categorical=["c"], prediction=None))
     col = p["columns"]["x"]
     assert sum(col["bin_counts"]) == col["count"]
-    assert len(col["bin_counts"]) == max(len(col["bin_edges"]) - 1, 1)
+    assert len(col["bin_counts"]) == len(col["bin_edges"]) + 1 if col["bin_edges"] else len(col["bin_counts"]) == 1
     assert p["rows"] == len(frame)
     if len(frame) == 0:
         assert col["null_fraction"] == 0.0 and col["count"] == 0 and col["notes"]
