@@ -24,6 +24,7 @@ GX is imported lazily (about 2.5-4 s); its import-time DeprecationWarnings are s
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -127,7 +128,8 @@ def validate(frame: pd.DataFrame, definitions: list[ExpectationDef], *, step: st
         return []
     import pandas as pd
 
-    gx, gxe = _import_gx()
+    with _GX_IMPORT:
+        gx, gxe = _import_gx()
     frame = frame.copy()
     for d in definitions:  # categoricals are compared as strings, as in the profile
         if d.gx_type == "ExpectColumnValuesToBeInSet" and d.column in frame.columns:
@@ -199,6 +201,9 @@ def frame_from_parquet(paths: list[str], columns: list[str], max_rows: int | Non
     return frame
 
 
+_GX_IMPORT = threading.Lock()  # one import at a time: preload() and the validation may race
+
+
 def _import_gx() -> tuple[Any, Any]:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     with warnings.catch_warnings():
@@ -206,6 +211,12 @@ def _import_gx() -> tuple[Any, Any]:
         import great_expectations as gx
         import great_expectations.expectations as gxe
     return gx, gxe
+
+
+def preload() -> None:
+    """Import Great Expectations ahead of time (the check task calls this on a background thread)."""
+    with _GX_IMPORT:
+        _import_gx()
 
 
 def _project_config() -> Any:

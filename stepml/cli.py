@@ -163,8 +163,19 @@ def status(
     spec: SpecOpt = Path(DEFAULT_SPEC),
     run_id: Annotated[str | None, typer.Option("--run", help="Run id (or a prefix); default: the latest.")] = None,
     root: RootOpt = None,
+    cloud: Annotated[
+        str | None, typer.Option("--cloud", help="An execution (ARN or name) of the deployed state machine.")
+    ] = None,
 ) -> None:
-    """Show a run's tree: each step cached/ran/failed, its duration and output."""
+    """Show a run's tree: each step cached/ran/failed, its duration and output (locally, or of an execution)."""
+    if cloud:
+        import os
+
+        from stepml.cli_cloud import cloud_status
+
+        state_machine = os.environ.get("STEPML_STATE_MACHINE_ARN")
+        cloud_status(cloud, spec=spec, state_machine=state_machine, stage="dev", as_json=False)
+        return
     from stepml.runner import list_runs, load_run
 
     pipeline, store = _open(spec, root)

@@ -151,6 +151,13 @@ def run(args: argparse.Namespace) -> CheckReport:
             raise StepInputError(step, f"--batch-size must be a positive integer, got {args.batch_size!r}")
     config = load_config(args.config, step=step)
     reference = load_reference(args.reference, step=step)
+    if reference is not None and config.expectations.enabled:
+        # importing Great Expectations takes ~3 s: do it while the streamed scan and drift statistics run
+        import threading
+
+        from monitoring.expectations import preload
+
+        threading.Thread(target=preload, name="gx-import", daemon=True).start()
     report = run_checks(
         args.input, config, step=step, batch_size=batch_size, reference=reference, prediction_paths=args.predictions
     )

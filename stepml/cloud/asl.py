@@ -18,7 +18,7 @@ Shape (JSONPath), steps in the plan's dependency order::
       <s>: <native task>    extract: Athena startQueryExecution.sync (UNLOAD) | Redshift Data API + poll
                             train:   SageMaker createTrainingJob.sync (the pipeline image, SageMaker contract)
                             gate:    Choice on the metric, model package group, champion comparison
-                            score:   Distributed Map over the extract's files -> ECS runTask.sync
+                            score:   partition Lambda (files -> partitions JSON) -> Distributed Map -> ECS runTask.sync
                             check:   ECS runTask.sync
       <s>: commit           Lambda: the manifest (stepml/manifest.py schema), written last
       <s>: release lock     dynamodb:deleteItem (condition: ours)
@@ -733,16 +733,21 @@ class _Compiler:
             if self.types[model_from] == "gate"
             else f"$.results.{model_from}.summary.model_uri"
         )
-        model_version = (
-            f"$.results.{model_from}.summary.model.version"
+        model_version = (  # a string, as the local runner labels it (an ECS environment value must be one)
+            f"States.Format('v{{}}', $.results.{model_from}.summary.model.version)"
             if self.types[model_from] == "gate"
             else f"$.results.{model_from}.key"
         )
         self.lambda_task(
             f"{step}: partition",
             "CommitFunctionArn",
-            {"action": "partition", "step": step, "files.$": f"$.results.{source}.summary.files"},
-            result_selector={"batch.$": "$.Payload.batch"},
+            {
+                "action": "partition",
+                "step": step,
+                "source_prefix.$": f"$.results.{source}.prefix",
+                "attempt.$": self.plan_path(step, "attempt"),
+            },
+            result_selector={"key.$": "$.Payload.key", "count.$": "$.Payload.count"},
             result_path="$.partition",
             next_=f"{step}: map",
             catch_to=on_error,
@@ -750,11 +755,11 @@ class _Compiler:
         task = self._ecs_task(
             step,
             [
-                {"Name": "STEPML_ITEMS", "Value.$": "States.JsonToString($.Items)"},
-                {"Name": "STEPML_MODEL_URI", "Value.$": "$.BatchInput.model_uri"},
-                {"Name": "STEPML_MODEL_VERSION", "Value.$": "$.BatchInput.model_version"},
-                {"Name": "STEPML_OUTPUT_URI", "Value.$": "$.BatchInput.output_uri"},
-                {"Name": "STEPML_RUN_ID", "Value.$": "$.BatchInput.run_id"},
+                {"Name": "STEPML_ITEMS", "Value.$": "States.JsonToString($.items)"},
+                {"Name": "STEPML_MODEL_URI", "Value.$": "$.model_uri"},
+                {"Name": "STEPML_MODEL_VERSION", "Value.$": "$.model_version"},
+                {"Name": "STEPML_OUTPUT_URI", "Value.$": "$.output_uri"},
+                {"Name": "STEPML_RUN_ID", "Value.$": "$.run_id"},
                 {"Name": "STEPML_BATCH_ROWS", "Value": str(score.batch_rows)},
                 {"Name": "STEPML_THREADS", "Value": str(score.resources.threads)},
             ],
@@ -765,27 +770,23 @@ class _Compiler:
         task["ResultPath"] = None
         task.pop("Next")
         task["End"] = True
+        # One map item per partition, read from the partition Lambda's JSON (the local runner's assignment of
+        # files to partitions); a failed item fails the map (the default tolerated failure is 0).
         self.states[f"{step}: map"] = {
             "Type": "Map",
             "ItemReader": {
-                "Resource": "arn:aws:states:::s3:listObjectsV2",
-                "Parameters": {
-                    "Bucket": "${ArtifactBucket}",
-                    "Prefix.$": f"States.Format('{{}}/data/', $.results.{source}.prefix)",
-                },
+                "Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "JSON"},
+                "Parameters": {"Bucket": "${ArtifactBucket}", "Key.$": "$.partition.key"},
             },
-            "ItemSelector": {"key.$": "$$.Map.Item.Value.Key", "index.$": "$$.Map.Item.Index"},
-            "ItemBatcher": {
-                "MaxItemsPerBatchPath": "$.partition.batch",
-                "BatchInput": {
-                    "model_uri.$": model_uri,
-                    "model_version.$": model_version,
-                    "output_uri.$": self.plan_path(step, "uri"),
-                    "run_id.$": "$.plan.run_id",
-                },
+            "ItemSelector": {
+                "items.$": "$$.Map.Item.Value.items",
+                "model_uri.$": model_uri,
+                "model_version.$": model_version,
+                "output_uri.$": self.plan_path(step, "uri"),
+                "run_id.$": "$.plan.run_id",
             },
             "MaxConcurrency": score.max_concurrency,
-            "ToleratedFailurePercentage": 0,
             "ItemProcessor": {
                 "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
                 "StartAt": f"{step}: run task",

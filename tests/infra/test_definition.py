@@ -59,7 +59,10 @@ def test_native_integrations_are_sync_and_score_is_a_distributed_map(synth: Synt
     assert "arn:aws:states:::ecs:runTask.sync" in resources
     score_map = states["score: map"]
     assert score_map["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
-    assert score_map["ItemReader"]["Resource"] == "arn:aws:states:::s3:listObjectsV2"
+    # one item per partition, from the partition Lambda's JSON (the local runner's assignment of files)
+    assert score_map["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
+    assert score_map["ItemReader"]["ReaderConfig"] == {"InputType": "JSON"}
+    assert score_map["ItemSelector"]["items.$"] == "$$.Map.Item.Value.items"
     assert score_map["MaxConcurrency"] == 2  # pipeline.yaml: steps.score.max_concurrency
 
 

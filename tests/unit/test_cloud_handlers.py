@@ -106,9 +106,24 @@ def test_decide_uses_the_local_gate_rule(config: dict[str, Any], champion: dict[
     assert out["passed"] is passed and out["reasons"]
 
 
-def test_partition_batches_files_into_the_spec_partitions(config: dict[str, Any]) -> None:
-    assert partition_event({"step": "score", "files": 10}, config) == {"batch": 3}  # 4 partitions
-    assert partition_event({"step": "score", "files": 0}, config) == {"batch": 1}
+def test_partition_assigns_files_like_the_local_runner(config: dict[str, Any], s3: Any) -> None:
+    # Given 10 extract files and a score step with 4 partitions
+    for i in range(10):
+        s3.put_object(Bucket=BUCKET, Key=f"p/steps/extract_score/k/a/data/part-{i:05d}.parquet", Body=b"x")
+    event = {"step": "score", "source_prefix": "p/steps/extract_score/k/a", "attempt": "p/steps/score/k2/a2"}
+    # When the partition action runs
+    out = partition_event(event, config, bucket=BUCKET, s3=s3)
+    # Then the map's JSON holds 4 partitions with the local runner's strided assignment
+    assert out == {"key": "p/steps/score/k2/a2/partitions.json", "count": 4}
+    items = json.loads(s3.get_object(Bucket=BUCKET, Key=out["key"])["Body"].read())
+    assert [[f["index"] for f in p["items"]] for p in items] == [[0, 4, 8], [1, 5, 9], [2, 6], [3, 7]]
+    assert items[1]["items"][0]["key"].endswith("data/part-00001.parquet")
+
+
+def test_partition_of_an_empty_extract_fails(config: dict[str, Any], s3: Any) -> None:
+    event = {"step": "score", "source_prefix": "p/none", "attempt": "p/a"}
+    with pytest.raises(StepInputError):
+        partition_event(event, config, bucket=BUCKET, s3=s3)
 
 
 def _entered(name: str, minute: int) -> dict[str, Any]:

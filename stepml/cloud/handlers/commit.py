@@ -9,7 +9,8 @@ Actions (``event["action"]``):
   SageMaker's ``model.tar.gz``; gate writes ``decision.json``; score sums the partitions' row counts; check
   reads ``report.json``.
 * ``decide`` - the gate's comparison with the champion: ``steps.gate.decide``, the function the local runner uses.
-* ``partition`` - files per ECS task so that the Distributed Map runs the spec's number of partitions.
+* ``partition`` - the extract's files split into the spec's ``partitions`` (as locally), written as the JSON the
+  Distributed Map reads: one ECS task per partition.
 
 Errors raised here (``StepInputError``, ...) become the Lambda's ``errorType``, which the state machine's Catch
 reports in the failure notification.
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import tarfile
 import time
@@ -246,10 +246,25 @@ def decide_event(event: Mapping[str, Any], config: Mapping[str, Any]) -> dict[st
     return {"passed": decision.passed, "reasons": decision.reasons}
 
 
-def partition_event(event: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
-    files = int(event.get("files") or 0)
-    partitions = int(config["steps"][str(event["step"])]["partitions"])
-    return {"batch": max(1, math.ceil(files / max(1, partitions)))}
+def partitions(files: list[str], n: int) -> list[list[str]]:
+    """Files per partition, assigned exactly as the local runner does (``stepml.local_steps._partition``)."""
+    n = max(1, min(n, len(files)))
+    return [files[i::n] for i in range(n)] if files else []
+
+
+def partition_event(event: Mapping[str, Any], config: Mapping[str, Any], *, bucket: str, s3: Any) -> dict[str, Any]:
+    """Write ``<attempt>/partitions.json`` (one item per partition: ``{"index", "items": [{"key", "index"}]}``)
+    from the extract's data files; the Distributed Map reads it with its ItemReader."""
+    step = str(event["step"])
+    files = [str(o["Key"]) for o in list_objects(s3, bucket, f"{event['source_prefix']}/data")]
+    if not files:
+        raise StepInputError(step, f"s3://{bucket}/{event['source_prefix']}/data/ has no files to score")
+    index = {k: i for i, k in enumerate(files)}
+    parts = partitions(files, int(config["steps"][step]["partitions"]))
+    items = [{"index": i, "items": [{"key": k, "index": index[k]} for k in part]} for i, part in enumerate(parts)]
+    key = f"{event['attempt']}/partitions.json"
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(items).encode())
+    return {"key": key, "count": len(items)}
 
 
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
@@ -257,9 +272,10 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     action = event.get("action")
     if action == "decide":
         return decide_event(event, config)
-    if action == "partition":
-        return partition_event(event, config)
     import boto3
+
+    if action == "partition":
+        return partition_event(event, config, bucket=os.environ["ARTIFACT_BUCKET"], s3=boto3.client("s3"))
 
     engine_client = boto3.client("athena" if config["engine"] == "athena" else "redshift-data")
     return commit(

@@ -1,0 +1,241 @@
+"""The AWS side of a pipeline, in moto (in-process): the resources the stacks create, the compiled state machine.
+
+:func:`open_rig` must run inside ``mock_aws(config=EXECUTE)``. It creates what the data, monitoring and pipeline
+stacks would (artifact bucket, lock table, SNS topic, SageMaker model package group), stages the Lambda config
+(``stepml.cloud.bundle.lambda_config``, the JSON the deployed asset embeds), compiles the definition with
+``stepml.cloud.asl.compile_definition`` (what ``PipelineStateMachine`` deploys), resolves its ``${...}``
+placeholders to these resources, applies :func:`tests.cloud_harness.transform.for_moto` and creates the state
+machine. A queue subscribed to the topic records the notifications.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.core.config import DefaultConfig
+
+from stepml.cloud.asl import compile_definition, resolve, substitution_names
+from stepml.cloud.bundle import lambda_config
+from stepml.spec import Pipeline
+from tests.cloud_harness.transform import for_moto
+from tests.cloud_harness.worker import Worker
+
+EXECUTE: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}}
+ACCOUNT, REGION = "123456789012", "us-east-1"
+BUCKET, TABLE, GROUP = "stepml-artifacts", "stepml-locks", "stepml-models"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/stepml-states"
+PLAN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:stepml-plan"
+COMMIT_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:stepml-commit"
+
+Transform = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass
+class Rig:
+    pipeline: Pipeline
+    sfn: Any
+    s3: Any
+    sqs: Any
+    ddb: Any
+    topic_arn: str
+    notices_url: str
+    worker: Worker
+    machine_arn: str
+    values: dict[str, str]
+
+    def start(self, params: Mapping[str, Any] | None = None, *, name: str | None = None) -> str:
+        started = self.sfn.start_execution(  # a name always: moto leaves $$.Execution.Name empty without one
+            stateMachineArn=self.machine_arn,
+            input=json.dumps({"params": dict(params or {})}),
+            name=name or f"run-{uuid.uuid4().hex[:12]}",
+        )
+        return str(started["executionArn"])
+
+    def wait(self, execution: str, timeout: float = 120) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got: dict[str, Any] = self.sfn.describe_execution(executionArn=execution)
+            if got["status"] != "RUNNING":
+                return got
+            time.sleep(0.1)
+        raise TimeoutError(f"{execution} still running after {timeout}s")
+
+    def run(self, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return self.wait(self.start(params))
+
+    def output(self, described: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = json.loads(described["output"])
+        return out
+
+    def notices(self) -> list[dict[str, Any]]:
+        """SNS messages published to the topic so far (Subject, Message), drained from the subscribed queue."""
+        out: list[dict[str, Any]] = []
+        while True:
+            got = self.sqs.receive_message(QueueUrl=self.notices_url, MaxNumberOfMessages=10)
+            if not got.get("Messages"):
+                return out
+            for m in got["Messages"]:
+                out.append(json.loads(m["Body"]))
+                self.sqs.delete_message(QueueUrl=self.notices_url, ReceiptHandle=m["ReceiptHandle"])
+
+    def manifests(self) -> dict[str, dict[str, Any]]:
+        """Every committed manifest in the bucket, by step name (one key per step expected)."""
+        out: dict[str, dict[str, Any]] = {}
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"{self.pipeline.name}/steps/")
+        for obj in (o for page in pages for o in page.get("Contents", [])):
+            if obj["Key"].endswith("/_manifest.json"):
+                m = json.loads(self.s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read())
+                out.setdefault(m["step"], m)
+        return out
+
+    def notify(self, execution: str) -> dict[str, Any]:
+        """What the status-change rule does (moto's EventBridge invokes no Lambda): the notify handler's summary."""
+        from stepml.cloud.handlers import notify
+
+        described = self.sfn.describe_execution(executionArn=execution)
+        detail = {k: described.get(k) for k in ("executionArn", "name", "status", "startDate", "stopDate")}
+        detail["stateMachineArn"] = self.machine_arn
+        return notify.handler({"detail-type": "Step Functions Execution Status Change", "detail": detail})
+
+    def locks(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.ddb.scan(TableName=TABLE)["Items"]
+        return items
+
+
+def placeholder_values(pipeline: Pipeline) -> dict[str, str]:
+    """A value for every ``${Name}`` of the definition: the moto resources, or ARNs only the worker reads."""
+    values = {
+        "ArtifactBucket": BUCKET,
+        "LockTable": TABLE,
+        "PlanFunctionArn": PLAN_ARN,
+        "CommitFunctionArn": COMMIT_ARN,
+        "ModelPackageGroup": GROUP,
+        "SageMakerRoleArn": f"arn:aws:iam::{ACCOUNT}:role/stepml-sagemaker",
+    }
+    return {n: values.get(n, resolve({"v": f"${{{n}}}"})["v"]) for n in substitution_names(pipeline)}
+
+
+def _functions(bucket: str, s3: Any, worker_stats: Any) -> dict[str, Callable[[dict[str, Any]], Any]]:
+    """The Lambda ARNs -> their handlers, called as the Lambda runtime would (the commit's Athena client aside)."""
+    from stepml.cloud.handlers import commit, plan
+    from stepml.cloud.handlers._config import load_config
+
+    def commit_handler(event: dict[str, Any]) -> Any:
+        if event.get("action") != "commit":
+            return commit.handler(event)
+        return commit.commit(event, config=load_config(), bucket=bucket, s3=s3, query_client=worker_stats)
+
+    return {PLAN_ARN: plan.handler, COMMIT_ARN: commit_handler}
+
+
+@contextmanager
+def moto_fixes() -> Iterator[None]:
+    """Two gaps of moto 5.2.5's ``aws-sdk:*`` integration, patched in the interpreter (never in the definition).
+
+    - ``aws-sdk:s3:getObject`` hands the raw ``StreamingBody`` to the next expression, so
+      ``States.StringToJson($.Body)`` fails; AWS returns ``Body`` as a string. Read it into a string.
+    - ``aws-sdk:sfn:describeExecution`` passes ``ExecutionArn`` to boto3, which wants ``executionArn``, and
+      returns boto3's ``status``; AWS takes and returns the PascalCase names. Translate both ways.
+    """
+    from unittest import mock
+
+    from botocore.response import StreamingBody
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as aws_sdk,
+    )
+
+    original = aws_sdk.StateTaskServiceAwsSdk._eval_service_task
+
+    def patched(
+        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
+    ) -> None:
+        sfn = self._get_boto_service_name() in ("sfn", "stepfunctions")
+        if sfn:
+            normalised_parameters = {k[:1].lower() + k[1:]: v for k, v in normalised_parameters.items()}
+        original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+        response = env.stack[-1]
+        if isinstance(response, dict):
+            for k, v in list(response.items()):
+                if isinstance(v, StreamingBody):
+                    response[k] = v.read().decode()
+            if sfn:
+                env.stack[-1] = {k[:1].upper() + k[1:]: v for k, v in response.items()}
+
+    with mock.patch.object(aws_sdk.StateTaskServiceAwsSdk, "_eval_service_task", patched):
+        yield
+
+
+@contextmanager
+def open_rig(
+    pipeline: Pipeline, workdir: Path, *, transform: Transform | None = None, name: str = "stepml"
+) -> Iterator[Rig]:
+    """Create the resources and the state machine, start the worker; stop it on exit (see the module docstring)."""
+    from stepml.cloud.handlers._config import load_config
+
+    s3, sfn = boto3.client("s3", region_name=REGION), boto3.client("stepfunctions", region_name=REGION)
+    sqs, sns = boto3.client("sqs", region_name=REGION), boto3.client("sns", region_name=REGION)
+    ddb, sagemaker = boto3.client("dynamodb", region_name=REGION), boto3.client("sagemaker", region_name=REGION)
+    if BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+        s3.create_bucket(Bucket=BUCKET)
+        ddb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "lock_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "lock_id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    topic_arn = sns.create_topic(Name="stepml-notifications")["TopicArn"]
+    notices_url = sqs.create_queue(QueueName=f"{name}-notices")["QueueUrl"]
+    notices_arn = sqs.get_queue_attributes(QueueUrl=notices_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=notices_arn)
+    queue_url = sqs.create_queue(QueueName=f"{name}-work")["QueueUrl"]
+
+    config_path = workdir / f"{name}-stepml_cloud.json"
+    config_path.write_text(json.dumps(lambda_config(pipeline)))
+    saved = {k: os.environ.get(k) for k in ("STEPML_CLOUD_CONFIG", "ARTIFACT_BUCKET", "TOPIC_ARN")}
+    os.environ.update({"STEPML_CLOUD_CONFIG": str(config_path), "ARTIFACT_BUCKET": BUCKET, "TOPIC_ARN": topic_arn})
+    load_config.cache_clear()
+
+    values = {**placeholder_values(pipeline), "TopicArn": topic_arn}
+    definition = resolve(compile_definition(pipeline), values)
+    if transform is not None:
+        definition = transform(definition)
+    definition = for_moto(definition, queue_url)
+    machine_arn = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+    logs = boto3.client("logs", region_name=REGION)
+    worker = Worker(sqs, sfn, s3, queue_url, BUCKET, pipeline, functions={}, logs=logs)
+    worker.functions = _functions(BUCKET, s3, worker.stats)
+    worker.start()
+    try:
+        with moto_fixes():
+            yield Rig(pipeline, sfn, s3, sqs, ddb, topic_arn, notices_url, worker, machine_arn, values)
+    finally:
+        worker.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        load_config.cache_clear()
+
+
+def failures(rig: Rig, execution: str) -> list[dict[str, Any]]:
+    """The failure events of an execution, each with the state it happened in (for assertion messages)."""
+    events = rig.sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+    out, state = [], ""
+    for e in events:
+        state = e.get("stateEnteredEventDetails", {}).get("name", state)
+        if e["type"].endswith("Failed"):
+            out.append({"state": state, **{k: v for k, v in e.items() if k.endswith("Details")}})
+    return out
