@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import json
 import platform
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from stepml.store import Store, join
+
+if TYPE_CHECKING:
+    from stepml.plan import Plan, PlannedStep
 
 MANIFEST = "_manifest.json"
 MANIFEST_SCHEMA = "stepml.manifest/1"
@@ -51,6 +55,51 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return out
+
+
+def file_role(rel: str) -> str:
+    """``data`` (what downstream steps read), ``log``, or ``artifact`` (model, reports), by attempt-relative path."""
+    if rel.startswith("logs/"):
+        return "log"
+    return "data" if rel.startswith("data/") else "artifact"
+
+
+def new_manifest(
+    plan: Plan,
+    step: PlannedStep,
+    *,
+    prefix: str,
+    files: list[dict[str, Any]],
+    rows: int | None,
+    summary: Mapping[str, Any],
+    detail: str,
+    run_id: str,
+    started: float,
+    finished: float,
+    versions: Mapping[str, str],
+) -> dict[str, Any]:
+    """The manifest of a finished attempt; the local runner and the cloud commit Lambda both build it here."""
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "pipeline": plan.pipeline,
+        "step": step.name,
+        "type": step.type,
+        "key": step.key,
+        "components": step.components,
+        "params": {p: plan.params[p] for p in step.components["params"]},
+        "parents": {d: plan.step(d).key for d in step.needs},
+        "code_digest": step.components["code"],
+        "prefix": prefix,
+        "files": files,
+        "rows": rows,
+        "summary": dict(summary),
+        "detail": detail,
+        "run_id": run_id,
+        "started_at": started,
+        "finished_at": finished,
+        "duration_s": round(finished - started, 3),
+        "versions": dict(versions),
+    }
 
 
 def read_manifest(store: Store, pipeline: str, step: str, key: str) -> dict[str, Any] | None:

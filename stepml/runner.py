@@ -297,30 +297,20 @@ class LocalRunner:
                 rel = path.relative_to(out_dir).as_posix()
                 if local is None:
                     self.store.put_file(path, join(prefix, rel))
-                role = "log" if rel.startswith("logs/") else ("data" if rel.startswith("data/") else "artifact")
-                files.append({"path": rel, "size": path.stat().st_size, "role": role})
-            finished = self.clock()
-            manifest = {
-                "schema": mf.MANIFEST_SCHEMA,
-                "pipeline": plan.pipeline,
-                "step": step.name,
-                "type": step.type,
-                "key": step.key,
-                "components": step.components,
-                "params": {p: plan.params[p] for p in step.components["params"]},
-                "parents": {d: plan.step(d).key for d in step.needs},
-                "code_digest": step.components["code"],
-                "prefix": prefix,
-                "files": files,
-                "rows": result.rows,
-                "summary": result.summary,
-                "detail": result.detail,
-                "run_id": owner.run_id,
-                "started_at": started,
-                "finished_at": finished,
-                "duration_s": round(finished - started, 3),
-                "versions": mf.package_versions(),
-            }
+                files.append({"path": rel, "size": path.stat().st_size, "role": mf.file_role(rel)})
+            manifest = mf.new_manifest(
+                plan,
+                step,
+                prefix=prefix,
+                files=files,
+                rows=result.rows,
+                summary=result.summary,
+                detail=result.detail,
+                run_id=owner.run_id,
+                started=started,
+                finished=self.clock(),
+                versions=mf.package_versions(),
+            )
             mf.write_manifest(self.store, manifest)  # the commit point
             if previous is not None and previous.get("prefix") != prefix:
                 self.store.delete_prefix(previous["prefix"])

@@ -30,6 +30,8 @@ ASSET_FILES: tuple[str, ...] = (
     "stepml/plan.py",
     "stepml/params.py",
     "stepml/errors.py",
+    "stepml/manifest.py",  # the manifest schema, shared with the local runner
+    "stepml/store.py",  # imported by manifest.py (standard library; botocore only inside S3Store's methods)
     "stepml/cloud/__init__.py",
     "stepml/cloud/sqltokens.py",
     "stepml/cloud/handlers/__init__.py",

@@ -28,9 +28,8 @@ from typing import Any
 
 from stepml.cloud.handlers._config import load_config
 from stepml.errors import StepExecutionError, StepInputError
+from stepml.manifest import file_role, new_manifest
 from stepml.plan import PlanInput, make_plan
-
-MANIFEST_SCHEMA = "stepml.manifest/1"
 
 
 # ------------------------------------------------------------------ S3 helpers (client injected)
@@ -43,10 +42,6 @@ def list_objects(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
 
 def read_json(s3: Any, bucket: str, key: str) -> Any:
     return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-
-
-def _role(rel: str) -> str:
-    return "log" if rel.startswith("logs/") else ("data" if rel.startswith("data/") else "artifact")
 
 
 # ------------------------------------------------------------------ per-type finishing
@@ -197,35 +192,25 @@ def commit(
     planned = plan.step(step)
     if planned.key != entry["key"]:
         raise StepExecutionError(step, f"key mismatch: planned {entry['key']}, recomputed {planned.key}")
-    started = float(plan_state["now"])
     ctx = CommitContext(config, event.get("results") or {}, query_client)
     result = _FINISH[planned.type](s3, bucket, step, attempt, event.get("task") or {}, ctx)
     files = []
     for obj in list_objects(s3, bucket, attempt):
         rel = str(obj["Key"])[len(attempt) + 1 :]
-        files.append({"path": rel, "size": int(obj["Size"]), "role": _role(rel)})
-    finished = float(clock())
-    manifest = {
-        "schema": MANIFEST_SCHEMA,
-        "pipeline": plan.pipeline,
-        "step": step,
-        "type": planned.type,
-        "key": planned.key,
-        "components": planned.components,
-        "params": {p: plan.params[p] for p in planned.components["params"]},
-        "parents": {d: plan.step(d).key for d in planned.needs},
-        "code_digest": planned.components["code"],
-        "prefix": attempt,
-        "files": files,
-        "rows": result.get("rows"),
-        "summary": result["summary"],
-        "detail": result.get("detail", ""),
-        "run_id": plan_state["run_id"],
-        "started_at": started,
-        "finished_at": finished,
-        "duration_s": round(finished - started, 3),
-        "versions": {"stepml": "cloud", "executor": "aws-stepfunctions"},
-    }
+        files.append({"path": rel, "size": int(obj["Size"]), "role": file_role(rel)})
+    manifest = new_manifest(
+        plan,
+        planned,
+        prefix=attempt,
+        files=files,
+        rows=result.get("rows"),
+        summary=result["summary"],
+        detail=result.get("detail", ""),
+        run_id=plan_state["run_id"],
+        started=float(plan_state["now"]),
+        finished=float(clock()),
+        versions={"stepml": "cloud", "executor": "aws-stepfunctions"},
+    )
     body = json.dumps(manifest, indent=2, sort_keys=True).encode()
     s3.put_object(Bucket=bucket, Key=f"{entry['prefix']}/_manifest.json", Body=body)  # the commit point
     return {"key": planned.key, "prefix": attempt, "summary": result["summary"], "run_id": plan_state["run_id"]}
