@@ -88,8 +88,8 @@ def render(
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numpy.core / pandas deprecations raised inside evidently
-        from evidently import DataDefinition, Dataset, Report  # type: ignore[import-untyped]
-        from evidently.presets import DataDriftPreset  # type: ignore[import-untyped]
+        from evidently import DataDefinition, Dataset, Report
+        from evidently.presets import DataDriftPreset
 
         definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
         snapshot = Report([DataDriftPreset()]).run(
