@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,19 @@ def write_spec(workdir: Path, raw: dict[str, Any]) -> Path:
     path = workdir / "pipeline.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
+
+
+def stepml_cli(spec: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``python -m stepml.cli ARGS --spec SPEC`` in the spec's directory, with wide, colourless output."""
+    return subprocess.run(
+        [sys.executable, "-m", "stepml.cli", *args, "--spec", str(spec)],
+        cwd=spec.parent,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+    )
 
 
 @pytest.fixture(scope="session")

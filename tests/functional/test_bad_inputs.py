@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +13,12 @@ from stepml.cli import make_store
 from stepml.errors import ParamError, QueryError, RunError, SpecError, StepInputError
 from stepml.runner import LocalRunner
 from stepml.spec import load_spec
+from tests.conftest import stepml_cli
 
 
 def runner_for(spec_path: Path) -> LocalRunner:
     pipeline = load_spec(spec_path)
     return LocalRunner(pipeline, make_store(pipeline.spec.artifact_root))
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stepml.cli", *args], check=False, cwd=cwd, capture_output=True, text=True, timeout=300
-    )
 
 
 def committed(runner: LocalRunner) -> dict[str, dict[str, Any]]:
@@ -73,7 +66,7 @@ def test_bad_spec_reports_every_problem_with_location_and_exit_2(make_pipeline):
     wheres = {i.where for i in exc.value.issues}
     assert {"steps.train.colour", "steps.score.partitions", "steps.gate.needs", "schedule.cron"} <= wheres
     assert all(i.line for i in exc.value.issues)
-    out = cli("run", "--spec", str(spec), cwd=spec.parent)
+    out = stepml_cli(spec, "run")
     assert out.returncode == 2
     assert "invalid pipeline spec" in out.stderr and "pipeline.yaml:" in out.stderr
     assert not (spec.parent / "artifacts").exists(), "nothing is created for a bad spec"
@@ -94,7 +87,7 @@ def test_unknown_and_mistyped_parameters(make_pipeline):
     text = str(exc.value)
     assert "param lookbak_days: unknown parameter" in text
     assert "param as_of: expected a date like 2026-05-01" in text
-    out = cli("run", "--spec", str(spec), "--param", "lookback_days=abc", cwd=spec.parent)
+    out = stepml_cli(spec, "run", "--param", "lookback_days=abc")
     assert out.returncode == 2
     assert "param lookback_days: expected an integer, got 'abc'" in out.stderr
     assert not (spec.parent / "artifacts").exists()
@@ -136,7 +129,7 @@ def test_empty_extract_is_a_named_error(make_pipeline):
     assert isinstance(failure, StepInputError)
     assert "the query returned 0 rows; expected at least 1" in failure.message
     assert_failed_cleanly(runner, before, "extract_score", {"as_of": "2031-01-01"})
-    out = cli("run", "--spec", str(spec), "--param", "as_of=2031-01-01", cwd=spec.parent)
+    out = stepml_cli(spec, "run", "--param", "as_of=2031-01-01")
     assert out.returncode == 1
     assert "StepInputError" in out.stdout + out.stderr
 

@@ -14,14 +14,9 @@ from stepml.api import TrainedModel, build
 from stepml.cli import make_store
 from stepml.runner import LocalRunner, list_runs, load_run
 from stepml.spec import load_spec
+from tests.conftest import stepml_cli
 
 STEPS = ["extract_train", "extract_score", "train", "gate", "score", "check"]
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stepml.cli", *args], check=False, cwd=cwd, capture_output=True, text=True, timeout=300
-    )
 
 
 def statuses(record) -> dict[str, str]:
@@ -120,23 +115,22 @@ def test_cached_run_imports_no_heavy_libraries(make_pipeline):
 
 def test_cli_run_status_explain(make_pipeline):
     spec = make_pipeline()
-    wd = spec.parent
-    first = cli("run", "--spec", str(spec), cwd=wd)
+    first = stepml_cli(spec, "run")
     assert first.returncode == 0, first.stderr
     assert "run succeeded" in first.stdout and "6 ran" in first.stdout
-    second = cli("run", "--spec", str(spec), cwd=wd)
+    second = stepml_cli(spec, "run")
     assert "6 cached" in second.stdout
-    status = cli("status", "--spec", str(spec), cwd=wd)
+    status = stepml_cli(spec, "status")
     assert status.returncode == 0
     for step in STEPS:
         assert step in status.stdout
     assert "2 run(s) recorded" in status.stdout
-    hit = cli("explain", "train", "--spec", str(spec), cwd=wd)
+    hit = stepml_cli(spec, "explain", "train")
     assert "HIT" in hit.stdout
-    miss = cli("explain", "train", "--spec", str(spec), "--param", "lookback_days=90", cwd=wd)
+    miss = stepml_cli(spec, "explain", "train", "--param", "lookback_days=90")
     assert "MISS" in miss.stdout
     assert "upstream key of extract_train" in miss.stdout
-    miss_extract = cli("explain", "extract_train", "--spec", str(spec), "--param", "lookback_days=90", cwd=wd)
+    miss_extract = stepml_cli(spec, "explain", "extract_train", "--param", "lookback_days=90")
     assert "parameter lookback_days: 180 -> 90" in miss_extract.stdout
 
 

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import small_spec_dict, stepml_cli, write_spec
 
 ROWS, SCORE_ROWS = 100_000, 40_000  # enough distinct jobs and candidates per period for stable job features
 DRIFT_ALARM = {
@@ -34,8 +32,6 @@ def _warehouse(
 
 
 def _project(workdir: Path, warehouse: Path, *, score_rows: int = SCORE_ROWS) -> Path:
-    from tests.conftest import small_spec_dict, write_spec
-
     workdir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(warehouse, workdir / "warehouse.duckdb")
     raw = small_spec_dict(workdir, rows=ROWS, score_rows=score_rows)
@@ -43,19 +39,6 @@ def _project(workdir: Path, warehouse: Path, *, score_rows: int = SCORE_ROWS) ->
     raw["steps"]["check"]["min_rows"] = 1
     raw["alarms"] = [a for a in raw["alarms"] if a["name"] != "row-count-floor"] + [DRIFT_ALARM]
     return write_spec(workdir, raw)
-
-
-def _stepml(spec: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "stepml.cli", *args, "--spec", str(spec)],
-        capture_output=True,
-        text=True,
-        cwd=spec.parent,
-        timeout=600,
-        check=False,
-        env=env,
-    )
 
 
 def _check_report(spec: Path) -> dict[str, Any]:
@@ -68,7 +51,7 @@ def drifted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.
     root = tmp_path_factory.mktemp("drifted")
     _warehouse(root / "wh.duckdb", drift={"skill_score": 0.5, "category": 0.2})
     spec = _project(root / "project", root / "wh.duckdb")
-    return spec, _stepml(spec, "run")
+    return spec, stepml_cli(spec, "run")
 
 
 @pytest.mark.slow
@@ -91,11 +74,11 @@ def test_injected_drift_is_flagged_exactly_and_alarms(drifted: tuple[Path, subpr
     assert all(d["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "stepml" for d in emf)
     history = list((spec.parent / "artifacts" / "job-matching" / "metrics").glob("*.json"))
     assert len(history) == 1
-    alarms = _stepml(spec, "alarms")
+    alarms = stepml_cli(spec, "alarms")
     assert alarms.returncode == 0, alarms.stderr
     assert "ALARM" in alarms.stdout and "feature-drift" in alarms.stdout
     # a cached run evaluates the alarms again (JSON only) and still shows ALARM
-    again = _stepml(spec, "run")
+    again = stepml_cli(spec, "run")
     assert again.returncode == 0 and "feature-drift ALARM" in again.stdout
 
 
@@ -104,7 +87,7 @@ def test_injected_drift_is_flagged_exactly_and_alarms(drifted: tuple[Path, subpr
 def test_no_injected_drift_flags_nothing(tmp_path: Path, seed: int) -> None:
     _warehouse(tmp_path / "wh.duckdb", seed=seed)
     spec = _project(tmp_path / "project", tmp_path / "wh.duckdb")
-    proc = _stepml(spec, "run")
+    proc = stepml_cli(spec, "run")
     assert proc.returncode == 0, proc.stderr + proc.stdout
     report = _check_report(spec)
     flagged = {c: v["verdict"] for c, v in report["drift"]["columns"].items() if v["verdict"] != "no_drift"}
@@ -122,7 +105,7 @@ def test_fifty_row_batch_is_insufficient_data_and_does_not_alarm(
         raw["alarms"] = [a for a in raw["alarms"] if a["name"] != "row-count-floor"] + [DRIFT_ALARM]
 
     spec = make_pipeline(mutate)
-    proc = _stepml(spec, "run")
+    proc = stepml_cli(spec, "run")
     assert proc.returncode == 0, proc.stderr + proc.stdout
     report = _check_report(spec)
     assert report["rows"] < 100

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import html
-import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import stepml_cli
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [
@@ -27,19 +25,6 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def _cli(spec: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "stepml.cli", *args, "--spec", str(spec)],
-        capture_output=True,
-        text=True,
-        cwd=spec.parent,
-        timeout=300,
-        check=False,
-        env=env,
-    )
 
 
 def _chromium(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -75,7 +60,7 @@ def drifted_run(make_pipeline: Callable[..., Path], tmp_path: Path) -> Path:
         )
 
     spec = make_pipeline(mutate, workdir=workdir)
-    proc = _cli(spec, "run")
+    proc = stepml_cli(spec, "run")
     assert proc.returncode == 0, proc.stderr + proc.stdout
     return spec
 
@@ -85,7 +70,7 @@ def drifted_run(make_pipeline: Callable[..., Path], tmp_path: Path) -> Path:
 def test_report_opens_in_chromium_and_shows_the_run(drifted_run: Path, tmp_path: Path) -> None:
     spec = drifted_run
     out = tmp_path / "site" / "report.html"
-    proc = _cli(spec, "report", "--out", str(out))
+    proc = stepml_cli(spec, "report", "--out", str(out))
     assert proc.returncode == 0, proc.stderr + proc.stdout
     evidently_page = out.with_name("report.evidently.html")
     assert evidently_page.stat().st_size > 100_000
