@@ -142,13 +142,29 @@ class Worker:
                 raise TaskFailed(INJECTED, {"reason": f"fault injected into {call.state!r} by the test"})
             output = self._do(call, body["input"])
         except TaskFailed as exc:
-            self.sfn.send_task_failure(taskToken=body["token"], error=exc.error, cause=exc.cause[:32000])
+            self._answer(self.sfn.send_task_failure, taskToken=body["token"], error=exc.error, cause=exc.cause[:32000])
         except Exception as exc:  # a Lambda handler's error: its class name, as the Lambda integration reports
             trace = traceback.format_exc().splitlines()
             cause = {"errorType": type(exc).__name__, "errorMessage": str(exc), "stackTrace": trace}
-            self.sfn.send_task_failure(taskToken=body["token"], error=type(exc).__name__, cause=json.dumps(cause))
+            self._answer(
+                self.sfn.send_task_failure, taskToken=body["token"], error=type(exc).__name__, cause=json.dumps(cause)
+            )
         else:
-            self.sfn.send_task_success(taskToken=body["token"], output=json.dumps(output, default=str))
+            self._answer(self.sfn.send_task_success, taskToken=body["token"], output=json.dumps(output, default=str))
+
+    @staticmethod
+    def _answer(send: Any, **kwargs: Any) -> None:
+        """SendTaskSuccess/Failure, retried over a moto 5.2.5 race: while another execution is starting, its
+        ``exec_worker.env`` is still None and moto's lookup of the token raises AttributeError (a moto gap; AWS
+        has no such state)."""
+        for attempt in range(50):
+            try:
+                send(**kwargs)
+                return
+            except AttributeError:
+                if attempt == 49:
+                    raise
+                time.sleep(0.1)
 
     def _meet(self, call: Call) -> None:
         """Hold a job of a rendezvous state until another execution asks for the same state (or time is up)."""
