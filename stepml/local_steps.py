@@ -26,7 +26,7 @@ from typing import Any
 from stepml import stepconfig
 from stepml.errors import GateError, StepExecutionError, StepInputError, from_failure
 from stepml.manifest import output_files
-from stepml.plan import PlannedStep
+from stepml.plan import PlannedStep, partition_files
 from stepml.registry import Registry
 from stepml.spec import CheckStep, ExtractStep, GateStep, Pipeline, ScoreStep
 from stepml.store import Store, join
@@ -240,11 +240,6 @@ def run_gate(ctx: StepContext) -> StepResult:
 
 
 # ------------------------------------------------------------------ score
-def _partition(files: list[str], n: int) -> list[list[str]]:
-    n = max(1, min(n, len(files)))
-    return [files[i::n] for i in range(n)] if files else []
-
-
 def _model_for_scoring(ctx: StepContext) -> tuple[str, str]:
     """(store prefix of the model directory, version label) from the gate's decision or the train step."""
     gate = ctx.upstream_of_type("gate")
@@ -270,7 +265,7 @@ def run_score(ctx: StepContext) -> StepResult:
             ctx.store.get_file(k, model_dir / k[len(model_prefix) + 1 :])
     if not (model_dir / "model.joblib").exists():
         raise StepInputError(name, f"the model at {ctx.store.uri(model_prefix)} has no model.joblib")
-    parts = _partition(output_files(ctx.upstream[source]), step.partitions)
+    parts = partition_files(output_files(ctx.upstream[source]), step.partitions)
     (ctx.out_dir / "data").mkdir(parents=True, exist_ok=True)
 
     def one(i: int) -> None:

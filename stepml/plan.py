@@ -129,6 +129,13 @@ class Plan:
         return out
 
 
+def partition_files(files: list[str], n: int) -> list[list[str]]:
+    """Split a step's files into at most ``n`` partitions, round robin: the score step's fan-out, the same for the
+    local process pool and the cloud Distributed Map."""
+    n = max(1, min(n, len(files)))
+    return [files[i::n] for i in range(n)] if files else []
+
+
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=params_mod.to_json)
 

@@ -29,7 +29,7 @@ from typing import Any
 from stepml.cloud.handlers._config import load_config
 from stepml.errors import StepExecutionError, StepInputError
 from stepml.manifest import file_role, new_manifest
-from stepml.plan import PlanInput, make_plan
+from stepml.plan import PlanInput, make_plan, partition_files
 
 
 # ------------------------------------------------------------------ S3 helpers (client injected)
@@ -231,12 +231,6 @@ def decide_event(event: Mapping[str, Any], config: Mapping[str, Any]) -> dict[st
     return {"passed": decision.passed, "reasons": decision.reasons}
 
 
-def partitions(files: list[str], n: int) -> list[list[str]]:
-    """Files per partition, assigned exactly as the local runner does (``stepml.local_steps._partition``)."""
-    n = max(1, min(n, len(files)))
-    return [files[i::n] for i in range(n)] if files else []
-
-
 def partition_event(event: Mapping[str, Any], config: Mapping[str, Any], *, bucket: str, s3: Any) -> dict[str, Any]:
     """Write ``<attempt>/partitions.json`` (one item per partition: ``{"index", "items": [{"key", "index"}]}``)
     from the extract's data files; the Distributed Map reads it with its ItemReader."""
@@ -245,7 +239,7 @@ def partition_event(event: Mapping[str, Any], config: Mapping[str, Any], *, buck
     if not files:
         raise StepInputError(step, f"s3://{bucket}/{event['source_prefix']}/data/ has no files to score")
     index = {k: i for i, k in enumerate(files)}
-    parts = partitions(files, int(config["steps"][step]["partitions"]))
+    parts = partition_files(files, int(config["steps"][step]["partitions"]))
     items = [{"index": i, "items": [{"key": k, "index": index[k]} for k in part]} for i, part in enumerate(parts)]
     key = f"{event['attempt']}/partitions.json"
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(items).encode())
