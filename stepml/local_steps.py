@@ -207,11 +207,9 @@ def run_gate(ctx: StepContext) -> StepResult:
         compare_to_champion=step.compare_to_champion,
     )
     champion = ctx.registry.champion()
-    if champion is not None and champion.get("train_key") == train["key"]:
-        champion_value = None  # the candidate is already the champion
-    else:
-        champion_value = float(champion["value"]) if champion else None
-    decision = decide(value, champion_value, config)
+    is_champion = champion is not None and champion.get("train_key") == train["key"]
+    champion_value = float(champion["value"]) if champion and not is_champion else None
+    decision = decide(value, champion_value, config, is_champion=is_champion)
     entry = {
         "train_key": train["key"],
         "metric": model_spec.metric,

@@ -25,7 +25,8 @@ class Decision:
     reasons: list[str] = field(default_factory=list)
 
 
-def decide(candidate: float, champion: float | None, config: GateConfig) -> Decision:
+def decide(candidate: float, champion: float | None, config: GateConfig, *, is_champion: bool = False) -> Decision:
+    """``champion`` is None when there is none or when the candidate is that model (``is_champion``)."""
     reasons: list[str] = []
     passed = True
     sign = 1.0 if config.higher_is_better else -1.0
@@ -47,5 +48,5 @@ def decide(candidate: float, champion: float | None, config: GateConfig) -> Deci
         else:
             reasons.append(f"{config.metric}={candidate:.4f} beats or equals the champion's {champion:.4f}")
     elif config.compare_to_champion:
-        reasons.append("no champion yet")
+        reasons.append("the candidate is already the champion" if is_champion else "no champion yet")
     return Decision(passed, reasons)

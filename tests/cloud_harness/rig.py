@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -139,12 +141,17 @@ def _functions(bucket: str, s3: Any, worker_stats: Any) -> dict[str, Callable[[d
 
 @contextmanager
 def moto_fixes() -> Iterator[None]:
-    """Two gaps of moto 5.2.5's ``aws-sdk:*`` integration, patched in the interpreter (never in the definition).
+    """Five gaps of moto 5.2.5, patched in the interpreter and the backend (never in the definition).
 
     - ``aws-sdk:s3:getObject`` hands the raw ``StreamingBody`` to the next expression, so
       ``States.StringToJson($.Body)`` fails; AWS returns ``Body`` as a string. Read it into a string.
+    - ``aws-sdk:*`` results keep boto3's ``datetime`` objects, which the execution output cannot serialize; AWS
+      returns timestamps as ISO-8601 strings.
     - ``aws-sdk:sfn:describeExecution`` passes ``ExecutionArn`` to boto3, which wants ``executionArn``, and
       returns boto3's ``status``; AWS takes and returns the PascalCase names. Translate both ways.
+    - A definite JSONPath through an array index (``$.gate.found.packages[0].ModelPackageArn``) selects a list of
+      one in moto (its fix for moto issue 7825); AWS selects the value. Evaluated as AWS does.
+    - ``UpdateModelPackage`` without ``CustomerMetadataProperties`` erases the stored ones in moto; AWS keeps them.
     """
     from unittest import mock
 
@@ -162,7 +169,7 @@ def moto_fixes() -> Iterator[None]:
         if sfn:
             normalised_parameters = {k[:1].lower() + k[1:]: v for k, v in normalised_parameters.items()}
         original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
-        response = env.stack[-1]
+        response = env.stack[-1] = _as_json(env.stack[-1])
         if isinstance(response, dict):
             for k, v in list(response.items()):
                 if isinstance(v, StreamingBody):
@@ -170,7 +177,78 @@ def moto_fixes() -> Iterator[None]:
             if sfn:
                 env.stack[-1] = {k[:1].upper() + k[1:]: v for k, v in response.items()}
 
-    with mock.patch.object(aws_sdk.StateTaskServiceAwsSdk, "_eval_service_task", patched):
+    with (
+        mock.patch.object(aws_sdk.StateTaskServiceAwsSdk, "_eval_service_task", patched),
+        _definite_json_paths(),
+        _model_package_metadata_kept(),
+    ):
+        yield
+
+
+def _as_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _as_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_json(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+_INDEFINITE = re.compile(r"\*|\?\(|\.\.|\[[^\]]*[:,][^\]]*\]")
+
+
+@contextmanager
+def _definite_json_paths() -> Iterator[None]:
+    import importlib
+    from unittest import mock
+
+    from jsonpath_ng.ext import parse
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    original = json_path.extract_json
+
+    def extract_json(path: str, data: Any) -> Any:
+        if not _INDEFINITE.search(path):
+            matches = parse(path).find(data)
+            if len(matches) == 1:
+                return matches[0].value
+        return original(path, data)
+
+    users = [
+        importlib.import_module(f"moto.stepfunctions.parser.asl.{name}")
+        for name in (
+            "component.common.string.string_expression",
+            "component.intrinsic.argument.argument",
+            "component.state.choice.comparison.operator.implementations.boolean_equals",
+            "component.state.choice.comparison.operator.implementations.numeric",
+            "component.state.choice.comparison.operator.implementations.string_operators",
+            "component.state.choice.comparison.operator.implementations.timestamp_operators",
+            "eval.states",
+        )
+    ]
+    with ExitStack() as stack:
+        for module in users:
+            assert module.extract_json is original, module.__name__  # moto changed: revisit this patch
+            stack.enter_context(mock.patch.object(module, "extract_json", extract_json))
+        yield
+
+
+@contextmanager
+def _model_package_metadata_kept() -> Iterator[None]:
+    from unittest import mock
+
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    original = SageMakerModelBackend.update_model_package
+
+    def update_model_package(self: Any, model_package_arn: str, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("customer_metadata_properties") is None:
+            current = self.describe_model_package(model_package_arn)
+            kwargs["customer_metadata_properties"] = dict(current.customer_metadata_properties or {})
+        return original(self, model_package_arn, *args, **kwargs)
+
+    with mock.patch.object(SageMakerModelBackend, "update_model_package", update_model_package):
         yield
 
 

@@ -131,26 +131,35 @@ def test_without_the_lock_states_concurrent_executions_compute_twice(make_pipeli
         assert _per_step(rig.worker.compute_calls())["extract_train"] == 2
 
 
-@pytest.mark.skip(
-    reason="intermittent in moto 5.2.5: 'gate: read champion' (aws-sdk:sagemaker:describeModelPackage) sometimes "
-    "fails with States.Runtime 'unhashable type: list'; root cause not found yet (docs/cloud-testing.md)"
-)
 def test_a_failing_gate_keeps_the_champion_and_notifies(make_pipeline, cloud) -> None:
     spec = make_pipeline()
     # Given a first run that promoted a champion (version 1)
     with cloud(load_spec(spec)) as rig:
-        assert _statuses(rig, rig.run())["gate"] == "ran"
-    # When a stricter gate (same training output, min_value out of reach) runs
-    strict = make_pipeline(lambda raw: raw["steps"]["gate"].update(min_value=0.999), workdir=spec.parent / "strict")
+        first = rig.run()
+        assert _statuses(rig, first)["gate"] == "ran"
+        champion_value = rig.output(first)["results"]["gate"]["summary"]["model"]["value"]
+
+    # When a weaker candidate (3 boosting rounds instead of 20) meets a gate whose threshold is out of reach
+    def weaker_and_strict(raw: dict[str, Any]) -> None:
+        raw["model"]["hyperparameters"]["max_iter"] = 3
+        raw["steps"]["gate"].update(min_value=0.999)
+
+    strict = make_pipeline(weaker_and_strict, workdir=spec.parent / "strict")
     with cloud(load_spec(strict), name="strict") as rig:
         described = rig.run()
         statuses = _statuses(rig, described)
         gate = rig.output(described)["results"]["gate"]["summary"]
         summary = rig.notify(described["executionArn"])
         notices = rig.notices()
-    # Then the candidate is rejected, the champion scores, and the topic gets the run's summary
+    # Then the candidate is rejected on both counts (the champion's metric read back from the model registry),
+    # the champion scores, and the topic gets the run's summary
+    value = gate["candidate"]["value"]
     assert statuses["gate"] == "ran" and statuses["score"] == "ran"
-    assert gate["passed"] is False and gate["reasons"]
+    assert gate["passed"] is False and value < champion_value
+    assert gate["reasons"] == [
+        f"roc_auc={value:.4f} is not at least the threshold 0.9990",
+        f"roc_auc={value:.4f} does not beat the champion's {champion_value:.4f}",
+    ]
     assert gate["model"]["version"] == 1 and gate["candidate"]["version"] == 2
     approved = boto3.client("sagemaker", region_name=REGION).list_model_packages(
         ModelPackageGroupName=GROUP, ModelApprovalStatus="Approved"

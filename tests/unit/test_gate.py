@@ -81,6 +81,14 @@ def test_no_champion_passes_with_a_reason() -> None:
     assert decision == Decision(True, ["no champion yet"])
 
 
+def test_a_candidate_that_is_the_champion_says_so() -> None:
+    # Given a re-run whose training output is the champion itself (same train key): nothing to compare against
+    decision = decide(0.6, None, cfg(AUC, min_value=0.7), is_champion=True)
+    assert decision == Decision(
+        False, ["roc_auc=0.6000 is not at least the threshold 0.7000", "the candidate is already the champion"]
+    )
+
+
 def test_champion_ignored_when_not_compared() -> None:
     decision = decide(0.5, 0.9, cfg(AUC, compare_to_champion=False))
     assert decision == Decision(True, [])

@@ -225,9 +225,10 @@ def decide_event(event: Mapping[str, Any], config: Mapping[str, Any]) -> dict[st
     champion = event.get("champion") or {}
     champion_value: float | None = None
     meta = champion.get("metadata") or {}
-    if champion.get("present") and meta.get("train_key") != candidate.get("key") and "value" in meta:
+    is_champion = bool(champion.get("present")) and meta.get("train_key") == candidate.get("key")
+    if champion.get("present") and not is_champion and "value" in meta:
         champion_value = float(meta["value"])
-    decision = decide(float(candidate["summary"]["value"]), champion_value, gate)
+    decision = decide(float(candidate["summary"]["value"]), champion_value, gate, is_champion=is_champion)
     return {"passed": decision.passed, "reasons": decision.reasons}
 
 
