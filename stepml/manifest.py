@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 MANIFEST = "_manifest.json"
 MANIFEST_SCHEMA = "stepml.manifest/1"
+RUN_SCHEMA = "stepml.run/1"  # <pipeline>/runs/<run_id>.json, written by the local runner and the notify Lambda
 _VERSIONED = ("stepml", "duckdb", "pyarrow", "pandas", "numpy", "scikit-learn", "sqlglot", "boto3")
 
 

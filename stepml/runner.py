@@ -33,7 +33,7 @@ from stepml.registry import Registry
 from stepml.spec import Pipeline
 from stepml.store import Store, join
 
-RUN_SCHEMA = "stepml.run/1"
+RUN_SCHEMA = mf.RUN_SCHEMA
 
 
 @dataclass
@@ -61,6 +61,7 @@ class RunRecord:
     finished_at: float | None = None
     status: str = "running"  # running | succeeded | failed
     steps: list[StepOutcome] = field(default_factory=list)
+    execution_arn: str | None = None  # runs in AWS: the Step Functions execution (written by the notify Lambda)
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": RUN_SCHEMA, **asdict(self)}
@@ -355,7 +356,7 @@ def load_run(store: Store, pipeline: str, run_id: str | None = None) -> RunRecor
         return None
     if run_id is None:
         run_id = ids[-1]
-    matches = [i for i in ids if i == run_id or i.startswith(run_id)]
+    matches = [i for i in ids if i == run_id or i.startswith(run_id) or i.endswith(f"-{run_id}")]
     if not matches:
         raise StepmlError(f"no run {run_id!r} under {store.uri(join(pipeline, 'runs'))}")
     return RunRecord.from_json(json.loads(store.read_bytes(mf.run_key(pipeline, matches[-1]))))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from aws_cdk import RemovalPolicy
@@ -58,6 +59,8 @@ class StepContainers(Construct):
         self.execution_role = iam.Role(
             self, "ExecutionRole", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com")
         )
+        if image_uri:
+            self._grant_pull(image_uri)
         self.task_definitions: dict[str, ecs.FargateTaskDefinition] = {}
         for name, step in pipeline.spec.steps.items():
             if step.type not in ("score", "check"):
@@ -99,5 +102,27 @@ class StepContainers(Construct):
         suppress(
             self.execution_role,
             "AwsSolutions-IAM5",
-            "ecr:GetAuthorizationToken has no resource-level permissions (AWS requires '*'), added by CDK.",
+            "ecr:GetAuthorizationToken has no resource-level permissions (AWS requires '*'); image pulls are "
+            "scoped to the image's repository.",
         )
+
+    def _grant_pull(self, image_uri: str) -> None:
+        """A prebuilt image in ECR: the execution role may pull it (``from_registry`` grants nothing; a built
+        image's pull rights come with the asset). Images outside ECR need no IAM permission."""
+        match = _ECR_URI.match(image_uri)
+        if match is None:
+            return
+        account, region, repository = match.group("account", "region", "repository")
+        self.execution_role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+        self.execution_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                resources=[f"arn:aws:ecr:{region}:{account}:repository/{repository}"],
+            )
+        )
+
+
+_ECR_URI = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repository>[a-z0-9._/-]+?)(?::[\w.-]+|@sha256:[0-9a-f]{64})?$"
+)

@@ -72,3 +72,8 @@ class PipelineFunctions(Construct):
         self.notify = self.functions["Notify"]
         bucket.grant_read_write(self.commit)
         bucket.grant_delete(self.commit)  # the extract's UNLOAD files are renamed to data/part-NNNNN.parquet
+        self.roles["Notify"].add_to_policy(  # each execution's run record, <pipeline>/runs/<run id>.json
+            iam.PolicyStatement(
+                actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{plan_input.pipeline}/runs/*")]
+            )
+        )

@@ -720,24 +720,26 @@ class _Compiler:
         )
         return self.states.pop(f"{step}: run task")
 
+    def _serving_model(self, score_step: str) -> tuple[str, str, str]:
+        """JSONPaths of the model ``score_step`` scores with (the gate's choice, or the train step's model):
+        its ``model.tar.gz`` URI, its version label and its validation metric (both strings: ECS environment
+        values must be)."""
+        needs = self.spec.steps[score_step].needs
+        model_from = next((d for d in needs if self.types[d] in ("gate", "train")), None)
+        assert model_from is not None
+        if self.types[model_from] == "gate":
+            model = f"$.results.{model_from}.summary.model"
+            return f"{model}.uri", f"States.Format('v{{}}', {model}.version)", f"States.Format('{{}}', {model}.value)"
+        summary = f"$.results.{model_from}.summary"
+        return f"{summary}.model_uri", f"$.results.{model_from}.key", f"States.Format('{{}}', {summary}.value)"
+
     def _native_score(self, step: str, on_error: str) -> None:
         from stepml.spec import ScoreStep
 
         score = self.spec.steps[step]
         assert isinstance(score, ScoreStep)
         source = self.upstream(step, "extract")
-        model_from = next((d for d in score.needs if self.types[d] in ("gate", "train")), None)
-        assert model_from is not None
-        model_uri = (
-            f"$.results.{model_from}.summary.model.uri"
-            if self.types[model_from] == "gate"
-            else f"$.results.{model_from}.summary.model_uri"
-        )
-        model_version = (  # a string, as the local runner labels it (an ECS environment value must be one)
-            f"States.Format('v{{}}', $.results.{model_from}.summary.model.version)"
-            if self.types[model_from] == "gate"
-            else f"$.results.{model_from}.key"
-        )
+        model_uri, model_version, _ = self._serving_model(step)
         self.lambda_task(
             f"{step}: partition",
             "CommitFunctionArn",
@@ -800,22 +802,32 @@ class _Compiler:
         }
 
     def _native_check(self, step: str, on_error: str) -> None:
-        source = next(
-            (d for d in self.spec.steps[step].needs if self.types[d] == "extract"), self.upstream(step, "score")
-        )
-        self.states[f"{step}: run task"] = self._ecs_task(
-            step,
-            [
-                {
-                    "Name": "STEPML_INPUT_URI",
-                    "Value.$": f"States.Format('s3://${{ArtifactBucket}}/{{}}/data/', $.results.{source}.prefix)",
-                },
-                {"Name": "STEPML_CONFIG", "Value": json.dumps(check_config(self.spec, step), sort_keys=True)},
-                {"Name": "STEPML_OUTPUT_URI", "Value.$": self.plan_path(step, "uri")},
-            ],
-            on_error=on_error,
-            next_=f"{step}: commit",
-        )
+        """As the local runner: the features (extract, else the predictions), and when both an extract and a score
+        step feed it, the predictions and the serving model (its profile.json is the drift reference)."""
+        needs = self.spec.steps[step].needs
+        extract = next((d for d in needs if self.types[d] == "extract"), None)
+        score = next((d for d in needs if self.types[d] == "score"), None)
+        source = extract or score
+        assert source is not None
+
+        def data_uri(of: str) -> str:
+            return f"States.Format('s3://${{ArtifactBucket}}/{{}}/data/', $.results.{of}.prefix)"
+
+        environment: list[dict[str, Any]] = [
+            {"Name": "STEPML_INPUT_URI", "Value.$": data_uri(source)},
+            {"Name": "STEPML_CONFIG", "Value": json.dumps(check_config(self.spec, step), sort_keys=True)},
+            {"Name": "STEPML_OUTPUT_URI", "Value.$": self.plan_path(step, "uri")},
+            {"Name": "STEPML_PIPELINE", "Value": self.spec.name},
+            {"Name": "STEPML_RUN_ID", "Value.$": "$.plan.run_id"},
+        ]
+        if extract is not None and score is not None:
+            model_uri, _, metric = self._serving_model(score)
+            environment += [
+                {"Name": "STEPML_PREDICTIONS_URI", "Value.$": data_uri(score)},
+                {"Name": "STEPML_MODEL_URI", "Value.$": model_uri},
+                {"Name": "STEPML_VALIDATION_METRIC", "Value.$": metric},
+            ]
+        self.states[f"{step}: run task"] = self._ecs_task(step, environment, on_error=on_error, next_=f"{step}: commit")
 
 
 _FIRST = {"extract": "query", "train": "train", "gate": "register candidate", "score": "partition", "check": "run task"}

@@ -8,8 +8,10 @@ state machine's ``runTask.sync`` - fails with the step's error in the log.
 
 Environment (set by the state machine): ``STEPML_STEP``, ``STEPML_OUTPUT_URI``; score: ``STEPML_ITEMS`` (JSON
 list of ``{"key", "index"}`` in the artifact bucket), ``STEPML_MODEL_URI``, ``STEPML_MODEL_VERSION``,
-``STEPML_RUN_ID``, ``STEPML_BATCH_ROWS``, ``STEPML_THREADS``; check: ``STEPML_INPUT_URI``, ``STEPML_CONFIG``;
-and ``ARTIFACT_BUCKET`` (from the task definition).
+``STEPML_RUN_ID``, ``STEPML_BATCH_ROWS``, ``STEPML_THREADS``; check: ``STEPML_INPUT_URI``, ``STEPML_CONFIG``,
+``STEPML_PIPELINE``, ``STEPML_RUN_ID`` and, when a score step feeds it, ``STEPML_PREDICTIONS_URI``,
+``STEPML_MODEL_URI`` (the serving model, whose ``profile.json`` is the drift reference) and
+``STEPML_VALIDATION_METRIC``; and ``ARTIFACT_BUCKET`` (from the task definition).
 """
 
 from __future__ import annotations
@@ -70,16 +72,48 @@ def run_score(env: Mapping[str, str], s3: Any, work: Path) -> int:
     return code
 
 
-def run_check(env: Mapping[str, str], s3: Any, work: Path) -> int:
-    in_bucket, in_prefix = split_uri(env["STEPML_INPUT_URI"])
-    args = ["steps.check", "--step", env.get("STEPML_STEP", "check"), "--config", env.get("STEPML_CONFIG", "{}")]
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=in_bucket, Prefix=in_prefix + "/")
+def _download_prefix(s3: Any, uri: str, into: Path) -> list[Path]:
+    """Every object under the ``s3://`` prefix ``uri``, in key order, as local files ``00000.parquet``, ..."""
+    bucket, prefix = split_uri(uri)
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/")
     keys = sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+    into.mkdir(parents=True, exist_ok=True)
+    out = []
     for i, key in enumerate(keys):
-        local = work / "in" / f"{i:05d}.parquet"
-        local.parent.mkdir(parents=True, exist_ok=True)
-        s3.download_file(in_bucket, key, str(local))
+        local = into / f"{i:05d}.parquet"
+        s3.download_file(bucket, key, str(local))
+        out.append(local)
+    return out
+
+
+def _reference_profile(s3: Any, model_uri: str, work: Path) -> Path | None:
+    """``profile.json`` from the serving model's ``model.tar.gz`` (written there by the training entrypoint)."""
+    bucket, key = split_uri(model_uri)
+    archive = work / "model.tar.gz"
+    s3.download_file(bucket, key, str(archive))
+    with tarfile.open(archive) as tar:
+        names = [n for n in tar.getnames() if n.removeprefix("./") == "profile.json"]
+        if not names:
+            return None
+        tar.extract(names[0], work / "model", filter="data")
+    return work / "model" / names[0]
+
+
+def run_check(env: Mapping[str, str], s3: Any, work: Path) -> int:
+    args = ["steps.check", "--step", env.get("STEPML_STEP", "check"), "--config", env.get("STEPML_CONFIG", "{}")]
+    for option in ("pipeline", "run_id", "validation_metric"):
+        value = env.get(f"STEPML_{option.upper()}")
+        if value:
+            args += [f"--{option.replace('_', '-')}", value]
+    for local in _download_prefix(s3, env["STEPML_INPUT_URI"], work / "in"):
         args += ["--input", str(local)]
+    if env.get("STEPML_PREDICTIONS_URI"):
+        for local in _download_prefix(s3, env["STEPML_PREDICTIONS_URI"], work / "predictions"):
+            args += ["--predictions", str(local)]
+    if env.get("STEPML_MODEL_URI"):
+        reference = _reference_profile(s3, env["STEPML_MODEL_URI"], work)
+        if reference is not None:
+            args += ["--reference", str(reference)]
     report, failure = work / "report.json", work / "failure.json"
     args += ["--output", str(report), "--failure-file", str(failure)]
     code = _run(args, failure, s3, env["STEPML_OUTPUT_URI"], "check")

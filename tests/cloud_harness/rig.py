@@ -104,7 +104,10 @@ class Rig:
         from stepml.cloud.handlers import notify
 
         described = self.sfn.describe_execution(executionArn=execution)
-        detail = {k: described.get(k) for k in ("executionArn", "name", "status", "startDate", "stopDate")}
+        fields = ("executionArn", "name", "status", "startDate", "stopDate", "input", "output")
+        detail = {k: described.get(k) for k in fields}
+        for k in ("startDate", "stopDate"):  # the event carries epoch milliseconds
+            detail[k] = int(detail[k].timestamp() * 1000) if detail[k] is not None else None
         detail["stateMachineArn"] = self.machine_arn
         return notify.handler({"detail-type": "Step Functions Execution Status Change", "detail": detail})
 
@@ -203,7 +206,7 @@ def _definite_json_paths() -> Iterator[None]:
     import importlib
     from unittest import mock
 
-    from jsonpath_ng.ext import parse
+    from jsonpath_ng.ext.parser import parse
     from moto.stepfunctions.parser.asl.utils import json_path
 
     original = json_path.extract_json

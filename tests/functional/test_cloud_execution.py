@@ -19,8 +19,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
+import stepml
 from stepml import manifest as mf
-from stepml.runner import LocalRunner
+from stepml.runner import LocalRunner, load_run
 from stepml.spec import Pipeline, load_spec
 from stepml.store import open_store
 from tests.cloud_harness.rig import EXECUTE, GROUP, REGION, Rig, Transform, failures, open_rig
@@ -69,6 +70,7 @@ def test_fresh_execution_runs_every_step_like_a_local_run(make_pipeline, cloud) 
     with cloud(pipeline) as rig:
         # When a fresh execution runs
         described = rig.run({"score_days": 30})
+        rig.notify(described["executionArn"])  # the status-change rule: the summary, and the run's record
         # Then every step ran, each compute job once, every manifest is committed and no lock is left
         assert _statuses(rig, described) == dict.fromkeys(STEPS, "ran")
         assert _per_step(rig.worker.compute_calls()) == COMPUTE
@@ -92,10 +94,21 @@ def test_fresh_execution_runs_every_step_like_a_local_run(make_pipeline, cloud) 
         assert cloud_m["params"] == local_m["params"], step
         if step != "train":  # SageMaker packs the model as model.tar.gz; locally it is a directory
             assert _data_files(cloud_m) == _data_files(local_m), step
+    # and the check task checked what the local check did: drift against the serving model's profile included
+    s3_store = open_store(f"s3://{rig.values['ArtifactBucket']}", s3_client=rig.s3)
+    cloud_report = stepml.load("check", run=described["name"], spec=pipeline.base_dir / "pipeline.yaml", store=s3_store)
+    local_report = stepml.load("check", run=record.run_id, spec=pipeline.base_dir / "pipeline.yaml", store=store)
+    assert cloud_report["run"]["run_id"] == described["name"] and cloud_report["run"]["pipeline"] == pipeline.name
+    assert [(c["name"], c.get("column"), c["status"]) for c in cloud_report["checks"]] == [
+        (c["name"], c.get("column"), c["status"]) for c in local_report["checks"]
+    ]
+    assert cloud_report["drift"]["columns"] and cloud_report["drift"] == local_report["drift"]
+    assert cloud_report["metrics"] == local_report["metrics"]
 
 
 def test_second_execution_hits_the_cache_and_runs_no_compute(make_pipeline, cloud) -> None:
-    with cloud(load_spec(make_pipeline())) as rig:
+    spec = make_pipeline()
+    with cloud(load_spec(spec)) as rig:
         first = rig.run()
         assert set(_statuses(rig, first).values()) == {"ran"}
         before = len(rig.worker.calls)
@@ -105,6 +118,17 @@ def test_second_execution_hits_the_cache_and_runs_no_compute(make_pipeline, clou
         assert _statuses(rig, second) == dict.fromkeys(STEPS, "cached")
         assert [c.state for c in rig.worker.calls[before:]] == ["Plan"]
         assert rig.notify(second["executionArn"])["steps"] == dict.fromkeys(STEPS, "cached")
+        # (names without a start stamp, as schedules give, are stamped so run ids sort by start time)
+        assert rig.notify(first["executionArn"])["run_id"] == f"{first['startDate']:%Y%m%dT%H%M%S}-{first['name']}"
+        # and a notebook reads either production run from the bucket by its execution name
+        store = open_store(f"s3://{rig.values['ArtifactBucket']}", s3_client=rig.s3)
+        runs = {r: load_run(store, rig.pipeline.name, r) for r in (first["name"], second["name"])}
+        assert {r: rec.status if rec else None for r, rec in runs.items()} == dict.fromkeys(runs, "succeeded")
+        assert [(o.name, o.status) for o in runs[second["name"]].steps] == [(s, "cached") for s in STEPS]  # type: ignore[union-attr]
+        report = stepml.load("check", run=second["name"], spec=spec, store=store)
+        predictions = stepml.load("score", run=first["name"], spec=spec, store=store)
+        assert report["run"]["run_id"] == first["name"]  # the check the second run reused
+        assert report["rows"] == len(predictions) == rig.manifests()["score"]["rows"]
 
 
 def _race(rig: Rig) -> list[dict[str, Any]]:

@@ -69,6 +69,26 @@ def test_fargate_task_definitions_take_cpu_and_memory_from_the_spec(synth: Synth
         )
 
 
+def test_tasks_may_pull_the_prebuilt_image_from_its_ecr_repository(synth: Synth) -> None:
+    t = synth.template_objs["pipeline"]
+    execution_roles = {
+        json.dumps(d["Properties"]["ContainerDefinitions"][0]["Image"]): d["Properties"]["ExecutionRoleArn"]
+        for d in resources(t.to_json(), "AWS::ECS::TaskDefinition").values()
+    }
+    assert list(execution_roles) == [json.dumps(IMAGE_URI)]  # one role for both task definitions
+    role = next(iter(execution_roles.values()))["Fn::GetAtt"][0]
+    policies = [
+        p for p in resources(t.to_json(), "AWS::IAM::Policy").values() if {"Ref": role} in p["Properties"]["Roles"]
+    ]
+    statements = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    assert {"Action": "ecr:GetAuthorizationToken", "Effect": "Allow", "Resource": "*"} in statements
+    assert {
+        "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+        "Effect": "Allow",
+        "Resource": "arn:aws:ecr:us-east-1:123456789012:repository/stepml",
+    } in statements
+
+
 def test_schedule_uses_the_spec_cron_and_time_zone(synth: Synth) -> None:
     spec = load_spec(ROOT / "pipeline.yaml").spec
     assert spec.schedule is not None

@@ -15,10 +15,11 @@ from moto import mock_aws
 
 from stepml.cloud.bundle import lambda_config
 from stepml.cloud.handlers.commit import commit, decide_event, partition_event
-from stepml.cloud.handlers.notify import summarize
+from stepml.cloud.handlers.notify import run_record, summarize
 from stepml.cloud.handlers.plan import plan_payload
 from stepml.errors import StepInputError
 from stepml.manifest import MANIFEST_SCHEMA, damaged_files, read_manifest
+from stepml.runner import RunRecord
 from stepml.spec import load_spec
 from stepml.store import open_store
 from tests.conftest import ROOT
@@ -160,3 +161,52 @@ def test_notification_summary_says_cached_ran_failed() -> None:
     assert "after 10m 0s" in summary.message and ":(" in summary.message
     assert "console.aws.amazon.com/states" in summary.message
     assert summary.subject == "stepml job-matching: FAILED"
+
+
+def test_run_record_has_the_plan_keys_and_the_history_statuses(config: dict[str, Any]) -> None:
+    # Given a failed execution started by a schedule (its name has no start stamp)
+    history = [
+        _entered("extract_train: cached", 0),
+        _entered("extract_score: query", 1),
+        _entered("extract_score: release lock", 3),
+        _entered("train: train", 4),
+        {
+            "type": "TaskFailed",
+            "timestamp": dt.datetime(2026, 5, 1, 3, 9, tzinfo=dt.UTC),
+            "taskFailedEventDetails": {"error": "States.TaskFailed", "cause": "AlgorithmError: boom"},
+        },
+        _entered("train: release lock (failed)", 9),
+    ]
+    start = dt.datetime(2026, 5, 1, 3, 0, tzinfo=dt.UTC)
+    detail = {
+        "status": "FAILED",
+        "executionArn": "arn:x",
+        "name": "5f0c-schedule",
+        "startDate": start.timestamp() * 1000,
+    }
+    steps = [s["name"] for s in config["plan_input"]["steps"]]
+    reports = summarize("job-matching", steps, detail, history, "us-east-1").steps
+    record = run_record(config["plan_input"], {"score_days": "7"}, detail, reports, bucket=BUCKET)
+    # Then it is a local-style run record: the keys the plan Lambda computed, the statuses the history shows
+    assert record is not None
+    planned = plan_payload(
+        config, {"score_days": "7"}, bucket=BUCKET, execution_id="arn:x", execution_name="x", started_at="2026-05-01"
+    )
+    loaded = RunRecord.from_json(record)
+    assert loaded.run_id == "20260501T030000-5f0c-schedule" and loaded.status == "failed"
+    assert loaded.params == planned["params"] and loaded.params["score_days"] == 7
+    assert [(o.name, o.key) for o in loaded.steps] == [(n, planned["steps"][n]["key"]) for n in steps]
+    assert {o.name: o.status for o in loaded.steps} == {
+        "extract_train": "cached",
+        "extract_score": "ran",
+        "train": "failed",
+        "gate": "skipped",
+        "score": "skipped",
+        "check": "skipped",
+    }
+    assert loaded.steps[2].error_type == "States.TaskFailed" and loaded.root == f"s3://{BUCKET}"
+    # and a name that starts with a stamp (``stepml start``) is the run id as it is
+    stamped = run_record(config["plan_input"], {}, detail | {"name": "20260501T030000-ab12cd"}, reports, bucket=BUCKET)
+    assert stamped is not None and stamped["run_id"] == "20260501T030000-ab12cd"
+    # and parameters that do not plan (the execution failed at its plan) give no record
+    assert run_record(config["plan_input"], {"score_days": "many"}, detail, reports, bucket=BUCKET) is None

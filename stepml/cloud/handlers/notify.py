@@ -3,7 +3,9 @@
 An EventBridge rule sends ``Step Functions Execution Status Change`` events for the pipeline's state machine.
 :func:`summarize` (pure) reads the execution history's state names - the compiler names every state
 ``"<step>: <phase>"`` - to tell, per step, whether it was cached, ran or failed, how long it took and the failing
-step's error; the handler fetches the history, formats, and publishes. Example::
+step's error; the handler fetches the history, formats, and publishes. It also writes the execution's run record
+(:func:`run_record`, ``<pipeline>/runs/<run id>.json`` in the artifact bucket, the local runner's format), so
+``stepml.load(step, run=<execution name>, root="s3://<bucket>")`` reads any production run. Example::
 
     ===== stepml run summary: job-matching =====
     execution 2026-05-01T03-00-00 FAILED after 14m 3s
@@ -20,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,24 +136,105 @@ def summarize(
     return Summary(subject, "\n".join(lines), reports)
 
 
+_STAMPED = re.compile(r"^\d{8}T\d{6}-")
+_RUN_STATUS = {"SUCCEEDED": "succeeded", "RUNNING": "running"}  # FAILED, TIMED_OUT, ABORTED -> failed
+_STEP_STATUS = {"not run": "skipped"}
+
+
+def run_id_for(name: str, started: dt.datetime) -> str:
+    """The run id of an execution: its name when it starts with a UTC stamp (``stepml start`` names), otherwise
+    the stamp and the name (schedules name executions without one), so run ids sort by start time."""
+    return name if _STAMPED.match(name) else f"{started.astimezone(dt.UTC).strftime('%Y%m%dT%H%M%S')}-{name}"
+
+
+def run_record(
+    plan_input: Mapping[str, Any],
+    params: Mapping[str, Any],
+    detail: Mapping[str, Any],
+    reports: Sequence[StepReport],
+    *,
+    bucket: str,
+) -> dict[str, Any] | None:
+    """The execution as a local-style run record (``stepml.run/1``: what ``stepml status`` and ``stepml.load(step,
+    run=...)`` read): each step's key from :func:`stepml.plan.make_plan` on the execution's parameters, the same
+    function and input the plan Lambda used. None when the parameters do not plan (the run failed before any step).
+    """
+    from stepml.errors import StepmlError
+    from stepml.manifest import RUN_SCHEMA
+    from stepml.plan import PlanInput, make_plan
+
+    try:
+        plan = make_plan(PlanInput.from_json(dict(plan_input)), dict(params))
+    except StepmlError:
+        return None
+    started = _ts(detail["startDate"])
+    stop = detail.get("stopDate")
+    by_name = {r.name: r for r in reports}
+    steps = []
+    for s in plan.steps:
+        r = by_name.get(s.name) or StepReport(s.name)
+        steps.append(
+            {
+                "name": s.name,
+                "type": s.type,
+                "key": s.key,
+                "status": _STEP_STATUS.get(r.status, r.status),
+                "duration_s": r.duration_s or 0.0,
+                "waited_s": 0.0,
+                "output": f"s3://{bucket}/{plan.pipeline}/steps/{s.name}/{s.key}",
+                "rows": None,
+                "detail": "",
+                "error": r.error or None,
+                "error_type": r.error.partition(":")[0] if r.error else None,
+            }
+        )
+    return {
+        "schema": RUN_SCHEMA,
+        "run_id": run_id_for(str(detail.get("name", "")), started),
+        "pipeline": plan.pipeline,
+        "params": plan.params,
+        "root": f"s3://{bucket}",
+        "started_at": started.timestamp(),
+        "finished_at": _ts(stop).timestamp() if stop is not None else None,
+        "status": _RUN_STATUS.get(str(detail.get("status")), "failed"),
+        "steps": steps,
+        "execution_arn": str(detail.get("executionArn", "")),
+    }
+
+
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     import boto3
 
     from stepml.cloud.handlers._config import load_config
 
     config = load_config()
-    detail = event.get("detail") or {}
+    detail = dict(event.get("detail") or {})
     sfn = boto3.client("stepfunctions")
+    if "input" not in detail or "startDate" not in detail:
+        described = sfn.describe_execution(executionArn=detail["executionArn"])
+        detail.setdefault("input", described.get("input"))
+        detail.setdefault("startDate", described["startDate"])
+        detail.setdefault("stopDate", described.get("stopDate"))
     history: list[dict[str, Any]] = []
     for page in sfn.get_paginator("get_execution_history").paginate(executionArn=detail["executionArn"]):
         history.extend(page["events"])
+    pipeline = config["plan_input"]["pipeline"]
     steps = [s["name"] for s in config["plan_input"]["steps"]]
-    summary = summarize(
-        config["plan_input"]["pipeline"], steps, detail, history, os.environ.get("AWS_REGION", "us-east-1")
-    )
+    summary = summarize(pipeline, steps, detail, history, os.environ.get("AWS_REGION", "us-east-1"))
+    bucket = os.environ["ARTIFACT_BUCKET"]
+    params = (json.loads(detail.get("input") or "{}") or {}).get("params") or {}
+    record = run_record(config["plan_input"], params, detail, summary.steps, bucket=bucket)
+    if record is not None:
+        boto3.client("s3").put_object(
+            Bucket=bucket,
+            Key=f"{pipeline}/runs/{record['run_id']}.json",
+            Body=json.dumps(record, indent=2).encode(),
+            ContentType="application/json",
+        )
     boto3.client("sns").publish(TopicArn=os.environ["TOPIC_ARN"], Subject=summary.subject, Message=summary.message)
     return {
         "subject": summary.subject,
         "steps": {r.name: r.status for r in summary.steps},
         "message": json.dumps(summary.message),
+        "run_id": record["run_id"] if record is not None else None,
     }
