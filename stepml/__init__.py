@@ -24,6 +24,13 @@ def load(step: str, **kwargs: Any) -> Any:
     return _load(step, **kwargs)
 
 
+def runs(**kwargs: Any) -> list[dict[str, Any]]:
+    """The pipeline's runs (their records), oldest first. See :func:`stepml.api.runs`."""
+    from stepml.api import runs as _runs
+
+    return _runs(**kwargs)
+
+
 def fetch(sql: str, **kwargs: Any) -> Any:
     """Run a parameterized warehouse query and return a DataFrame. See :func:`stepml.api.fetch`."""
     from stepml.api import fetch as _fetch
@@ -31,4 +38,4 @@ def fetch(sql: str, **kwargs: Any) -> Any:
     return _fetch(sql, **kwargs)
 
 
-__all__ = ["__version__", "build", "fetch", "load"]
+__all__ = ["__version__", "build", "fetch", "load", "runs"]

@@ -1,4 +1,4 @@
-"""The Python API for notebooks: ``stepml.build(step, **params)`` and ``stepml.load(step, run=...)``.
+"""The Python API for notebooks: ``stepml.build(step, **params)``, ``stepml.load(step, run=...)``, ``stepml.runs()``.
 
 Like ``gokart.build``: ``build`` runs whatever the step needs (using and filling the cache) and returns the step's
 output as a Python object; ``load`` reads an output that a run (local or in AWS) already produced.
@@ -133,6 +133,22 @@ def load(
                 if m is not None:
                     return read_output(st, m)
     raise StepmlError(f"no finished output of step {step!r} in {'run ' + run if run else 'any run'} under {st.root}")
+
+
+def runs(
+    *, spec: str | Path = DEFAULT_SPEC, root: str | None = None, store: Store | None = None, last: int | None = None
+) -> list[dict[str, Any]]:
+    """The pipeline's runs under the artifact root (local ones and, on S3, executions in AWS), oldest first: each
+    run's record as a dict (``run_id``, ``status``, ``params``, ``started_at``, ``steps`` with key and status...).
+    ``last``: only the newest ``last`` runs. Computes nothing."""
+    from stepml.runner import RunRecord, list_runs
+
+    pipeline, st = _open(spec, root, store)
+    ids = list_runs(st, pipeline.name)
+    return [
+        RunRecord.from_json(json.loads(st.read_bytes(mf.run_key(pipeline.name, run_id)))).to_json()
+        for run_id in (ids[-last:] if last else ids)
+    ]
 
 
 def fetch(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import stepml
 from stepml import manifest as mf
 from stepml.api import TrainedModel, build
 from stepml.cli import make_store
@@ -176,6 +177,12 @@ def test_run_records_are_listed_and_loadable(make_pipeline):
     assert loaded is not None and loaded.run_id == a.run_id and loaded.status == "succeeded"
     data = json.loads(runner.store.read_bytes(mf.run_key("job-matching", b.run_id)))
     assert data["schema"] == "stepml.run/1"
+    # and the notebook API lists them, oldest first, with each step's key and status
+    listed = stepml.runs(store=runner.store, spec=runner.pipeline.base_dir / "pipeline.yaml")
+    assert [r["run_id"] for r in listed] == sorted([a.run_id, b.run_id])
+    assert [s["status"] for s in listed[-1]["steps"]] == ["cached"] * len(b.steps)
+    newest = stepml.runs(store=runner.store, spec=runner.pipeline.base_dir / "pipeline.yaml", last=1)
+    assert [r["run_id"] for r in newest] == [max(a.run_id, b.run_id)]
 
 
 @pytest.mark.parametrize("task", ["regression"])

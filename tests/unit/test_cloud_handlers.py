@@ -135,8 +135,9 @@ def _entered(name: str, minute: int) -> dict[str, Any]:
     }
 
 
-def test_notification_summary_says_cached_ran_failed() -> None:
-    history = [
+def _failed_training_history() -> list[dict[str, Any]]:
+    """extract_train cached, extract_score ran, train failed at 03:09 (the execution started at 03:00)."""
+    return [
         _entered("extract_train: cache check", 0),
         _entered("extract_train: cached", 0),
         _entered("extract_score: cache check", 1),
@@ -151,6 +152,10 @@ def test_notification_summary_says_cached_ran_failed() -> None:
         },
         _entered("train: release lock (failed)", 9),
     ]
+
+
+def test_notification_summary_says_cached_ran_failed() -> None:
+    history = _failed_training_history()
     detail = {"status": "FAILED", "executionArn": "arn:x", "name": "run-1", "startDate": 0, "stopDate": 600_000}
     summary = summarize(
         "job-matching", ["extract_train", "extract_score", "train", "gate"], detail, history, "us-east-1"
@@ -165,18 +170,7 @@ def test_notification_summary_says_cached_ran_failed() -> None:
 
 def test_run_record_has_the_plan_keys_and_the_history_statuses(config: dict[str, Any]) -> None:
     # Given a failed execution started by a schedule (its name has no start stamp)
-    history = [
-        _entered("extract_train: cached", 0),
-        _entered("extract_score: query", 1),
-        _entered("extract_score: release lock", 3),
-        _entered("train: train", 4),
-        {
-            "type": "TaskFailed",
-            "timestamp": dt.datetime(2026, 5, 1, 3, 9, tzinfo=dt.UTC),
-            "taskFailedEventDetails": {"error": "States.TaskFailed", "cause": "AlgorithmError: boom"},
-        },
-        _entered("train: release lock (failed)", 9),
-    ]
+    history = _failed_training_history()
     start = dt.datetime(2026, 5, 1, 3, 0, tzinfo=dt.UTC)
     detail = {
         "status": "FAILED",
