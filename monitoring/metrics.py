@@ -92,6 +92,36 @@ def prediction_mean(profile: Mapping[str, Any]) -> float | None:
     return None
 
 
+def metric_data(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A history record as CloudWatch ``PutMetricData`` items: every datapoint under both dimension sets (with and
+    without ``Step``), as the EMF documents publish it, at the record's timestamp."""
+    import datetime as dt
+
+    when = dt.datetime.fromtimestamp(float(record["timestamp"]), tz=dt.UTC)
+    items = []
+    for d in record.get("datapoints", []):
+        dims = dict(d.get("dimensions") or {})
+        for chosen in (dims, {k: v for k, v in dims.items() if k != "Step"}):
+            items.append(
+                {
+                    "MetricName": d["metric"],
+                    "Dimensions": [{"Name": k, "Value": str(v)} for k, v in chosen.items()],
+                    "Timestamp": when,
+                    "Value": float(d["value"]),
+                    "Unit": d.get("unit") or "None",
+                }
+            )
+    return items
+
+
+def put_metrics(cloudwatch: Any, record: Mapping[str, Any], *, batch: int = 500) -> int:
+    """Publish a history record to CloudWatch (namespace ``stepml``) with an injected client; the item count."""
+    items = metric_data(record)
+    for i in range(0, len(items), batch):
+        cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=items[i : i + batch])
+    return len(items)
+
+
 def emf_documents(datapoints: Sequence[Datapoint], *, timestamp_ms: int) -> list[dict[str, Any]]:
     """EMF JSON documents (aws-lambda-powertools' CloudWatch EMF provider): one per dimension group."""
     import warnings

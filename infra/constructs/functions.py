@@ -11,6 +11,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from monitoring.metrics import NAMESPACE as METRICS_NAMESPACE
 from stepml.cloud.bundle import stage_asset
 from stepml.plan import PlanInput
 from stepml.spec import Pipeline
@@ -72,6 +73,13 @@ class PipelineFunctions(Construct):
         self.notify = self.functions["Notify"]
         bucket.grant_read_write(self.commit)
         bucket.grant_delete(self.commit)  # the extract's UNLOAD files are renamed to data/part-NNNNN.parquet
+        self.roles["Commit"].add_to_policy(  # a committed check's metrics, which the spec's alarms watch
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
+            )
+        )
         self.roles["Notify"].add_to_policy(  # each execution's run record, <pipeline>/runs/<run id>.json
             iam.PolicyStatement(
                 actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{plan_input.pipeline}/runs/*")]

@@ -151,5 +151,7 @@ class PipelineStack(Stack):
                 role,
                 "AwsSolutions-IAM5",
                 "Keys under the artifact bucket (commit writes manifests and moves UNLOAD files); executions of "
-                "this state machine (notify reads their history); the function's own log streams.",
+                "this state machine (notify reads their history); the function's own log streams; "
+                "cloudwatch:PutMetricData (commit publishes a check's metrics), which has no resource-level "
+                "permissions and is limited to the stepml namespace by a condition.",
             )

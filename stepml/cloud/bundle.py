@@ -40,7 +40,9 @@ ASSET_FILES: tuple[str, ...] = (
     "stepml/cloud/handlers/commit.py",
     "stepml/cloud/handlers/notify.py",
     "steps/__init__.py",
-    "steps/gate.py",  # the gate's decide(): the same comparison the local runner makes (standard library only)
+    "steps/gate.py",
+    "monitoring/__init__.py",
+    "monitoring/metrics.py",  # the check's metric history -> CloudWatch (standard library; powertools only for EMF)  # the gate's decide(): the same comparison the local runner makes (standard library only)
 )
 
 

@@ -117,9 +117,10 @@ def run_check(env: Mapping[str, str], s3: Any, work: Path) -> int:
     report, failure = work / "report.json", work / "failure.json"
     args += ["--output", str(report), "--failure-file", str(failure)]
     code = _run(args, failure, s3, env["STEPML_OUTPUT_URI"], "check")
-    if report.exists():
-        out_bucket, prefix = split_uri(env["STEPML_OUTPUT_URI"])
-        s3.upload_file(str(report), out_bucket, f"{prefix}/report.json")
+    out_bucket, prefix = split_uri(env["STEPML_OUTPUT_URI"])
+    for name in ("report.json", "history.json"):  # the report; the run's metric-history record (the commit
+        if (work / name).exists():  # Lambda files it under <pipeline>/metrics/ and publishes it to CloudWatch)
+            s3.upload_file(str(work / name), out_bucket, f"{prefix}/{name}")
     return code
 
 

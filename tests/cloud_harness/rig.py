@@ -130,14 +130,18 @@ def placeholder_values(pipeline: Pipeline) -> dict[str, str]:
 
 
 def _functions(bucket: str, s3: Any, worker_stats: Any) -> dict[str, Callable[[dict[str, Any]], Any]]:
-    """The Lambda ARNs -> their handlers, called as the Lambda runtime would (the commit's Athena client aside)."""
+    """The Lambda ARNs -> their handlers, called as the Lambda runtime would (the commit's Athena client aside:
+    the worker answers for the queries it ran)."""
     from stepml.cloud.handlers import commit, plan
     from stepml.cloud.handlers._config import load_config
 
     def commit_handler(event: dict[str, Any]) -> Any:
         if event.get("action") != "commit":
             return commit.handler(event)
-        return commit.commit(event, config=load_config(), bucket=bucket, s3=s3, query_client=worker_stats)
+        cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+        return commit.commit(
+            event, config=load_config(), bucket=bucket, s3=s3, query_client=worker_stats, cloudwatch=cloudwatch
+        )
 
     return {PLAN_ARN: plan.handler, COMMIT_ARN: commit_handler}
 

@@ -8,6 +8,7 @@ the SNS notification run as generated. See docs/cloud-testing.md.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -104,6 +105,23 @@ def test_fresh_execution_runs_every_step_like_a_local_run(make_pipeline, cloud) 
     ]
     assert cloud_report["drift"]["columns"] and cloud_report["drift"] == local_report["drift"]
     assert cloud_report["metrics"] == local_report["metrics"]
+    # and the committed check's metrics reached CloudWatch, where the spec's alarms watch them, and the metric
+    # history beside the local one's (what `stepml alarms` evaluates)
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    for metric, dims in (("RowCount", {"Pipeline": pipeline.name}), ("MaxNullFraction", {"Pipeline": pipeline.name})):
+        got = cloudwatch.get_metric_statistics(
+            Namespace="stepml",
+            MetricName=metric,
+            Dimensions=[{"Name": k, "Value": v} for k, v in dims.items()],
+            StartTime=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1),
+            EndTime=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5),
+            Period=3600,
+            Statistics=["Maximum"],
+        )["Datapoints"]
+        expected = next(m["value"] for m in cloud_report["metrics"] if m["metric"] == metric)
+        assert [d["Maximum"] for d in got] == [pytest.approx(expected)], metric
+    (history,) = [k for k in s3_store.list(f"{pipeline.name}/metrics") if k.endswith(f"-{described['name']}.json")]
+    assert json.loads(s3_store.read_bytes(history))["run_id"] == described["name"]
 
 
 def test_second_execution_hits_the_cache_and_runs_no_compute(make_pipeline, cloud) -> None:

@@ -15,7 +15,14 @@ import pytest
 
 from monitoring.checks import run_checks
 from monitoring.config import CheckConfig
-from monitoring.metrics import emf_documents, history_key, history_record, metrics_from_report
+from monitoring.metrics import (
+    Datapoint,
+    emf_documents,
+    history_key,
+    history_record,
+    metrics_from_report,
+    put_metrics,
+)
 from monitoring.profile import build_profile
 from stepml.spec import KNOWN_METRICS
 
@@ -123,6 +130,36 @@ def test_history_record_and_key() -> None:
     assert rec["schema"] == "stepml.metrics/1" and rec["run_id"] == "r1"
     assert history_key("jm", "r1", 1.5) == "jm/metrics/0000000001500-r1.json"
     assert history_key("jm", "r2", 10.0) > history_key("jm", "r1", 1.5)
+
+
+def test_put_metrics_sends_each_datapoint_with_and_without_step() -> None:
+    # Given a history record of two datapoints
+    points = [
+        Datapoint("RowCount", 2000.0, "Count", {"Pipeline": "jm", "Step": "check"}),
+        Datapoint("NullFraction", 0.25, "None", {"Pipeline": "jm", "Step": "check", "Feature": "skill_score"}),
+    ]
+    rec = history_record(points, pipeline="jm", step="check", run_id="r1", timestamp=1_780_000_000.0)
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.calls: list[dict[str, Any]] = []
+
+        def put_metric_data(self, **kwargs: Any) -> None:
+            self.calls.append(kwargs)
+
+    # When it is published in batches of 3
+    client = Recorder()
+    assert put_metrics(client, rec, batch=3) == 4
+    # Then CloudWatch gets every datapoint under both dimension sets, at the record's time, in the stepml namespace
+    assert [c["Namespace"] for c in client.calls] == ["stepml", "stepml"]
+    items = [i for c in client.calls for i in c["MetricData"]]
+    assert [(i["MetricName"], [d["Name"] for d in i["Dimensions"]], i["Value"], i["Unit"]) for i in items] == [
+        ("RowCount", ["Pipeline", "Step"], 2000.0, "Count"),
+        ("RowCount", ["Pipeline"], 2000.0, "Count"),
+        ("NullFraction", ["Pipeline", "Step", "Feature"], 0.25, "None"),
+        ("NullFraction", ["Pipeline", "Feature"], 0.25, "None"),
+    ]
+    assert {i["Timestamp"].timestamp() for i in items} == {1_780_000_000.0}
 
 
 def test_expectation_suite_from_profile(tmp_path: Path) -> None:

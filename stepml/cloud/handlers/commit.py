@@ -134,7 +134,27 @@ def _finish_score(s3: Any, bucket: str, step: str, attempt: str, task: Mapping[s
 def _finish_check(s3: Any, bucket: str, step: str, attempt: str, task: Mapping[str, Any], ctx: Any) -> dict[str, Any]:
     report = read_json(s3, bucket, f"{attempt}/report.json")
     failed = report.get("summary", {}).get("failed", [])
-    return {"rows": report.get("rows"), "summary": {"status": report.get("status"), "failed": failed}}
+    keys = {str(o["Key"]) for o in list_objects(s3, bucket, attempt)}
+    history = read_json(s3, bucket, f"{attempt}/history.json") if f"{attempt}/history.json" in keys else None
+    return {
+        "rows": report.get("rows"),
+        "summary": {"status": report.get("status"), "failed": failed},
+        "history": history,
+    }
+
+
+def publish_history(s3: Any, bucket: str, record: Mapping[str, Any], cloudwatch: Any) -> str:
+    """After the check's commit: its metric-history record into ``<pipeline>/metrics/`` (where ``stepml alarms``
+    and ``stepml report`` read it, as for a local run) and its datapoints to CloudWatch, where the alarms compiled
+    from the spec watch them. (The ECS task's EMF lines are not turned into metrics: awslogs sends no EMF header.)
+    """
+    from monitoring.metrics import history_key, put_metrics
+
+    key = history_key(str(record["pipeline"]), str(record["run_id"]), float(record["timestamp"]))
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(record, indent=2).encode())
+    if cloudwatch is not None:
+        put_metrics(cloudwatch, record)
+    return key
 
 
 _FINISH = {
@@ -182,6 +202,7 @@ def commit(
     bucket: str,
     s3: Any,
     query_client: Any = None,
+    cloudwatch: Any = None,
     clock: Any = time.time,
 ) -> dict[str, Any]:
     step = str(event["step"])
@@ -213,6 +234,8 @@ def commit(
     )
     body = json.dumps(manifest, indent=2, sort_keys=True).encode()
     s3.put_object(Bucket=bucket, Key=f"{entry['prefix']}/_manifest.json", Body=body)  # the commit point
+    if result.get("history") is not None:  # committed: now the metrics may be seen
+        publish_history(s3, bucket, result["history"], cloudwatch)
     return {"key": planned.key, "prefix": attempt, "summary": result["summary"], "run_id": plan_state["run_id"]}
 
 
@@ -259,5 +282,10 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
 
     engine_client = boto3.client("athena" if config["engine"] == "athena" else "redshift-data")
     return commit(
-        event, config=config, bucket=os.environ["ARTIFACT_BUCKET"], s3=boto3.client("s3"), query_client=engine_client
+        event,
+        config=config,
+        bucket=os.environ["ARTIFACT_BUCKET"],
+        s3=boto3.client("s3"),
+        query_client=engine_client,
+        cloudwatch=boto3.client("cloudwatch"),
     )
