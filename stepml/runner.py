@@ -334,6 +334,9 @@ class LocalRunner:
         """Attempt directories no manifest names (left by killed runs); safe because we hold the lock."""
         keep = current["prefix"] if current else None
         attempts = {k[len(step_dir) + 1 :].split("/")[0] for k in self.store.list(step_dir)}
+        local = self.store.local_path(step_dir)
+        if local is not None and local.is_dir():  # a run killed right after mkdir leaves an empty directory
+            attempts |= {p.name for p in local.iterdir() if p.is_dir()}
         for a in attempts:
             if a != mf.MANIFEST and join(step_dir, a) != keep:
                 self.store.delete_prefix(join(step_dir, a))

@@ -168,6 +168,22 @@ def test_gate_rejection_keeps_champion_and_says_why(make_pipeline):
     assert (predictions["model_version"] == "v1").all()
 
 
+def test_orphan_attempts_are_removed_even_when_empty(make_pipeline):
+    # Given attempt directories left by killed runs: one with a partial file, one killed right after its mkdir
+    runner = runner_for(make_pipeline())
+    key = runner.plan({}).step("train").key
+    step_dir = Path(runner.store.uri(mf.step_prefix("job-matching", "train", key)))
+    (step_dir / "20200101T000000-dead01").mkdir(parents=True)
+    (step_dir / "20200101T000000-dead01" / "model.joblib").write_bytes(b"partial")
+    (step_dir / "20200101T000000-dead02").mkdir()
+    # When the step runs
+    record = runner.run()
+    # Then only the committed attempt and its manifest remain
+    m = mf.read_manifest(runner.store, "job-matching", "train", key)
+    assert m is not None and {s.name: s.status for s in record.steps}["train"] == "ran"
+    assert sorted(p.name for p in step_dir.iterdir()) == sorted([mf.MANIFEST, m["prefix"].rsplit("/", 1)[-1]])
+
+
 def test_run_records_are_listed_and_loadable(make_pipeline):
     runner = runner_for(make_pipeline())
     a = runner.run()
