@@ -160,7 +160,7 @@ def run_record(
     function and input the plan Lambda used. None when the parameters do not plan (the run failed before any step).
     """
     from stepml.errors import StepmlError
-    from stepml.manifest import RUN_SCHEMA
+    from stepml.manifest import RUN_SCHEMA, step_prefix
     from stepml.plan import PlanInput, make_plan
 
     try:
@@ -181,7 +181,7 @@ def run_record(
                 "status": _STEP_STATUS.get(r.status, r.status),
                 "duration_s": r.duration_s or 0.0,
                 "waited_s": 0.0,
-                "output": f"s3://{bucket}/{plan.pipeline}/steps/{s.name}/{s.key}",
+                "output": f"s3://{bucket}/{step_prefix(plan.pipeline, s.name, s.key)}",
                 "rows": None,
                 "detail": "",
                 "error": r.error or None,
@@ -225,9 +225,11 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     params = (json.loads(detail.get("input") or "{}") or {}).get("params") or {}
     record = run_record(config["plan_input"], params, detail, summary.steps, bucket=bucket)
     if record is not None:
+        from stepml.manifest import run_key
+
         boto3.client("s3").put_object(
             Bucket=bucket,
-            Key=f"{pipeline}/runs/{record['run_id']}.json",
+            Key=run_key(pipeline, record["run_id"]),
             Body=json.dumps(record, indent=2).encode(),
             ContentType="application/json",
         )
