@@ -77,6 +77,49 @@ def test_empty_extract_is_a_step_input_error(config: dict[str, Any], s3: Any) ->
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)  # no manifest
 
 
+@pytest.mark.parametrize("with_history", [True, False])
+def test_check_commit_files_and_publishes_the_metric_history(
+    config: dict[str, Any], s3: Any, with_history: bool
+) -> None:
+    plan = _plan(config)
+    attempt = plan["steps"]["check"]["attempt"]
+    s3.put_object(Bucket=BUCKET, Key=f"{attempt}/report.json", Body=json.dumps({"rows": 2000, "status": "pass"}))
+    record = {
+        "schema": "stepml.metrics/1",
+        "pipeline": "job-matching",
+        "step": "check",
+        "run_id": "run-1",
+        "timestamp": dt.datetime.now(dt.UTC).timestamp(),
+        "datapoints": [
+            {
+                "metric": "RowCount",
+                "value": 2000.0,
+                "unit": "Count",
+                "dimensions": {"Pipeline": "job-matching", "Step": "check"},
+            }
+        ],
+    }
+    if with_history:
+        s3.put_object(Bucket=BUCKET, Key=f"{attempt}/history.json", Body=json.dumps(record))
+    cloudwatch = boto3.client("cloudwatch")
+    out = commit(
+        {"step": "check", "plan": plan, "task": {}, "results": {}},
+        config=config,
+        bucket=BUCKET,
+        s3=s3,
+        cloudwatch=cloudwatch,
+    )
+    # Then the manifest is committed, and with a history record: filed under metrics/ and sent to CloudWatch
+    assert out["summary"] == {"status": "pass", "failed": []}
+    filed = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="job-matching/metrics/").get("Contents", [])]
+    metrics = cloudwatch.list_metrics(Namespace="stepml")["Metrics"]
+    if with_history:
+        assert len(filed) == 1 and filed[0].endswith("-run-1.json")
+        assert sorted(len(m["Dimensions"]) for m in metrics) == [1, 2]  # with and without Step
+    else:
+        assert filed == [] and metrics == []
+
+
 def test_train_commit_reads_the_metrics_from_model_tar(config: dict[str, Any], s3: Any) -> None:
     plan = _plan(config)
     entry = plan["steps"]["train"]

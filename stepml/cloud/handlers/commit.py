@@ -134,8 +134,10 @@ def _finish_score(s3: Any, bucket: str, step: str, attempt: str, task: Mapping[s
 def _finish_check(s3: Any, bucket: str, step: str, attempt: str, task: Mapping[str, Any], ctx: Any) -> dict[str, Any]:
     report = read_json(s3, bucket, f"{attempt}/report.json")
     failed = report.get("summary", {}).get("failed", [])
-    keys = {str(o["Key"]) for o in list_objects(s3, bucket, attempt)}
-    history = read_json(s3, bucket, f"{attempt}/history.json") if f"{attempt}/history.json" in keys else None
+    try:
+        history = read_json(s3, bucket, f"{attempt}/history.json")
+    except s3.exceptions.NoSuchKey:  # a check that wrote no metric history
+        history = None
     return {
         "rows": report.get("rows"),
         "summary": {"status": report.get("status"), "failed": failed},
