@@ -84,13 +84,11 @@ def make_pipeline(tmp_path: Path, sample_warehouse: Path) -> Callable[..., Path]
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Any:
     """A moto server on 127.0.0.1 (a free port), for code that needs a real endpoint (subprocesses, pyarrow)."""
-    import socket
-
     from moto.server import ThreadedMotoServer
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from tests.infra.moto_deploy import free_port
+
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

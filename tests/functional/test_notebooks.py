@@ -94,6 +94,8 @@ def test_monitoring_notebook_inspects_runs(make_pipeline, monkeypatch, tmp_path)
     assert month > week > 0
     assert f"made run {runs[0]} ({month:,} rows) and run {runs[1]} ({week:,} rows)" in text
     assert re.search(rf"^run {runs[0]}: check FAIL on {month:,} rows, \d+ of \d+ checks failed$", text, re.M)
+    listed = _table(_cell(nb, "runs"))  # stepml.runs(): both, oldest first, each succeeded
+    assert [row[:2] for row in listed.values()] == [[runs[0], "succeeded"], [runs[1], "succeeded"]]
     assert re.search(rf"^latest run {runs[1]}: check FAIL on {week:,} rows", text, re.M)
 
     # row count and missing data: exactly the injected column is over its threshold
