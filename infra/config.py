@@ -39,3 +39,29 @@ class InfraConfig:
     @property
     def dockerfile(self) -> Path:
         return self.pipeline.resolve(self.pipeline.spec.container.dockerfile)
+
+    @property
+    def build_args(self) -> dict[str, str]:
+        """``REQUIREMENTS``: the project's extra Python dependencies (``container.requirements``), relative to
+        the image's build folder."""
+        requirements = self.pipeline.spec.container.requirements
+        if requirements is None:
+            return {}
+        return {"REQUIREMENTS": str(self.pipeline.resolve(requirements).relative_to(self.dockerfile.parent))}
+
+    @property
+    def code_digest(self) -> str:
+        """One digest of the code every step runs (their keys' code digests) and the image's recipe: the built
+        image's tag changes exactly when one of them does."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for name in sorted(self.pipeline.steps):
+            h.update(f"{name}:{self.pipeline.code_digest(name).digest}\n".encode())
+        for path in (self.dockerfile, *self._requirements()):
+            h.update(path.read_bytes() if path.is_file() else b"")
+        return h.hexdigest()
+
+    def _requirements(self) -> list[Path]:
+        requirements = self.pipeline.spec.container.requirements
+        return [self.pipeline.resolve(requirements)] if requirements else []

@@ -1,13 +1,17 @@
 """stepml: one declared ML pipeline, run locally (DuckDB, local processes) or compiled to AWS CDK stacks.
 
 Kept import-light: ``import stepml`` loads nothing heavy; ``build``/``load`` import what they need when called.
+User step functions may take a ``ctx: stepml.StepContext`` and return a ``stepml.Output``; ``stepml.testing``
+runs one step in a unit test.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from stepml.user import Output, StepContext
+
+__version__ = "0.2.0"
 
 
 def build(step: str, **kwargs: Any) -> Any:
@@ -38,4 +42,4 @@ def fetch(sql: str, **kwargs: Any) -> Any:
     return _fetch(sql, **kwargs)
 
 
-__all__ = ["__version__", "build", "fetch", "load", "runs"]
+__all__ = ["Output", "StepContext", "__version__", "build", "fetch", "load", "runs"]

@@ -8,7 +8,7 @@ from constructs import Construct
 
 from infra.constructs.alarms import execution_metric
 from stepml.cloud.metrics import FEATURE, NAMESPACE, PIPELINE, STEP
-from stepml.spec import PipelineSpec
+from stepml.spec import Pipeline, PipelineSpec
 
 
 def _metric(spec: PipelineSpec, name: str, stat: str, **dims: str) -> cw.Metric:
@@ -23,11 +23,13 @@ def _metric(spec: PipelineSpec, name: str, stat: str, **dims: str) -> cw.Metric:
 
 
 class PipelineDashboard(Construct):
-    def __init__(self, scope: Construct, id_: str, *, spec: PipelineSpec, name: str, state_machine_arn: str) -> None:
+    def __init__(self, scope: Construct, id_: str, *, pipeline: Pipeline, name: str, state_machine_arn: str) -> None:
         super().__init__(scope, id_)
-        steps = list(spec.steps)
-        columns = [*spec.model.features]
-        data_steps = [n for n, s in spec.steps.items() if s.type in ("extract", "score")]
+        spec = pipeline.spec
+        steps = list(pipeline.steps)
+        columns = [*spec.model.features] if spec.model else []
+        # the metrics a check step publishes carry its name as Step
+        data_steps = [n for n, t in pipeline.types.items() if "RowCount" in t.metrics]
 
         def graph(title: str, metrics: list[cw.IMetric], width: int = 12) -> cw.GraphWidget:
             return cw.GraphWidget(title=title, left=metrics, width=width, height=6)
@@ -51,5 +53,8 @@ class PipelineDashboard(Construct):
         )
         self.dashboard.add_widgets(
             graph("Row counts", [_metric(spec, "RowCount", "Minimum", **{STEP: s}) for s in data_steps]),
-            graph(f"Model metric ({spec.model.metric})", [_metric(spec, "ValidationMetric", "Maximum")]),
+            graph(
+                f"Model metric ({spec.model.metric if spec.model else 'none'})",
+                [_metric(spec, "ValidationMetric", "Maximum")],
+            ),
         )

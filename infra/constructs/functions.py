@@ -13,7 +13,6 @@ from constructs import Construct
 
 from monitoring.metrics import NAMESPACE as METRICS_NAMESPACE
 from stepml.cloud.bundle import stage_asset
-from stepml.plan import PlanInput
 from stepml.spec import Pipeline
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -33,13 +32,12 @@ class PipelineFunctions(Construct):
         id_: str,
         *,
         pipeline: Pipeline,
-        plan_input: PlanInput,
         asset_dir: Path,
         bucket: s3.IBucket,
         topic_arn: str,
     ) -> None:
         super().__init__(scope, id_)
-        self.asset_dir = stage_asset(pipeline, asset_dir, pinput=plan_input)
+        self.asset_dir = stage_asset(pipeline, asset_dir)
         code = lambda_.Code.from_asset(str(self.asset_dir))
         self.functions: dict[str, lambda_.Function] = {}
         self.roles: dict[str, iam.Role] = {}
@@ -81,7 +79,5 @@ class PipelineFunctions(Construct):
             )
         )
         self.roles["Notify"].add_to_policy(  # each execution's run record, <pipeline>/runs/<run id>.json
-            iam.PolicyStatement(
-                actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{plan_input.pipeline}/runs/*")]
-            )
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{pipeline.name}/runs/*")])
         )

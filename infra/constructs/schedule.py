@@ -9,7 +9,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stepml.cron import to_eventbridge
+from stepml.core.cron import to_eventbridge
 from stepml.spec import ScheduleSpec
 
 

@@ -1,4 +1,4 @@
-"""The state machine: the definition compiled by ``stepml.cloud.asl``, its substitutions, its role's grants."""
+"""The state machine: the definition compiled by ``stepml.cloud.asl``, its substitutions, its role."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stepml.cloud.asl import compile_definition, substitution_names
-from stepml.plan import PlanInput
-from stepml.spec import Pipeline
+from stepml.cloud.asl import Compiled
 
 
 class PipelineStateMachine(Construct):
@@ -24,16 +22,15 @@ class PipelineStateMachine(Construct):
         scope: Construct,
         id_: str,
         *,
-        pipeline: Pipeline,
-        plan_input: PlanInput,
+        compiled: Compiled,
         name: str,
         substitutions: Mapping[str, str],
     ) -> None:
         super().__init__(scope, id_)
-        missing = sorted(set(substitution_names(pipeline)) - set(substitutions))
+        missing = sorted(set(compiled.substitutions) - set(substitutions))
         if missing:
             raise ValueError(f"the state machine needs values for {missing}")
-        self.definition = compile_definition(pipeline, plan_input)
+        self.definition = compiled.definition
         self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("states.amazonaws.com"))
         self.log_group = logs.LogGroup(
             self, "Logs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=RemovalPolicy.DESTROY

@@ -53,10 +53,37 @@ class Integrations:
     model_package_group: str
     cluster: ecs.ICluster
     task_definitions: tuple[ecs.TaskDefinition, ...]
+    processing_roles: tuple[iam.IRole, ...]
+    resources: frozenset[str]  # the integrations the definition calls (``stepml.cloud.asl.Compiled.resources``)
     athena: AthenaWarehouse | None
     athena_workgroup: str | None
     redshift: RedshiftWarehouse | None
     warehouse_bucket_arns: tuple[str, ...]
+
+
+_STATES = "arn:aws:states:::"
+_SAGEMAKER_RULES = {
+    "training-job": "StepFunctionsGetEventsForSageMakerTrainingJobsRule",
+    "processing-job": "StepFunctionsGetEventsForSageMakerProcessingJobsRule",
+}
+
+
+def _events_rule(machine: PipelineStateMachine, stack: Stack, rule: str) -> None:
+    """A ``.sync`` integration watches its job through an EventBridge rule Step Functions manages."""
+    machine.allow(
+        ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+        [stack.format_arn(service="events", resource="rule", resource_name=rule)],
+    )
+
+
+def _sagemaker_sync(
+    machine: PipelineStateMachine, stack: Stack, resource: str, create: str, describe: str, stop: str
+) -> None:
+    machine.allow(
+        [f"sagemaker:{create}", f"sagemaker:{describe}", f"sagemaker:{stop}", "sagemaker:AddTags"],
+        [stack.format_arn(service="sagemaker", resource=resource, resource_name="*")],
+    )
+    _events_rule(machine, stack, _SAGEMAKER_RULES[resource])
 
 
 def grant_integrations(machine: PipelineStateMachine, name: str, it: Integrations) -> None:
@@ -73,42 +100,41 @@ def grant_integrations(machine: PipelineStateMachine, name: str, it: Integration
     allow(["states:DescribeExecution"], [executions, map_runs])  # lock holder liveness, map children
     allow(["states:StartExecution"], [own])  # the Distributed Map starts child workflow executions
     allow(["states:StopExecution"], [map_runs])
-    # SageMaker training (.sync) + model registry
-    allow(
-        [
-            "sagemaker:CreateTrainingJob",
-            "sagemaker:DescribeTrainingJob",
-            "sagemaker:StopTrainingJob",
-            "sagemaker:AddTags",
-        ],
-        [stack.format_arn(service="sagemaker", resource="training-job", resource_name="*")],
-    )
-    group = it.model_package_group
-    allow(
-        ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"],
-        [
-            stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=group),
-            stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group}/*"),
-        ],
-    )
-    allow(["sagemaker:ListModelPackages"], ["*"])
-    allow(
-        ["iam:PassRole"],
-        [it.sagemaker_role.role_arn],
-        {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-    )
-    sync_rules = ["StepFunctionsGetEventsForSageMakerTrainingJobsRule", "StepFunctionsGetEventsForECSTaskRule"]
-    allow(
-        ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
-        [stack.format_arn(service="events", resource="rule", resource_name=r) for r in sync_rules],
-    )
-    # ECS (.sync)
-    for task in it.task_definitions:
-        task.grant_run(machine.role)  # ecs:RunTask on the family + iam:PassRole on its roles
-    allow(
-        ["ecs:StopTask", "ecs:DescribeTasks"],
-        [stack.format_arn(service="ecs", resource="task", resource_name=f"{it.cluster.cluster_name}/*")],
-    )
+    uses = it.resources
+    if f"{_STATES}sagemaker:createTrainingJob.sync" in uses:  # SageMaker training (.sync)
+        _sagemaker_sync(machine, stack, "training-job", "CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob")
+        allow(
+            ["iam:PassRole"],
+            [it.sagemaker_role.role_arn],
+            {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        )
+    if f"{_STATES}sagemaker:createProcessingJob.sync" in uses:  # SageMaker Processing (.sync)
+        _sagemaker_sync(
+            machine, stack, "processing-job", "CreateProcessingJob", "DescribeProcessingJob", "StopProcessingJob"
+        )
+        allow(
+            ["iam:PassRole"],
+            [r.role_arn for r in it.processing_roles],
+            {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        )
+    if any(r.startswith(f"{_STATES}aws-sdk:sagemaker:") for r in uses):  # the model registry
+        group = it.model_package_group
+        allow(
+            ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"],
+            [
+                stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=group),
+                stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group}/*"),
+            ],
+        )
+        allow(["sagemaker:ListModelPackages"], ["*"])
+    if f"{_STATES}ecs:runTask.sync" in uses:  # ECS (.sync)
+        for task in it.task_definitions:
+            task.grant_run(machine.role)  # ecs:RunTask on the family + iam:PassRole on its roles
+        tasks = stack.format_arn(service="ecs", resource="task", resource_name=f"{it.cluster.cluster_name}/*")
+        allow(["ecs:StopTask", "ecs:DescribeTasks"], [tasks])
+        # RunTask with PropagateTags tags the task it starts: the caller needs ecs:TagResource on it
+        allow(["ecs:TagResource"], [tasks], {"StringEquals": {"ecs:CreateAction": "RunTask"}})
+        _events_rule(machine, stack, "StepFunctionsGetEventsForECSTaskRule")
     # the warehouse
     if it.athena is not None and it.athena_workgroup is not None:
         allow(

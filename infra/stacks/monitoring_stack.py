@@ -39,7 +39,9 @@ class MonitoringStack(Stack):
             topic=self.topic.topic,
             no_success_hours=config.no_success_hours,
         )
-        self.dashboard = PipelineDashboard(self, "Dashboard", spec=spec, name=config.prefix, state_machine_arn=arn)
+        self.dashboard = PipelineDashboard(
+            self, "Dashboard", pipeline=config.pipeline, name=config.prefix, state_machine_arn=arn
+        )
         CfnOutput(self, "TopicArn", value=self.topic.topic.topic_arn)
         CfnOutput(
             self,

@@ -13,14 +13,15 @@ from infra.constructs.containers import StepContainers
 from infra.constructs.functions import PipelineFunctions
 from infra.constructs.network import Network
 from infra.constructs.notifications import ExecutionNotifications
+from infra.constructs.processing import ProcessingRoles
 from infra.constructs.schedule import PipelineSchedule
 from infra.constructs.state_machine import PipelineStateMachine
 from infra.constructs.state_machine_policy import Integrations, grant_integrations
 from infra.constructs.training import Training
 from infra.nag import suppress
 from infra.stacks.data_stack import DataStack
-from stepml.cloud.asl import SUBNET_COUNT, task_definition_var
-from stepml.plan import plan_input
+from stepml.cloud.asl import SUBNET_COUNT, compile_pipeline, task_definition_var
+from stepml.cloud.asl.steps import processing_role_var
 
 
 class PipelineStack(Stack):
@@ -38,25 +39,27 @@ class PipelineStack(Stack):
         super().__init__(scope, id_, **kwargs)
         pipeline = config.pipeline
         spec = pipeline.spec
-        pinput = plan_input(pipeline)  # the one record both executors use; never re-derived here
+        compiled = compile_pipeline(pipeline)  # the definition and what its steps need; never re-derived here
         bucket, table = data.store.bucket, data.locks.table
         network = Network(self, "Network", max_azs=config.max_azs)
         containers = StepContainers(
             self,
             "Containers",
-            pipeline=pipeline,
+            tasks=compiled.tasks,
             prefix=config.prefix,
             image_uri=config.resolved_image_uri,
             dockerfile=config.dockerfile,
+            code_digest=config.code_digest,
+            build_args=config.build_args,
             vpc=network.vpc,
             bucket=bucket,
         )
         training = Training(self, "Training", prefix=config.prefix, bucket=bucket)
+        processing = ProcessingRoles(self, "Processing", jobs=compiled.processing, bucket=bucket)
         functions = PipelineFunctions(
             self,
             "Functions",
             pipeline=pipeline,
-            plan_input=pinput,
             asset_dir=config.asset_dir,
             bucket=bucket,
             topic_arn=topic.topic_arn,
@@ -75,6 +78,7 @@ class PipelineStack(Stack):
             "SecurityGroupId": network.security_group.security_group_id,
             **{f"Subnet{i}": subnets[i % len(subnets)] for i in range(SUBNET_COUNT)},
             **{task_definition_var(n): t.task_definition_arn for n, t in containers.task_definitions.items()},
+            **{processing_role_var(n): r.role_arn for n, r in processing.roles.items()},
         }
         if data.workgroup is not None:
             substitutions["AthenaWorkGroup"] = data.workgroup.name
@@ -86,8 +90,7 @@ class PipelineStack(Stack):
         machine = PipelineStateMachine(
             self,
             "StateMachine",
-            pipeline=pipeline,
-            plan_input=pinput,
+            compiled=compiled,
             name=state_machine_name,
             substitutions=substitutions,
         )
@@ -105,6 +108,8 @@ class PipelineStack(Stack):
                 model_package_group=training.group_name,
                 cluster=containers.cluster,
                 task_definitions=tuple(containers.task_definitions.values()),
+                processing_roles=tuple(processing.roles.values()),
+                resources=frozenset(compiled.resources),
                 athena=spec.warehouse.athena if spec.warehouse.engine == "athena" else None,
                 athena_workgroup=data.workgroup.name if data.workgroup else None,
                 redshift=redshift if spec.warehouse.engine == "redshift" else None,

@@ -1,11 +1,14 @@
-"""The AWS executor: the spec compiled to a Step Functions definition, and the light Lambda/ECS adapters.
+"""The AWS executor: the spec compiled to a Step Functions definition, and the light Lambda and task adapters.
 
-    asl.py          pure compiler: pipeline spec + plan input -> Amazon States Language (no AWS calls, no files)
-    bundle.py       what the Lambda functions embed (plan input, SQL templates, step settings) and staging them
-    sqltokens.py    SQL rendered at synth time with typed placeholder tokens; literals substituted per run
-    handlers/       boto3-only Lambda handlers: plan (keys), commit (manifests, gate decision), notify (summary)
-    task.py         the ECS task adapter: stages S3 inputs, runs ``python -m steps.score|check``, uploads outputs
+    asl/        pure compiler: pipeline -> Amazon States Language (no AWS calls, no files); each step's states
+                come from its type's ``states`` facet inside a generic envelope
+    bundle.py   what the Lambda functions embed (plan input, per-step cloud settings) and staging the asset
+    handlers/   boto3-only Lambda handlers: plan (keys), commit (manifests, via each type's ``cloud`` facet),
+                notify (summary, run record)
+    task.py     the task adapter in the pipeline image: stages S3 inputs, runs ``stepml.entry``, uploads outputs
+    ops.py      operating executions (start, status, resume, logs)
+    metrics.py  the CloudWatch conventions of the alarms and dashboard
 
-Only ``asl.py`` and ``bundle.py`` import the spec (pydantic); ``handlers/`` and ``sqltokens.py`` import the standard
-library, ``stepml.plan``/``params``/``errors`` and boto3, so the Lambda asset carries no heavy library.
+Only ``asl/`` and ``bundle.py`` import the spec (pydantic); ``handlers/`` import the standard library, the
+standard-library core (``stepml.core``) and boto3, so the Lambda asset carries no heavy library.
 """

@@ -1,10 +1,11 @@
-"""What the Lambda functions embed, derived from the spec at synth time, and the staged asset directory.
+"""What the Lambda functions embed, derived from the spec at synth time, and the staged asset folder.
 
-The plan and commit handlers must not import the spec (pydantic) or sqlglot, so everything they need is reduced
-here to one JSON document, ``stepml_cloud.json`` in the asset: the :class:`~stepml.plan.PlanInput` (the very
-record the local runner hashes), the SQL templates of the extracts (:mod:`stepml.cloud.sqltokens`) and the few
-step settings the handlers act on. :func:`lambda_config` is pure; :func:`stage_asset` writes the directory that
-``lambda_.Code.from_asset`` packages.
+The handlers must not import the spec (pydantic) or any heavy library, so everything they need is reduced here to
+one JSON document, ``stepml_cloud.json`` in the asset: the :class:`~stepml.core.plan.PlanInput` (the very record
+the local runner hashes), each step's cloud settings (what its type's cloud facet reads: an extract's SQL
+template, a gate's thresholds...) and which module is each type's cloud facet. :func:`lambda_config` is pure;
+:func:`stage_asset` writes the folder ``lambda_.Code.from_asset`` packages: the standard-library core, the
+handlers, and the cloud facets of the types the spec uses with the project modules they import.
 """
 
 from __future__ import annotations
@@ -14,87 +15,80 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stepml.plan import PlanInput, plan_input
+from stepml.cloud.asl.machine import state_machine_timeout
+from stepml.core.digest import Finder, closure
 
 if TYPE_CHECKING:
-    from stepml.spec import Pipeline
+    from stepml.spec.pipeline import Pipeline
 
 CONFIG_FILE = "stepml_cloud.json"
-CONFIG_SCHEMA = "stepml.cloud/1"
-_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_SCHEMA = "stepml.cloud/2"
+_STEPML = Path(__file__).resolve().parents[1]
 
-# Every file of the Lambda asset (relative to the repository root). Standard library + boto3 only: a test asserts
+# stepml's own part of the asset (relative to the stepml package): standard library + boto3 only. A test asserts
 # that nothing else (no pandas, pydantic, sqlglot, great_expectations, evidently) ends up in the asset.
-ASSET_FILES: tuple[str, ...] = (
-    "stepml/__init__.py",
-    "stepml/plan.py",
-    "stepml/params.py",
-    "stepml/errors.py",
-    "stepml/manifest.py",  # the manifest schema, shared with the local runner
-    "stepml/store.py",  # imported by manifest.py (standard library; botocore only inside S3Store's methods)
-    "stepml/cloud/__init__.py",
-    "stepml/cloud/sqltokens.py",
-    "stepml/cloud/handlers/__init__.py",
-    "stepml/cloud/handlers/_config.py",
-    "stepml/cloud/handlers/plan.py",
-    "stepml/cloud/handlers/commit.py",
-    "stepml/cloud/handlers/notify.py",
-    "steps/__init__.py",
-    "steps/gate.py",
-    "monitoring/__init__.py",
-    "monitoring/metrics.py",  # the check's metric history -> CloudWatch (standard library; powertools only for EMF)  # the gate's decide(): the same comparison the local runner makes (standard library only)
+STEPML_FILES: tuple[str, ...] = (
+    "__init__.py",
+    "errors.py",
+    "user.py",
+    "core/__init__.py",
+    "core/layout.py",
+    "core/manifest.py",
+    "core/params.py",
+    "core/plan.py",
+    "core/runs.py",
+    "cloud/__init__.py",
+    "cloud/handlers/__init__.py",
+    "cloud/handlers/_config.py",
+    "cloud/handlers/context.py",
+    "cloud/handlers/plan.py",
+    "cloud/handlers/commit.py",
+    "cloud/handlers/notify.py",
+    "cloud/handlers/process.py",
 )
 
 
-def lambda_config(pipeline: Pipeline, pinput: PlanInput | None = None) -> dict[str, Any]:
-    """The JSON the handlers read: plan input, SQL templates (tokens for parameters), per-step settings."""
-    from stepml.cloud.sqltokens import template
-    from stepml.spec import ExtractStep, GateStep, ScoreStep
+def lambda_config(pipeline: Pipeline) -> dict[str, Any]:
+    """The JSON the handlers read: the plan input, each step's cloud settings, each type's cloud facet."""
+    from stepml.cloud.asl.machine import compile_pipeline
 
-    spec = pipeline.spec
-    pinput = pinput or plan_input(pipeline)
-    engine = spec.warehouse.engine
-    dialect = "trino" if engine == "athena" else "redshift"
-    records = {s.name: s for s in pinput.steps}
-    steps: dict[str, dict[str, Any]] = {}
-    for name, step in spec.steps.items():
-        entry: dict[str, Any] = {"type": step.type, "needs": list(step.needs)}
-        if isinstance(step, ExtractStep):
-            entry["min_rows"] = step.min_rows
-            entry["sql"] = template(pipeline.sql[name], list(records[name].params), dialect=dialect, step=name)
-        elif isinstance(step, GateStep):
-            entry["gate"] = {
-                "metric": spec.model.metric,
-                "higher_is_better": spec.model.higher_is_better,
-                "min_value": step.min_value,
-                "min_improvement": step.min_improvement,
-                "compare_to_champion": step.compare_to_champion,
-            }
-        elif isinstance(step, ScoreStep):
-            entry["partitions"] = step.partitions
-        steps[name] = entry
+    steps = pipeline.cloud_settings()
+    for name, need in compile_pipeline(pipeline).processing.items():
+        steps[name]["task_env"] = need.environment
     return {
         "schema": CONFIG_SCHEMA,
-        "engine": engine,
-        "plan_input": pinput.to_json(),
+        "plan_input": pipeline.plan_input.to_json(),
         "steps": steps,
+        "types": {t.name: t.cloud for t in pipeline.types.values()},
         "max_runtime_s": state_machine_timeout(pipeline),
     }
 
 
-def state_machine_timeout(pipeline: Pipeline) -> int:
-    """An upper bound of one execution: every step's timeout plus an hour of waiting and bookkeeping."""
-    return sum(s.resources.timeout_minutes * 60 for s in pipeline.spec.steps.values()) + 3600
+def facet_sources(pipeline: Pipeline) -> dict[str, Path]:
+    """The cloud facets of the spec's types and the project modules they import: asset path -> file."""
+    modules = sorted({t.cloud for t in pipeline.types.values()})
+    out: dict[str, Path] = {}
+    for source in closure(modules, pipeline.finder):
+        rel = Path(*source.module.split("."))
+        out[str(rel / "__init__.py" if source.path.name == "__init__.py" else rel.with_suffix(".py"))] = source.path
+    return out
 
 
-def stage_asset(pipeline: Pipeline, dest: Path, *, pinput: PlanInput | None = None) -> Path:
-    """Write the Lambda asset directory at ``dest`` (replaced if present): ``ASSET_FILES`` + the config JSON."""
+def asset_files(pipeline: Pipeline) -> dict[str, Path]:
+    """Every file of the Lambda asset: asset path -> source file."""
+    return {**{f"stepml/{rel}": _STEPML / rel for rel in STEPML_FILES}, **facet_sources(pipeline)}
+
+
+def stage_asset(pipeline: Pipeline, dest: Path) -> Path:
+    """Write the Lambda asset folder at ``dest`` (replaced if present): its files and the config JSON."""
     if dest.exists():
         shutil.rmtree(dest)
-    for rel in ASSET_FILES:
+    for rel, source in asset_files(pipeline).items():
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(_PACKAGE_ROOT / rel, target)
-    config = lambda_config(pipeline, pinput)
-    (dest / CONFIG_FILE).write_text(json.dumps(config, indent=1, sort_keys=True))
+        shutil.copyfile(source, target)
+    (dest / CONFIG_FILE).write_text(json.dumps(lambda_config(pipeline), indent=1, sort_keys=True))
     return dest
+
+
+__all__ = ["CONFIG_FILE", "Finder", "asset_files", "lambda_config", "stage_asset"]

@@ -1,24 +1,28 @@
-"""The ECS task adapter: ``python -m stepml.cloud.task score|check`` in the pipeline image.
+"""The task adapter: ``python -m stepml.cloud.task`` in the pipeline image, for every step that runs as a process.
 
-ECS has no S3 mount, so this adapter stages the task's world and runs the very entrypoints of the local run:
-it downloads the inputs (and for scoring the model's ``model.tar.gz``), runs ``python -m steps.score`` or
-``python -m steps.check`` with local paths, and uploads the outputs under ``STEPML_OUTPUT_URI``. On failure it
-uploads the entrypoint's failure JSON to ``logs/`` and exits with the entrypoint's code, so the ECS task - and the
-state machine's ``runTask.sync`` - fails with the step's error in the log.
+An ECS task (or a SageMaker Processing job) has no S3 mount, so this adapter stages the step's world and runs the
+very entry the local run runs (``stepml.entry``): it downloads the upstream outputs the step reads (only its own
+partition's files of a partitioned input; a model's ``model.tar.gz`` unpacked), writes the invocation, runs it,
+and uploads the output folder under ``STEPML_OUTPUT_URI``. A failure keeps its failure JSON (uploaded with the
+rest) and exits non-zero, so the task - and the state machine's ``.sync`` integration - fails with the step's
+error in the log.
 
-Environment (set by the state machine): ``STEPML_STEP``, ``STEPML_OUTPUT_URI``; score: ``STEPML_ITEMS`` (JSON
-list of ``{"key", "index"}`` in the artifact bucket), ``STEPML_MODEL_URI``, ``STEPML_MODEL_VERSION``,
-``STEPML_RUN_ID``, ``STEPML_BATCH_ROWS``, ``STEPML_THREADS``; check: ``STEPML_INPUT_URI``, ``STEPML_CONFIG``,
-``STEPML_PIPELINE``, ``STEPML_RUN_ID`` and, when a score step feeds it, ``STEPML_PREDICTIONS_URI``,
-``STEPML_MODEL_URI`` (the serving model, whose ``profile.json`` is the drift reference) and
-``STEPML_VALIDATION_METRIC``; and ``ARTIFACT_BUCKET`` (from the task definition).
+Before running, it checks that the image holds the code the plan's key was computed from: the digest of the
+step's modules in the image must equal ``STEPML_CODE_DIGEST`` (the key's code component), so AWS never runs code
+other than what the key says.
+
+Environment - from the task definition (never changes between runs): ``ARTIFACT_BUCKET``, ``STEPML_STEP``,
+``STEPML_TYPE``, ``STEPML_ENTRY``, ``STEPML_PIPELINE``, ``STEPML_CONFIG``, ``STEPML_PARAM_TYPES``,
+``STEPML_THREADS``, ``STEPML_UPSTREAM_KINDS``, ``STEPML_CODE_MODULES``, ``STEPML_CODE_DIGEST``,
+``STEPML_SECRETS``; from the execution: ``STEPML_RUN_ID``, ``STEPML_PARAMS``, ``STEPML_INPUTS`` (per upstream its
+attempt ``prefix`` and, for a model, ``model_uri``), ``STEPML_OUTPUT_URI`` and, for one partition,
+``STEPML_PARTITIONS_KEY`` and ``STEPML_PARTITION``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -26,115 +30,168 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from stepml.entry import Input, Invocation, execute
+
 
 def split_uri(uri: str) -> tuple[str, str]:
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     return bucket, key.rstrip("/")
 
 
-def _run(args: list[str], failure: Path, s3: Any, output_uri: str, name: str) -> int:
-    code = subprocess.call([sys.executable, "-m", *args])
-    if code != 0 and failure.exists():
-        bucket, prefix = split_uri(output_uri)
-        s3.upload_file(str(failure), bucket, f"{prefix}/logs/failure-{name}.json")
-        print(failure.read_text(), file=sys.stderr)
-    return code
+def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix.rstrip("/") + "/")
+    return sorted(str(o["Key"]) for page in pages for o in page.get("Contents", []))
 
 
-def run_score(env: Mapping[str, str], s3: Any, work: Path) -> int:
+def _download(s3: Any, bucket: str, key: str, local: Path) -> str:
+    local.parent.mkdir(parents=True, exist_ok=True)
+    s3.download_file(bucket, key, str(local))
+    return str(local)
+
+
+def _model(s3: Any, uri: str, into: Path) -> Path:
+    """A model as a local folder: ``model.tar.gz`` (SageMaker's output) unpacked, or a folder downloaded."""
+    bucket, key = split_uri(uri)
+    if key.endswith(".tar.gz"):
+        archive = into.with_suffix(".tar.gz")
+        _download(s3, bucket, key, archive)
+        with tarfile.open(archive) as tar:
+            tar.extractall(into, filter="data")
+        return into
+    for k in _keys(s3, bucket, key):
+        _download(s3, bucket, k, into / k[len(key) + 1 :])
+    return into
+
+
+def stage_inputs(env: Mapping[str, str], s3: Any, work: Path) -> dict[str, Input]:
+    """Every upstream output the step reads, as local files: its tables, its model."""
     bucket = env["ARTIFACT_BUCKET"]
-    items = sorted(json.loads(env["STEPML_ITEMS"]), key=lambda i: int(i["index"]))
-    name = f"{int(items[0]['index']):05d}" if items else "00000"
-    model_bucket, model_key = split_uri(env["STEPML_MODEL_URI"])
-    archive = work / "model.tar.gz"
-    s3.download_file(model_bucket, model_key, str(archive))
-    with tarfile.open(archive) as tar:
-        tar.extractall(work / "model", filter="data")
-    args = ["steps.score", "--step", env.get("STEPML_STEP", "score"), "--model-dir", str(work / "model")]
-    args += ["--model-version", env.get("STEPML_MODEL_VERSION", ""), "--run-id", env.get("STEPML_RUN_ID", "")]
-    args += ["--batch-rows", env.get("STEPML_BATCH_ROWS", "65536"), "--threads", env.get("STEPML_THREADS", "1")]
-    for item in items:
-        local = work / "in" / f"{int(item['index']):05d}.parquet"
-        local.parent.mkdir(parents=True, exist_ok=True)
-        s3.download_file(bucket, item["key"], str(local))
-        args += ["--input", str(local)]
-    output = work / "out" / f"part-{name}.parquet"
-    failure = work / "failure.json"
-    args += ["--output", str(output), "--failure-file", str(failure)]
-    code = _run(args, failure, s3, env["STEPML_OUTPUT_URI"], name)
-    if code == 0:
-        import pyarrow.parquet as pq
+    kinds: dict[str, list[str]] = json.loads(env.get("STEPML_UPSTREAM_KINDS", "{}"))
+    partition_files: set[str] | None = None
+    if env.get("STEPML_PARTITIONS_KEY"):
+        items = json.loads(s3.get_object(Bucket=bucket, Key=env["STEPML_PARTITIONS_KEY"])["Body"].read())
+        index = int(env["STEPML_PARTITION"])
+        partition_files = set(next(i for i in items if int(i["index"]) == index)["files"])
+    inputs: dict[str, Input] = {}
+    for name, given in json.loads(env.get("STEPML_INPUTS", "{}")).items():
+        prefix = str(given["prefix"])
+        tables: dict[str, list[str]] = {}
+        for key in _keys(s3, bucket, prefix):
+            rel = key[len(prefix) + 1 :]
+            table = "" if rel.startswith("data/") else (rel.split("/")[1] if rel.startswith("tables/") else None)
+            if table is None or (table == "" and not _in_partition(key, prefix, partition_files)):
+                continue
+            tables.setdefault(table, []).append(_download(s3, bucket, key, work / "in" / name / rel))
+        model_dir = str(_model(s3, given["model_uri"], work / "model" / name)) if given.get("model_uri") else None
+        summary = {k: v for k, v in given.items() if k not in ("prefix", "model_uri")}
+        inputs[name] = Input(kinds=tuple(kinds.get(name, ())), tables=tables, model_dir=model_dir, summary=summary)
+    return inputs
 
-        out_bucket, prefix = split_uri(env["STEPML_OUTPUT_URI"])
-        s3.upload_file(str(output), out_bucket, f"{prefix}/data/part-{name}.parquet")
-        rows = pq.ParquetFile(output).metadata.num_rows
-        s3.put_object(Bucket=out_bucket, Key=f"{prefix}/stats/part-{name}.json", Body=json.dumps({"rows": rows}))
+
+def _in_partition(key: str, prefix: str, partition_files: set[str] | None) -> bool:
+    """Whether this task reads ``key``: every file of an input that is not partitioned, only its own files of the
+    partitioned one (the input whose files the partitions list)."""
+    if partition_files is None or not any(f.startswith(prefix + "/") for f in partition_files):
+        return True
+    return key in partition_files
+
+
+def invocation(env: Mapping[str, str], inputs: dict[str, Input], work: Path) -> Invocation:
+    partition = int(env["STEPML_PARTITION"]) if env.get("STEPML_PARTITION") else None
+    return Invocation(
+        step=env["STEPML_STEP"],
+        type=env["STEPML_TYPE"],
+        entry=env["STEPML_ENTRY"],
+        pipeline=env.get("STEPML_PIPELINE", ""),
+        run_id=env.get("STEPML_RUN_ID", ""),
+        params=json.loads(env.get("STEPML_PARAMS", "{}")),
+        param_types=json.loads(env.get("STEPML_PARAM_TYPES", "{}")),
+        config=json.loads(env.get("STEPML_CONFIG", "{}")),
+        inputs=inputs,
+        output_dir=str(work / "out"),
+        scratch_dir=str(work / "scratch"),
+        threads=int(env.get("STEPML_THREADS", "1")),
+        partition=partition,
+        secrets=tuple(json.loads(env.get("STEPML_SECRETS", "[]"))),
+    )
+
+
+def code_matches(env: Mapping[str, str], roots: list[Path]) -> str | None:
+    """None when the image's code of the step has the digest the plan's key holds; else why not."""
+    expected = env.get("STEPML_CODE_DIGEST")
+    if not expected:
+        return None
+    from stepml.core.digest import Finder, code_digest
+
+    modules = json.loads(env.get("STEPML_CODE_MODULES", "[]"))
+    try:
+        found = code_digest(modules, Finder(roots)).digest
+    except LookupError as exc:
+        return f"the image lacks the step's code: {exc}"
+    if found != expected:
+        return f"the image's code digest {found[:12]} differs from the plan's {expected[:12]}: deploy the image built from this code"
+    return None
+
+
+def load_secrets(env: dict[str, str], client: Any) -> None:
+    """A Processing job has no secret injection (ECS tasks get theirs from the task definition): fetch the step's
+    secrets into its environment by their references (the job's role may read exactly those). Never logged."""
+    refs: dict[str, str] = json.loads(env.get("STEPML_SECRET_REFS", "{}"))
+    for name, ref in refs.items():
+        if env.get(name):
+            continue
+        kind, _, where = ref.partition(":")
+        if kind == "ssm":
+            env[name] = client("ssm").get_parameter(Name=where, WithDecryption=True)["Parameter"]["Value"]
+        else:
+            env[name] = client("secretsmanager").get_secret_value(SecretId=where)["SecretString"]
+        os.environ[name] = env[name]
+
+
+def upload(s3: Any, output: Path, output_uri: str) -> None:
+    bucket, prefix = split_uri(output_uri)
+    for path in sorted(p for p in output.rglob("*") if p.is_file()):
+        s3.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(output).as_posix()}")
+
+
+def run(env: Mapping[str, str], s3: Any, work: Path, *, roots: list[Path] | None = None) -> int:
+    """Stage, check the code, run the entry, upload; the entry's exit code."""
+    from stepml.entry import failure_path
+    from stepml.errors import StepExecutionError, to_failure
+
+    inv = invocation(env, {}, work)
+    problem = code_matches(env, roots or [Path.cwd(), *(Path(p) for p in sys.path if p)])
+    if problem is not None:
+        failure = failure_path(inv.output, inv.partition)
+        failure.parent.mkdir(parents=True, exist_ok=True)
+        failure.write_text(json.dumps(to_failure(StepExecutionError(inv.step, problem))))
+        print(f"stepml: step {inv.step!r}: {problem}", file=sys.stderr)
+        upload(s3, inv.output, env["STEPML_OUTPUT_URI"])
+        return 2
+    inv = invocation(env, stage_inputs(env, s3, work), work)
+    code = execute(inv)
+    upload(s3, inv.output, env["STEPML_OUTPUT_URI"])
     return code
 
 
-def _download_prefix(s3: Any, uri: str, into: Path) -> list[Path]:
-    """Every object under the ``s3://`` prefix ``uri``, in key order, as local files ``00000.parquet``, ..."""
-    bucket, prefix = split_uri(uri)
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/")
-    keys = sorted(o["Key"] for page in pages for o in page.get("Contents", []))
-    into.mkdir(parents=True, exist_ok=True)
-    out = []
-    for i, key in enumerate(keys):
-        local = into / f"{i:05d}.parquet"
-        s3.download_file(bucket, key, str(local))
-        out.append(local)
-    return out
-
-
-def _reference_profile(s3: Any, model_uri: str, work: Path) -> Path | None:
-    """``profile.json`` from the serving model's ``model.tar.gz`` (written there by the training entrypoint)."""
-    bucket, key = split_uri(model_uri)
-    archive = work / "model.tar.gz"
-    s3.download_file(bucket, key, str(archive))
-    with tarfile.open(archive) as tar:
-        names = [n for n in tar.getnames() if n.removeprefix("./") == "profile.json"]
-        if not names:
-            return None
-        tar.extract(names[0], work / "model", filter="data")
-    return work / "model" / names[0]
-
-
-def run_check(env: Mapping[str, str], s3: Any, work: Path) -> int:
-    args = ["steps.check", "--step", env.get("STEPML_STEP", "check"), "--config", env.get("STEPML_CONFIG", "{}")]
-    for option in ("pipeline", "run_id", "validation_metric"):
-        value = env.get(f"STEPML_{option.upper()}")
-        if value:
-            args += [f"--{option.replace('_', '-')}", value]
-    for local in _download_prefix(s3, env["STEPML_INPUT_URI"], work / "in"):
-        args += ["--input", str(local)]
-    if env.get("STEPML_PREDICTIONS_URI"):
-        for local in _download_prefix(s3, env["STEPML_PREDICTIONS_URI"], work / "predictions"):
-            args += ["--predictions", str(local)]
-    if env.get("STEPML_MODEL_URI"):
-        reference = _reference_profile(s3, env["STEPML_MODEL_URI"], work)
-        if reference is not None:
-            args += ["--reference", str(reference)]
-    report, failure = work / "report.json", work / "failure.json"
-    args += ["--output", str(report), "--failure-file", str(failure)]
-    code = _run(args, failure, s3, env["STEPML_OUTPUT_URI"], "check")
-    out_bucket, prefix = split_uri(env["STEPML_OUTPUT_URI"])
-    for name in ("report.json", "history.json"):  # the report; the run's metric-history record (the commit
-        if (work / name).exists():  # Lambda files it under <pipeline>/metrics/ and publishes it to CloudWatch)
-            s3.upload_file(str(work / name), out_bucket, f"{prefix}/{name}")
-    return code
+def environment(argv: list[str], s3: Any) -> dict[str, str]:
+    """The process environment, and - in a SageMaker Processing job (``--environment-from-s3``) - the environment
+    the stage Lambda wrote to ``STEPML_ENVIRONMENT_URI``."""
+    env = dict(os.environ)
+    if "--environment-from-s3" in argv:
+        bucket, key = split_uri(env["STEPML_ENVIRONMENT_URI"])
+        env.update(json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+    return env
 
 
 def main(argv: list[str] | None = None) -> int:
     import boto3
 
-    argv = sys.argv[1:] if argv is None else argv
-    kind = argv[0] if argv else ""
-    runners = {"score": run_score, "check": run_check}
-    if kind not in runners:
-        print(f"usage: python -m stepml.cloud.task {{{'|'.join(runners)}}}", file=sys.stderr)
-        return 2
+    s3 = boto3.client("s3")
+    env = environment(sys.argv[1:] if argv is None else argv, s3)
+    load_secrets(env, boto3.client)
     with tempfile.TemporaryDirectory(prefix="stepml-task-") as tmp:
-        return runners[kind](os.environ, boto3.client("s3"), Path(tmp))
+        return run(env, s3, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -155,13 +155,13 @@ def run_record(
     *,
     bucket: str,
 ) -> dict[str, Any] | None:
-    """The execution as a local-style run record (``stepml.run/1``: what ``stepml status`` and ``stepml.load(step,
-    run=...)`` read): each step's key from :func:`stepml.plan.make_plan` on the execution's parameters, the same
-    function and input the plan Lambda used. None when the parameters do not plan (the run failed before any step).
-    """
+    """The execution as a run record (``stepml.core.runs``, what ``stepml status`` and ``stepml.load(step, run=...)``
+    read): each step's key from :func:`stepml.core.plan.make_plan` on the execution's parameters, the same function
+    and input the plan Lambda used. None when the parameters do not plan (the run failed before any step)."""
+    from stepml.core.layout import step_prefix
+    from stepml.core.plan import PlanInput, make_plan
+    from stepml.core.runs import RunRecord, StepOutcome
     from stepml.errors import StepmlError
-    from stepml.manifest import RUN_SCHEMA, step_prefix
-    from stepml.plan import PlanInput, make_plan
 
     try:
         plan = make_plan(PlanInput.from_json(dict(plan_input)), dict(params))
@@ -174,32 +174,29 @@ def run_record(
     for s in plan.steps:
         r = by_name.get(s.name) or StepReport(s.name)
         steps.append(
-            {
-                "name": s.name,
-                "type": s.type,
-                "key": s.key,
-                "status": _STEP_STATUS.get(r.status, r.status),
-                "duration_s": r.duration_s or 0.0,
-                "waited_s": 0.0,
-                "output": f"s3://{bucket}/{step_prefix(plan.pipeline, s.name, s.key)}",
-                "rows": None,
-                "detail": "",
-                "error": r.error or None,
-                "error_type": r.error.partition(":")[0] if r.error else None,
-            }
+            StepOutcome(
+                name=s.name,
+                type=s.type,
+                key=s.key,
+                status=_STEP_STATUS.get(r.status, r.status),
+                duration_s=r.duration_s or 0.0,
+                output=f"s3://{bucket}/{step_prefix(plan.pipeline, s.name, s.key)}",
+                error=r.error or None,
+                error_type=r.error.partition(":")[0] if r.error else None,
+            )
         )
-    return {
-        "schema": RUN_SCHEMA,
-        "run_id": run_id_for(str(detail.get("name", "")), started),
-        "pipeline": plan.pipeline,
-        "params": plan.params,
-        "root": f"s3://{bucket}",
-        "started_at": started.timestamp(),
-        "finished_at": _ts(stop).timestamp() if stop is not None else None,
-        "status": _RUN_STATUS.get(str(detail.get("status")), "failed"),
-        "steps": steps,
-        "execution_arn": str(detail.get("executionArn", "")),
-    }
+    record = RunRecord(
+        run_id=run_id_for(str(detail.get("name", "")), started),
+        pipeline=plan.pipeline,
+        params=plan.params,
+        root=f"s3://{bucket}",
+        started_at=started.timestamp(),
+        finished_at=_ts(stop).timestamp() if stop is not None else None,
+        status=_RUN_STATUS.get(str(detail.get("status")), "failed"),
+        steps=steps,
+        execution_arn=str(detail.get("executionArn", "")),
+    )
+    return record.to_json()
 
 
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
@@ -225,7 +222,7 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     params = (json.loads(detail.get("input") or "{}") or {}).get("params") or {}
     record = run_record(config["plan_input"], params, detail, summary.steps, bucket=bucket)
     if record is not None:
-        from stepml.manifest import run_key
+        from stepml.core.layout import run_key
 
         boto3.client("s3").put_object(
             Bucket=bucket,

@@ -1,12 +1,13 @@
-"""The plan Lambda: the execution's parameters -> every step's key, prefixes, lock id and rendered SQL.
+"""The plan Lambda: the execution's parameters -> every step's key, prefixes, lock id and its type's entries.
 
-It calls :func:`stepml.plan.make_plan` on the embedded :class:`~stepml.plan.PlanInput` - the same function and
-the same record the local runner uses - so local and cloud keys are equal for the same spec and parameters.
-Invalid parameters raise ``ParamError`` (the state machine's Catch reports it). Output (kept small)::
+It calls :func:`stepml.core.plan.make_plan` on the embedded :class:`~stepml.core.plan.PlanInput` - the same
+function and the same record the local runner uses - so local and cloud keys are equal for the same spec and
+parameters. A step type may add to its step's entry (``plan_entry`` of its cloud facet: an extract's rendered
+UNLOAD statement, a training job's name). Invalid parameters raise ``ParamError`` (the state machine's Catch
+reports it). Output (kept small)::
 
     {"pipeline", "run_id", "params", "now", "lock_expires_at",
-     "steps": {name: {"type", "key", "prefix", "manifest_key", "lock_id", "attempt", "uri",
-                      "sql" (extract), "job_name" (train)}}}
+     "steps": {name: {"type", "key", "prefix", "manifest_key", "lock_id", "attempt", "uri", ...}}}
 """
 
 from __future__ import annotations
@@ -14,25 +15,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from stepml.cloud.handlers._config import load_config
-from stepml.cloud.sqltokens import substitute, unload
-from stepml.plan import PlanInput, make_plan
-
-MANIFEST = "_manifest.json"
+from stepml.cloud.handlers._config import load_config, type_facet
+from stepml.cloud.handlers.context import PlanContext
+from stepml.core import layout
+from stepml.core.plan import PlanInput, make_plan
 
 
 def _started(started_at: str) -> dt.datetime:
     return dt.datetime.fromisoformat(started_at.replace("Z", "+00:00")).astimezone(dt.UTC)
-
-
-def job_name(pipeline: str, step: str, key: str, suffix: str) -> str:
-    """A SageMaker training job name (unique per attempt, at most 63 characters, [a-zA-Z0-9-])."""
-    raw = f"{pipeline[:24]}-{step[:16]}-{key[:8]}-{suffix}"
-    return re.sub(r"-+", "-", re.sub(r"[^a-zA-Z0-9-]", "-", raw)).strip("-")[:63]
 
 
 def plan_payload(
@@ -43,34 +36,31 @@ def plan_payload(
     execution_id: str,
     execution_name: str,
     started_at: str,
-    redshift_role: str | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    pinput = PlanInput.from_json(config["plan_input"])
-    plan = make_plan(pinput, params or {})
+    plan = make_plan(PlanInput.from_json(config["plan_input"]), params or {})
     started = _started(started_at)
     suffix = hashlib.sha256(execution_id.encode()).hexdigest()[:6]
-    attempt = f"{started.strftime('%Y%m%dT%H%M%S')}-{suffix}"
-    types = {name: rec.type for name, rec in pinput.params.items()}
+    stamp = started.strftime("%Y%m%dT%H%M%S")
     steps: dict[str, dict[str, Any]] = {}
     for s in plan.steps:
-        prefix = f"{plan.pipeline}/steps/{s.name}/{s.key}"
+        prefix = layout.step_prefix(plan.pipeline, s.name, s.key)
+        attempt = layout.join(prefix, f"{stamp}-{suffix}")
         entry: dict[str, Any] = {
             "type": s.type,
             "key": s.key,
             "prefix": prefix,
-            "manifest_key": f"{prefix}/{MANIFEST}",
-            "lock_id": f"{plan.pipeline}/{s.name}-{s.key}",
-            "attempt": f"{prefix}/{attempt}",
-            "uri": f"s3://{bucket}/{prefix}/{attempt}",
+            "manifest_key": layout.manifest_key(plan.pipeline, s.name, s.key),
+            "lock_id": layout.lock_id(plan.pipeline, s.name, s.key),
+            "attempt": attempt,
+            "uri": f"s3://{bucket}/{attempt}",
         }
-        step_config = config["steps"][s.name]
-        if s.type == "extract":
-            select = substitute(step_config["sql"], types, plan.params)
-            entry["sql"] = unload(
-                select, engine=config["engine"], uri=f"{entry['uri']}/unload/", iam_role=redshift_role
+        facet = type_facet(config, s.name)
+        if hasattr(facet, "plan_entry"):
+            ctx = PlanContext(
+                s, plan, config["steps"][s.name], config, entry, bucket, suffix, stamp, dict(environment or {})
             )
-        if s.type == "train":
-            entry["job_name"] = job_name(plan.pipeline, s.name, s.key, f"{suffix}{started.strftime('%H%M%S')}")
+            entry.update(facet.plan_entry(ctx))
         steps[s.name] = entry
     now = int(started.timestamp())
     return {
@@ -91,5 +81,5 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         execution_id=str(event["execution_id"]),
         execution_name=str(event["execution_name"]),
         started_at=str(event["started_at"]),
-        redshift_role=os.environ.get("REDSHIFT_ROLE_ARN") or None,
+        environment=os.environ,
     )

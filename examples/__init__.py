@@ -1,0 +1,1 @@
+"""Example projects that use stepml (not part of the library)."""

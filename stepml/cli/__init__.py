@@ -1,0 +1,64 @@
+"""``stepml`` command line: the adapter for people.
+
+It reads arguments and the environment, builds the store (and, for an ``s3://`` root, the boto3 client) through
+``stepml.app``, calls the runner, prints progress and a summary, and maps the error tree to exit codes in one
+place (2: bad spec or parameters; 1: a step or the run failed). Step types add their own commands
+(``stepml.cli.extensions``).
+
+    common      consoles, options, how a run is printed
+    local       run, status, plan, explain, sample-data
+    cloud       asl (offline), start, cloud-status, resume, logs
+    explain     why a step would hit or miss the cache
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from stepml.cli import cloud, extensions, local
+from stepml.cli.common import err_console
+from stepml.errors import RunError, SpecError, StepmlError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # a traceback must never print local variables (credentials, tokens)
+    help="One declared ML pipeline, run locally or on AWS.",
+)
+app.command("run")(local.run)
+app.command("status")(local.status)
+app.command("plan")(local.plan_cmd)
+app.command("explain")(local.explain)
+app.command("sample-data")(local.sample_data)
+cloud.register(app)
+extensions.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app and map stepml's errors to messages and exit codes."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except StepmlError as exc:
+        if isinstance(exc, SpecError | RunError):
+            err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        else:
+            err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

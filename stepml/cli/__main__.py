@@ -1,0 +1,3 @@
+from stepml.cli import main
+
+main()

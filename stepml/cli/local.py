@@ -1,0 +1,136 @@
+"""The local commands: run, status, plan, explain, sample-data."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from stepml.app import ensure_warehouse, generate_sample, open_project
+from stepml.cli.common import ConsoleEvents, ParamOpt, RootOpt, SpecOpt, console, params, render_run
+from stepml.core.plan import Plan
+from stepml.errors import RunError, StepmlError
+from stepml.spec import DEFAULT_SPEC, load_spec
+from stepml.store.objects import Store
+
+
+def run(
+    spec: SpecOpt = Path(DEFAULT_SPEC),
+    param: ParamOpt = None,
+    rerun: Annotated[list[str] | None, typer.Option("--rerun", help="Recompute STEP and all downstream.")] = None,
+    step: Annotated[list[str] | None, typer.Option("--step", help="Run only what STEP needs.")] = None,
+    root: RootOpt = None,
+    parallel: Annotated[int, typer.Option("--parallel", min=1, help="Steps run at the same time, at most.")] = 4,
+) -> None:
+    """Run the pipeline locally: finished steps are skipped, the rest run under locks, independent ones at once."""
+    from stepml.local.runner import LocalRunner
+
+    pipeline, store = open_project(spec, root)
+    given = params(param)
+    runner = LocalRunner(pipeline, store, events=ConsoleEvents(), parallel=parallel)
+    plan = runner.plan(given)  # validates parameters before anything is created
+    for name in [*(rerun or []), *(step or [])]:
+        plan.step(name)
+    ensure_warehouse(pipeline, lambda text: console.print(f"[dim]{text}[/]"))
+    console.print(f"[bold]{pipeline.name}[/] · root {store.root} · {len(plan.steps)} steps")
+    try:
+        record = runner.run(given, rerun=set(rerun or []), targets=set(step) if step else None)
+    except RunError as exc:
+        if exc.record is not None:
+            render_run(exc.record)
+        raise
+    render_run(record)
+    from stepml.cli.extensions import after_run
+
+    after_run(record, pipeline, store)
+
+
+def status(
+    spec: SpecOpt = Path(DEFAULT_SPEC),
+    run_id: Annotated[str | None, typer.Option("--run", help="Run id (or a prefix); default: the latest.")] = None,
+    root: RootOpt = None,
+    cloud: Annotated[
+        str | None, typer.Option("--cloud", help="An execution (ARN or name) of the deployed state machine.")
+    ] = None,
+) -> None:
+    """Show a run's tree: each step cached/ran/failed, its duration and output (locally, or of an execution)."""
+    if cloud:
+        import os
+
+        from stepml.cli.cloud import cloud_status
+
+        state_machine = os.environ.get("STEPML_STATE_MACHINE_ARN")
+        cloud_status(cloud, spec=spec, state_machine=state_machine, stage="dev", as_json=False)
+        return
+    from stepml.local.runner import list_runs, load_run
+
+    pipeline, store = open_project(spec, root)
+    record = load_run(store, pipeline.name, run_id)
+    if record is None:
+        console.print(f"no runs yet under {store.root}")
+        raise typer.Exit(1)
+    render_run(record, outputs=True)
+    console.print(f"[dim]{len(list_runs(store, pipeline.name))} run(s) recorded[/]")
+
+
+def _plan_table(plan: Plan, store: Store) -> Table:
+    from stepml.core import manifest as mf
+
+    table = Table(title=f"plan · {plan.pipeline}", title_justify="left")
+    for col in ("step", "type", "needs", "key", "cached"):
+        table.add_column(col)
+    for s in plan.steps:
+        hit = mf.read_manifest(store, plan.pipeline, s.name, s.key) is not None
+        table.add_row(s.name, s.type, ", ".join(s.needs), s.key, "[cyan]yes[/]" if hit else "no")
+    return table
+
+
+def plan_cmd(spec: SpecOpt = Path(DEFAULT_SPEC), param: ParamOpt = None, root: RootOpt = None) -> None:
+    """Print the steps in order with their cache keys and whether each is cached."""
+    from stepml.core.plan import make_plan
+
+    pipeline, store = open_project(spec, root)
+    console.print(_plan_table(make_plan(pipeline.plan_input, params(param)), store))
+
+
+def explain(
+    step_name: Annotated[str, typer.Argument(metavar="STEP")],
+    spec: SpecOpt = Path(DEFAULT_SPEC),
+    param: ParamOpt = None,
+    root: RootOpt = None,
+) -> None:
+    """Print a step's key components and why it would hit or miss the cache."""
+    from stepml.cli.explain import explain_step
+
+    pipeline, store = open_project(spec, root)
+    for line in explain_step(pipeline, store, step_name, params(param)):
+        console.print(line, overflow="fold")
+
+
+def sample_data(
+    out: Annotated[Path | None, typer.Option(help="DuckDB file; default: the spec's warehouse path.")] = None,
+    spec: SpecOpt = Path(DEFAULT_SPEC),
+    rows: Annotated[int | None, typer.Option(help="Invitations in the history (training) period.")] = None,
+    score_rows: Annotated[int | None, typer.Option(help="Invitations in the scoring period.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    missing: Annotated[list[str] | None, typer.Option(help="COLUMN=FRACTION of NULLs in the scoring period.")] = None,
+    drift: Annotated[
+        list[str] | None, typer.Option(help="COLUMN=SHIFT (std units / share moved) when scoring.")
+    ] = None,
+) -> None:
+    """Write the spec's sample warehouse with its generator (``warehouse.local.sample``); options override it."""
+    pipeline = load_spec(spec)
+    sample = pipeline.spec.warehouse.local.sample
+    if sample is None:
+        raise StepmlError(f"{spec} names no sample generator (warehouse.local.sample.generator)")
+    options = sample.options
+    given = {"rows": rows, "score_rows": score_rows, "seed": seed, "missing": missing, "drift": drift}
+    options.update({k: v for k, v in given.items() if v is not None})
+    path = out or pipeline.resolve(pipeline.spec.warehouse.local.path)
+    started = time.perf_counter()
+    summary = generate_sample(pipeline, path, options)
+    tables = ", ".join(f"{t} {n:,}" for t, n in getattr(summary, "tables", {}).items())
+    console.print(f"wrote {path} in {time.perf_counter() - started:.1f}s: {tables}")

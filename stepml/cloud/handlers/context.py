@@ -1,0 +1,75 @@
+"""What a step type's ``cloud`` facet is given in the Lambda handlers (standard library + boto3 only).
+
+``plan_entry(ctx: PlanContext) -> dict`` (optional) adds to the step's entry in the plan Lambda's output, e.g. an
+extract's rendered UNLOAD statement or a training job's name. ``finish(ctx: FinishContext) -> dict`` runs in the
+commit Lambda after the type's native work: it completes the attempt's files and returns ``rows``, ``summary``
+and ``detail`` for the manifest - the same summary the local facet records. ``committed(ctx, manifest)``
+(optional) runs after the manifest is written (e.g. publishing a check's metrics).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from stepml.core.plan import Plan, PlannedStep
+from stepml.errors import StepExecutionError
+
+
+@dataclass
+class PlanContext:
+    step: PlannedStep
+    plan: Plan
+    settings: Mapping[str, Any]  # the step's cloud settings (``StepSpec.cloud_settings`` + type, needs, upstream)
+    config: Mapping[str, Any]  # the whole embedded config (engine, plan input, ...)
+    entry: Mapping[str, Any]  # what the plan already holds for the step: key, prefix, attempt, uri
+    bucket: str
+    execution_suffix: str  # 6 hex digits unique to the execution
+    started_at: str  # the execution's start, ``YYYYmmddTHHMMSS``
+    environment: Mapping[str, str] = field(default_factory=dict)  # the function's own settings
+
+
+@dataclass
+class FinishContext:
+    step: PlannedStep
+    plan: Plan
+    settings: Mapping[str, Any]
+    config: Mapping[str, Any]
+    bucket: str
+    attempt: str  # the attempt's prefix in the bucket
+    task: Mapping[str, Any]  # what the type's states put at ``$.task``
+    results: Mapping[str, Any]  # finished upstream steps' results (key, prefix, summary)
+    s3: Any
+    client: Callable[[str], Any]  # boto3 clients by service name, built on first use
+
+    @property
+    def name(self) -> str:
+        return self.step.name
+
+    def upstream_of(self, kind: str, *, required: bool = True) -> Any:
+        names = self.settings.get("upstream", {}).get(kind, [])
+        if names and names[0] in self.results:
+            return self.results[names[0]]
+        if required:
+            raise StepExecutionError(self.name, f"no upstream result producing {kind!r} in the execution state")
+        return None
+
+    def objects(self, prefix: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix.rstrip("/") + "/")
+        for page in pages:
+            out.extend(page.get("Contents", []))
+        return sorted(out, key=lambda o: str(o["Key"]))
+
+    def read_json(self, key: str) -> Any:
+        return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+    def put_json(self, key: str, data: Any) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(data, indent=2).encode())
+
+    def entry_results(self) -> list[dict[str, Any]]:
+        """What the step's entry processes wrote under ``<attempt>/_results/`` (one per partition)."""
+        objects = self.objects(f"{self.attempt}/_results")
+        return [self.read_json(o["Key"]) for o in objects if not o["Key"].rsplit("/", 1)[-1].startswith("failure")]

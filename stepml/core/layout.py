@@ -1,0 +1,71 @@
+"""Where everything lives in an artifact store (a local directory or ``s3://bucket/prefix``).
+
+    <pipeline>/steps/<step>/<key>/_manifest.json      the commit point of a step output: written last
+    <pipeline>/steps/<step>/<key>/<attempt>/...        the files of one attempt at computing the step
+    <pipeline>/locks/<step>-<key>.json                 the step lock (local runs; AWS uses a DynamoDB item)
+    <pipeline>/runs/<run_id>.json                      one run's record: what each step did
+    <pipeline>/metrics/<stamp>-<run_id>.json           one run's metric history record (the check step's)
+    models/<model>/...                                 the model registry of a project (stepml.store.models)
+
+Every key is built here, for the local runner, the cloud Lambdas and the CLI alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+MANIFEST = "_manifest.json"
+
+
+def join(*parts: str) -> str:
+    """Store keys are ``/``-joined and never start or end with ``/``."""
+    return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
+
+
+def step_prefix(pipeline: str, step: str, key: str) -> str:
+    return join(pipeline, "steps", step, key)
+
+
+def manifest_key(pipeline: str, step: str, key: str) -> str:
+    return join(step_prefix(pipeline, step, key), MANIFEST)
+
+
+def lock_key(pipeline: str, step: str, key: str) -> str:
+    return join(pipeline, "locks", f"{step}-{key}.json")
+
+
+def lock_id(pipeline: str, step: str, key: str) -> str:
+    """The DynamoDB lock item's id in AWS (the same name as the local lock object, without the folder)."""
+    return f"{pipeline}/{step}-{key}"
+
+
+def run_key(pipeline: str, run_id: str) -> str:
+    return join(pipeline, "runs", f"{run_id}.json")
+
+
+def runs_prefix(pipeline: str) -> str:
+    return join(pipeline, "runs")
+
+
+def stamp(timestamp: float) -> str:
+    """A UTC time stamp that sorts: ``20260501T030000``."""
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).strftime("%Y%m%dT%H%M%S")
+
+
+def attempt_id(timestamp: float, suffix: str | None = None) -> str:
+    """The name of one attempt's directory under the step's key: ``<stamp>-<6 hex>``."""
+    return f"{stamp(timestamp)}-{suffix or uuid.uuid4().hex[:6]}"
+
+
+def run_id(timestamp: float) -> str:
+    """A new local run id: ``<stamp>-<6 hex>`` (cloud runs are named after their execution)."""
+    return attempt_id(timestamp)
+
+
+def is_inside(prefix: str, root: str) -> bool:
+    """Whether store key ``prefix`` lies under ``root`` (no ``..``, no absolute path, no empty part)."""
+    parts = prefix.split("/")
+    if not prefix or prefix.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        return False
+    return prefix == root or prefix.startswith(root.rstrip("/") + "/")

@@ -1,0 +1,216 @@
+"""The manifest: the record that commits one step output, written last (``<step>/<key>/_manifest.json``).
+
+An output without its manifest does not exist: a killed or failed attempt leaves only an attempt directory that
+no manifest names, and the next holder of the step's lock deletes it. A manifest lists the files of its attempt
+with their sizes, so a cache hit can tell a damaged output from a good one without reading it. The local runner
+and the cloud commit Lambda both build it with :func:`new_manifest`, so a step records the same fields wherever
+it ran.
+
+Manifests are validated before they are used (:func:`problems`): schema, pipeline/step/key, and a ``prefix``
+confined to the step's own folder - a manifest that fails is treated as absent, never followed. Schema
+``stepml.manifest/1`` (before step types were plugins) has the same fields and is still read.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from stepml.core.layout import MANIFEST, is_inside, join, manifest_key, step_prefix
+
+if TYPE_CHECKING:
+    from stepml.core.plan import Plan, PlannedStep
+
+MANIFEST_SCHEMA = "stepml.manifest/2"
+READABLE_SCHEMAS = ("stepml.manifest/1", MANIFEST_SCHEMA)
+_VERSIONED = ("stepml", "duckdb", "pyarrow", "pandas", "numpy", "scikit-learn", "sqlglot", "boto3")
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "pipeline": str,
+    "step": str,
+    "type": str,
+    "key": str,
+    "prefix": str,
+    "files": list,
+    "summary": dict,
+    "run_id": str,
+}
+
+
+class Readable(Protocol):
+    def read_versioned(self, key: str) -> tuple[bytes, str] | None: ...
+    def size(self, key: str) -> int | None: ...
+    def list(self, prefix: str) -> list[str]: ...
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions, read from package metadata (imports nothing)."""
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def file_role(rel: str) -> str:
+    """``data`` (tables downstream steps read), ``log``, or ``artifact`` (model, reports), by attempt path."""
+    if rel.startswith("logs/"):
+        return "log"
+    return "data" if rel.startswith(("data/", "tables/")) else "artifact"
+
+
+def file_table(rel: str) -> str | None:
+    """The table a data file belongs to: ``data/...`` is the step's main table (``""``), ``tables/<name>/...``
+    a named one; other files belong to none."""
+    if rel.startswith("data/"):
+        return ""
+    if rel.startswith("tables/"):
+        return rel.split("/")[1]
+    return None
+
+
+def new_manifest(
+    plan: Plan,
+    step: PlannedStep,
+    *,
+    prefix: str,
+    files: list[dict[str, Any]],
+    rows: int | None,
+    summary: Mapping[str, Any],
+    detail: str,
+    run_id: str,
+    started: float,
+    finished: float,
+    versions: Mapping[str, str],
+    executor: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The manifest of a finished attempt; the local runner and the cloud commit Lambda both build it here."""
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "pipeline": plan.pipeline,
+        "step": step.name,
+        "type": step.type,
+        "key": step.key,
+        "components": step.components,
+        "params": {p: plan.params[p] for p in step.components["params"]},
+        "parents": {d: plan.step(d).key for d in step.needs},
+        "code_digest": step.components["code"],
+        "prefix": prefix,
+        "files": files,
+        "rows": rows,
+        "summary": dict(summary),
+        "detail": detail,
+        "run_id": run_id,
+        "started_at": started,
+        "finished_at": finished,
+        "duration_s": round(finished - started, 3),
+        "versions": dict(versions),
+        "executor": dict(executor),
+    }
+
+
+def problems(data: Any, pipeline: str, step: str, key: str) -> list[str]:
+    """Why ``data`` is not a usable manifest of ``pipeline``/``step``/``key`` (empty: it is)."""
+    if not isinstance(data, dict):
+        return [f"not a JSON object but {type(data).__name__}"]
+    out = []
+    if data.get("schema") not in READABLE_SCHEMAS:
+        out.append(f"schema {data.get('schema')!r} is not one of {list(READABLE_SCHEMAS)}")
+    for name, kind in _REQUIRED.items():
+        if not isinstance(data.get(name), kind):
+            out.append(f"field {name!r} is missing or not a {getattr(kind, '__name__', kind)}")
+    if out:
+        return out
+    for field, want in (("pipeline", pipeline), ("step", step), ("key", key)):
+        if data[field] != want:
+            out.append(f"{field} is {data[field]!r}, expected {want!r}")
+    if not is_inside(data["prefix"], step_prefix(pipeline, step, key)) or data["prefix"] == step_prefix(
+        pipeline, step, key
+    ):
+        out.append(f"prefix {data['prefix']!r} is not an attempt folder of {step_prefix(pipeline, step, key)}")
+    for f in data["files"]:
+        if not (isinstance(f, dict) and isinstance(f.get("path"), str) and isinstance(f.get("size"), int)):
+            out.append(f"a file entry is malformed: {f!r}")
+            break
+        if not is_inside(f["path"], f["path"].split("/")[0]):
+            out.append(f"file path {f['path']!r} leaves the attempt folder")
+            break
+    return out
+
+
+def parse_manifest(raw: bytes, pipeline: str, step: str, key: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    return data if not problems(data, pipeline, step, key) else None
+
+
+def read_manifest(store: Readable, pipeline: str, step: str, key: str) -> dict[str, Any] | None:
+    """The committed manifest of ``step`` at ``key``, or None (absent, unreadable or invalid)."""
+    got = store.read_versioned(manifest_key(pipeline, step, key))
+    return parse_manifest(got[0], pipeline, step, key) if got is not None else None
+
+
+def damaged_files(store: Readable, manifest: Mapping[str, Any]) -> list[str]:
+    """Files the manifest names that are missing or have another size than recorded."""
+    return [
+        f["path"] for f in manifest.get("files", []) if store.size(join(manifest["prefix"], f["path"])) != f["size"]
+    ]
+
+
+def write_manifest(write: Callable[[str, bytes], None], manifest: Mapping[str, Any]) -> None:
+    write(
+        manifest_key(manifest["pipeline"], manifest["step"], manifest["key"]),
+        json.dumps(manifest, indent=2, sort_keys=True).encode(),
+    )
+
+
+def list_manifests(store: Readable, pipeline: str, step: str) -> list[dict[str, Any]]:
+    """Every committed (and valid) manifest of ``step``, newest first."""
+    out = []
+    for k in store.list(join(pipeline, "steps", step)):
+        parts = k.split("/")
+        if parts[-1] == MANIFEST and len(parts) >= 2:
+            m = read_manifest(store, pipeline, step, parts[-2])
+            if m is not None:
+                out.append(m)
+    out.sort(key=lambda m: m.get("finished_at", 0), reverse=True)
+    return out
+
+
+def output_files(manifest: Mapping[str, Any], table: str = "") -> list[str]:
+    """Store keys of the data files of one of the manifest's tables (``""``: its main table), in order."""
+    return [
+        join(manifest["prefix"], f["path"])
+        for f in manifest.get("files", [])
+        if f.get("role", "data") == "data" and file_table(f["path"]) == table
+    ]
+
+
+def tables(manifest: Mapping[str, Any]) -> list[str]:
+    """The tables a manifest holds (``""`` is the main table)."""
+    names = {file_table(f["path"]) for f in manifest.get("files", []) if f.get("role", "data") == "data"}
+    return sorted(n for n in names if n is not None)
+
+
+__all__ = [
+    "MANIFEST",
+    "MANIFEST_SCHEMA",
+    "damaged_files",
+    "file_role",
+    "list_manifests",
+    "new_manifest",
+    "output_files",
+    "package_versions",
+    "parse_manifest",
+    "problems",
+    "read_manifest",
+    "tables",
+    "write_manifest",
+]

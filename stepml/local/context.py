@@ -1,0 +1,233 @@
+"""What a step type's local facet is given (:class:`LocalContext`) and returns (:class:`StepResult`).
+
+The facet writes the step's files into ``ctx.out_dir`` (its tables under ``data/`` or ``tables/<name>/``, other
+files anywhere else) and returns the row count, the summary and the one-line detail the manifest records. Inputs
+come from upstream manifests through the store: read in place on a local store, downloaded on S3. Steps that run
+as a process build an invocation (:meth:`LocalContext.invocation`) and run it (:meth:`LocalContext.run_entry`):
+the same ``python -m stepml.entry`` the cloud task adapter runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stepml.core.manifest import output_files, tables
+from stepml.core.params import to_json
+from stepml.core.plan import partition_files
+from stepml.entry import EntryResult, Input, Invocation, failure_path, read_result
+from stepml.errors import StepInputError
+from stepml.local.process import child_env, run_process
+
+if TYPE_CHECKING:
+    from stepml.core.plan import Plan, PlannedStep
+    from stepml.spec.models import StepSpec
+    from stepml.spec.pipeline import Pipeline
+    from stepml.store.models import Registry
+    from stepml.store.objects import Store
+
+
+@dataclass
+class StepResult:
+    rows: int | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    detail: str = ""  # one line for the run summary
+
+    @classmethod
+    def of(cls, result: EntryResult) -> StepResult:
+        return cls(rows=result.rows, summary=result.summary, detail=result.detail)
+
+
+@dataclass
+class LocalContext:
+    pipeline: Pipeline
+    plan: Plan
+    step: PlannedStep
+    params: dict[str, Any]  # typed values
+    store: Store
+    run_id: str
+    prefix: str  # the attempt's prefix in the store
+    out_dir: Path  # where this attempt's files go (on a local store: the attempt folder itself)
+    scratch: Path  # private temporary folder
+    upstream: dict[str, dict[str, Any]]  # upstream step name -> its manifest
+    registry: Registry
+    log: Callable[[str], None] = print
+    _downloads: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.step.name
+
+    @property
+    def spec(self) -> StepSpec:
+        return self.pipeline.step(self.step.name)
+
+    def output_uri(self, relative: str = "") -> str:
+        """Where a file of this attempt will be once committed (a path locally, ``s3://...`` on S3)."""
+        from stepml.core.layout import join
+
+        return self.store.uri(join(self.prefix, relative))
+
+    def upstream_of(self, kind: str) -> str | None:
+        """The (first) upstream step this step's type takes as ``kind``."""
+        names = self.pipeline.upstream(self.step.name).get(kind, [])
+        return names[0] if names else None
+
+    def input_paths(self, upstream: str, *, table: str = "", files: list[str] | None = None) -> list[Path]:
+        """Local paths of an upstream step's data files (downloaded when the store is remote)."""
+        keys = files if files is not None else output_files(self.upstream[upstream], table)
+        return [self.local_file(k) for k in keys]
+
+    def local_file(self, key: str) -> Path:
+        local = self.store.local_path(key)
+        if local is not None:
+            return local
+        if key not in self._downloads:
+            target = self.scratch / "in" / key
+            if not target.exists():
+                self.store.get_file(key, target)
+            self._downloads[key] = target
+        return self._downloads[key]
+
+    def local_dir(self, prefix: str) -> Path:
+        """A folder of the store (a model) as a local folder (downloaded when the store is remote)."""
+        local = self.store.local_path(prefix)
+        if local is not None:
+            return local
+        target = self.scratch / "in" / prefix
+        for key in self.store.list(prefix):
+            self.local_file(key)
+        return target
+
+    def model_dir(self, uri: str, *, only: tuple[str, ...] = ()) -> Path:
+        """A model recorded by its ``uri`` (``summary.model.uri`` of a step producing a model) as a local folder;
+        ``only``: just these files of it (e.g. its profile). A model outside the artifact root is an error."""
+        from stepml.core.layout import join
+
+        key = self.store.key_of(uri)
+        if key is None:
+            raise StepInputError(self.step.name, f"the model {uri} is not inside the artifact root {self.store.root}")
+        if only:
+            for name in only:
+                if self.store.exists(join(key, name)):
+                    self.local_file(join(key, name))
+            return self.local_dir(key) if self.store.local_path(key) else self.scratch / "in" / key
+        return self.local_dir(key)
+
+    # ------------------------------------------------------------------ processes
+    def input(
+        self,
+        upstream: str,
+        *,
+        model_dir: Path | None = None,
+        files: list[str] | None = None,
+        with_tables: bool = True,
+        summary: Mapping[str, Any] | None = None,
+    ) -> Input:
+        """An upstream output as the entry sees it: its tables as local files (``files``: only these, of its
+        main table - one partition; ``with_tables=False``: none), a model folder if the caller resolved one, and
+        its summary (or what the caller passes instead)."""
+        manifest = self.upstream[upstream]
+        kinds = self.pipeline.step_type(upstream).produces
+        found: dict[str, list[str]] = {}
+        if files is not None:
+            found = {"": [str(p) for p in self.input_paths(upstream, files=files)]}
+        elif with_tables:
+            found = {t: [str(p) for p in self.input_paths(upstream, table=t)] for t in tables(manifest)}
+        return Input(
+            kinds=tuple(kinds),
+            tables=found,
+            model_dir=str(model_dir) if model_dir is not None else None,
+            summary=dict(manifest.get("summary", {}) if summary is None else summary),
+        )
+
+    def invocation(
+        self,
+        entry: str,
+        config: Mapping[str, Any],
+        inputs: Mapping[str, Input],
+        *,
+        partition: int | None = None,
+        threads: int = 1,
+        secrets: tuple[str, ...] = (),
+    ) -> Invocation:
+        types: dict[str, str] = {k: str(p.type) for k, p in self.pipeline.spec.params.items()}
+        return Invocation(
+            step=self.step.name,
+            type=self.step.type,
+            entry=entry,
+            pipeline=self.pipeline.name,
+            run_id=self.run_id,
+            params={k: to_json(v) for k, v in self.params.items()},
+            param_types=types,
+            config=dict(config),
+            inputs=dict(inputs),
+            output_dir=str(self.out_dir),
+            scratch_dir=str(self.scratch / (f"part-{partition:05d}" if partition is not None else "entry")),
+            threads=threads,
+            partition=partition,
+            secrets=secrets,
+        )
+
+    def run_entry(self, invocation: Invocation, *, env: Mapping[str, str] | None = None) -> StepResult:
+        """``python -m stepml.entry`` on ``invocation`` as a child process; its result, or its error raised."""
+        part = invocation.partition
+        name = f"{invocation.step}-{part:05d}" if part is not None else invocation.step
+        path = invocation.write(self.scratch / "invocations" / f"{name}.json")
+        self.run_process(
+            ["-m", "stepml.entry", str(path)],
+            env=env or {},
+            failure_file=failure_path(self.out_dir, part),
+            log_name=name,
+        )
+        return StepResult.of(read_result(self.out_dir, part))
+
+    def run_partitions(
+        self,
+        entry: str,
+        config: Mapping[str, Any],
+        *,
+        partitioned: str,
+        partitions: int,
+        max_concurrency: int,
+        inputs: Mapping[str, Input],
+        threads: int = 1,
+        env: Mapping[str, str] | None = None,
+        secrets: tuple[str, ...] = (),
+    ) -> list[dict[str, Any]]:
+        """The entry once per partition of ``partitioned``'s files (``stepml.core.plan.partition_files``, as the
+        cloud's Distributed Map), ``max_concurrency`` processes at a time; each partition's result, in order."""
+        files = output_files(self.upstream[partitioned])
+        parts = partition_files(files, partitions)
+        if not parts:
+            raise StepInputError(self.step.name, f"{partitioned!r} has no files to process")
+        items = [{"index": i, "files": part} for i, part in enumerate(parts)]
+        (self.out_dir / "_partitions.json").write_text(json.dumps(items))
+
+        def one(i: int) -> StepResult:
+            given = {**inputs, partitioned: self.input(partitioned, files=parts[i])}
+            inv = self.invocation(entry, config, given, partition=i, threads=threads, secrets=secrets)
+            return self.run_entry(inv, env=env)
+
+        with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
+            futures = [pool.submit(one, i) for i in range(len(parts))]
+            errors = [e for f in futures if (e := f.exception()) is not None]
+        if errors:
+            raise errors[0]
+        return [{"rows": r.rows, "summary": r.summary, "detail": r.detail} for f in futures for r in [f.result()]]
+
+    def run_process(self, args: list[str], *, env: Mapping[str, str], failure_file: Path, log_name: str) -> None:
+        """Run ``python ARGS`` for this step (its log in ``logs/``, its timeout from the spec)."""
+        run_process(
+            self.step.name,
+            args,
+            env=child_env(env, [self.pipeline.project_root]),
+            cwd=self.scratch,
+            log_path=self.out_dir / "logs" / f"{log_name}.log",
+            failure_file=failure_file,
+            timeout_s=self.spec.resources.timeout_minutes * 60,
+        )

@@ -1,0 +1,62 @@
+"""Reading committed outputs back as Python objects (``stepml.load``, ``stepml.build``, step types' read facets).
+
+Files of a remote store are downloaded once into a local cache folder; a local store is read in place.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stepml.core.layout import join
+from stepml.core.manifest import output_files, tables
+
+if TYPE_CHECKING:
+    from stepml.store.objects import Store
+
+CACHE = Path(tempfile.gettempdir()) / "stepml-cache"
+
+
+def local_files(store: Store, keys: list[str]) -> list[Path]:
+    out = []
+    for k in keys:
+        p = store.local_path(k)
+        if p is None:
+            p = CACHE / k
+            if not p.exists():
+                store.get_file(k, p)
+        out.append(p)
+    return out
+
+
+def read_table(store: Store, manifest: Mapping[str, Any], table: str = "") -> Any:
+    """One table of an output as a pandas DataFrame."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    files = local_files(store, output_files(manifest, table))
+    if not files:
+        return pd.DataFrame()
+    return pq.ParquetDataset([str(f) for f in files]).read().to_pandas()
+
+
+def read_tables(store: Store, manifest: Mapping[str, Any]) -> Any:
+    """An output's main table as a DataFrame, or - when it has named tables - a dict of them (``""`` the main)."""
+    names = tables(manifest)
+    if names in ([], [""]):
+        return read_table(store, manifest)
+    return {name: read_table(store, manifest, name) for name in names}
+
+
+def read_json(store: Store, manifest: Mapping[str, Any], name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(store.read_bytes(join(manifest["prefix"], name)))
+    return data
+
+
+def read_folder(store: Store, manifest: Mapping[str, Any], folder: str) -> dict[str, Path]:
+    """The files of one folder of an output (a model), local, by name."""
+    keys = [join(manifest["prefix"], f["path"]) for f in manifest["files"] if f["path"].startswith(folder + "/")]
+    return {p.name: p for p in local_files(store, keys)}

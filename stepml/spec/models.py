@@ -1,0 +1,266 @@
+"""pipeline.yaml as typed models: everything but the steps' own blocks, which each step type validates.
+
+Pydantic only; loading (YAML, positions, per-type validation, graph checks) is ``stepml.spec.load``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from stepml.spec.context import SpecContext, StepIssue
+
+DEFAULT_SPEC = "pipeline.yaml"
+NAME = r"^[a-z][a-z0-9_]{0,62}$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- parameters
+class ParamSpec(_Model):
+    """A typed run parameter. Values given on the command line are strings and are coerced to ``type``."""
+
+    type: Literal["str", "int", "float", "bool", "date"]
+    default: Any = None
+    description: str = ""
+    min: float | None = None
+    max: float | None = None
+    choices: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _default_has_type(self) -> ParamSpec:
+        if self.default is not None:
+            from stepml.core.params import coerce
+
+            coerce(self.type, self.default, self)  # raises ValueError with a readable message
+        return self
+
+
+# ---------------------------------------------------------------- warehouse
+class SampleWarehouse(BaseModel):
+    """Generate a sample warehouse at ``local.path`` when the file is absent: ``generator`` names a function
+    ``(path, **options) -> summary`` in the project; every other key is passed to it as an option."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    generator: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class LocalWarehouse(_Model):
+    path: str = "data/warehouse.duckdb"
+    sample: SampleWarehouse | None = None
+
+
+class AthenaWarehouse(_Model):
+    database: str
+    workgroup: str = "primary"
+    catalog: str = "AwsDataCatalog"
+
+
+class RedshiftWarehouse(_Model):
+    database: str
+    workgroup: str | None = None
+    cluster_identifier: str | None = None
+    secret_arn: str | None = None
+
+
+class WarehouseSpec(_Model):
+    engine: Literal["athena", "redshift"] = "athena"  # the engine the cloud pipeline queries
+    local: LocalWarehouse = LocalWarehouse()
+    athena: AthenaWarehouse | None = None
+    redshift: RedshiftWarehouse | None = None
+
+
+# ---------------------------------------------------------------- model
+class ModelSpec(_Model):
+    """What is learned: the task, the target, the features. Shared by train, score and check."""
+
+    task: Literal["classification", "regression"]
+    target: str
+    features: list[str] = Field(min_length=1)
+    categorical: list[str] = []
+    id_columns: list[str] = Field(min_length=1)
+    metric: Literal["roc_auc", "log_loss", "accuracy", "rmse", "mae", "r2"]
+    validation_fraction: float = Field(0.2, gt=0, lt=1)
+    seed: int = 42
+    hyperparameters: dict[str, int | float | str | bool] = {}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelSpec:
+        unknown = [c for c in self.categorical if c not in self.features]
+        if unknown:
+            raise ValueError(f"categorical columns {unknown} are not in features")
+        if self.target in self.features:
+            raise ValueError(f"target {self.target!r} must not be a feature")
+        classification_metrics = {"roc_auc", "log_loss", "accuracy"}
+        if (self.task == "classification") != (self.metric in classification_metrics):
+            raise ValueError(f"metric {self.metric!r} does not fit task {self.task!r}")
+        return self
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.metric in {"roc_auc", "accuracy", "r2"}
+
+
+# ---------------------------------------------------------------- steps
+class Resources(_Model):
+    """Where a step runs in AWS. Locally only ``threads`` (derived from cpu) and ``timeout_minutes`` apply."""
+
+    instance_type: str | None = None  # SageMaker training
+    instance_count: int = Field(1, ge=1)
+    volume_gb: int = Field(30, ge=1)
+    cpu: int | None = None  # Fargate CPU units (1024 = 1 vCPU)
+    memory: int | None = None  # Fargate MiB
+    timeout_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
+    retries: int = Field(0, ge=0, le=10)
+
+    @field_validator("cpu")
+    @classmethod
+    def _fargate_cpu(cls, v: int | None) -> int | None:
+        if v is not None and v not in (256, 512, 1024, 2048, 4096, 8192, 16384):
+            raise ValueError("Fargate cpu must be one of 256, 512, 1024, 2048, 4096, 8192, 16384")
+        return v
+
+    @property
+    def threads(self) -> int:
+        return max(1, (self.cpu or 1024) // 1024)
+
+
+class StepSpec(_Model):
+    """The fields every step has. Each step type's spec model subclasses it, adds its fields and may override the
+    hooks below; ``ctx`` (:class:`stepml.spec.context.SpecContext`) gives the step's name, the whole spec and
+    file access relative to the spec."""
+
+    type: str
+    needs: list[str] = []
+    params: list[str] = []  # run parameters that change this step's output (a type may find more, e.g. in SQL)
+    resources: Resources = Resources()
+    sources: list[str] = []  # modules loaded dynamically whose code enters the key (imports are followed anyway)
+    description: str = ""
+
+    def issues(self, ctx: SpecContext) -> list[StepIssue]:
+        """Problems only the whole spec shows (a file that cannot be read, an unknown column)."""
+        return []
+
+    def key_config(self, ctx: SpecContext) -> dict[str, Any]:
+        """What of this step's configuration changes its output (enters the cache key). Default: the type's own
+        fields (not needs, params, resources, sources or description)."""
+        return self.model_dump(mode="json", exclude=set(StepSpec.model_fields))
+
+    def key_params(self, ctx: SpecContext) -> set[str]:
+        """The run parameters this step's output depends on."""
+        return set(self.params)
+
+    def code_modules(self, ctx: SpecContext) -> list[str]:
+        """Modules besides the type's own sources whose code enters the key (a user step: its function's)."""
+        return list(self.sources)
+
+    def cloud_settings(self, ctx: SpecContext) -> dict[str, Any]:
+        """What the cloud facet of the type reads at run time (embedded in the Lambda asset's config)."""
+        return {}
+
+
+# ---------------------------------------------------------------- schedule and alarms
+class ScheduleSpec(_Model):
+    cron: str
+    timezone: str = "UTC"
+    enabled: bool = True
+    params: dict[str, Any] = {}
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        from stepml.core.cron import validate_cron
+
+        validate_cron(v)
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r} (expected an IANA name like 'Asia/Tokyo')") from exc
+        return v
+
+
+class AlarmSpec(_Model):
+    """One alarm, declared once: evaluated locally over the metric history and compiled to CloudWatch."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+    metric: str
+    statistic: Literal["Average", "Sum", "Minimum", "Maximum", "SampleCount"] = "Maximum"
+    comparison: Literal[
+        "GreaterThanThreshold",
+        "GreaterThanOrEqualToThreshold",
+        "LessThanThreshold",
+        "LessThanOrEqualToThreshold",
+    ]
+    threshold: float
+    period_minutes: int = Field(1440, ge=1)
+    evaluation_periods: int = Field(1, ge=1)
+    datapoints_to_alarm: int | None = Field(None, ge=1)
+    treat_missing_data: Literal["breaching", "notBreaching", "ignore", "missing"] = "missing"
+    dimensions: dict[str, str] = {}
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _m_of_n(self) -> AlarmSpec:
+        if self.datapoints_to_alarm is not None and self.datapoints_to_alarm > self.evaluation_periods:
+            raise ValueError("datapoints_to_alarm must be <= evaluation_periods")
+        return self
+
+
+class ContainerSpec(_Model):
+    """The image every step runs in, in AWS (built by CDK from ``dockerfile`` or given by URI). ``requirements``:
+    the project's own Python dependencies, a requirements file installed into the image (build arg
+    ``REQUIREMENTS``)."""
+
+    image_uri: str | None = None
+    dockerfile: str = "Dockerfile"
+    requirements: str | None = None
+
+
+# ---------------------------------------------------------------- the pipeline
+class PipelineSpec(_Model):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")
+    description: str = ""
+    artifact_root: str = "./.stepml"
+    warehouse: WarehouseSpec = WarehouseSpec()
+    params: dict[str, ParamSpec] = {}
+    model: ModelSpec | None = None  # what train, score and check learn and watch; pipelines without them need none
+    steps: dict[str, dict[str, Any]]  # validated per step type by stepml.spec.load (Pipeline.steps is typed)
+    schedule: ScheduleSpec | None = None
+    alarms: list[AlarmSpec] = []
+    container: ContainerSpec = ContainerSpec()
+    step_types: list[str] = []  # packages to search for step types besides the built-in ones
+
+    @field_validator("steps")
+    @classmethod
+    def _names(cls, steps: dict[str, Any]) -> dict[str, Any]:
+        bad = [n for n in steps if not re.match(NAME, n)]
+        if bad:
+            raise ValueError(f"step names must match {NAME}: {bad}")
+        if not steps:
+            raise ValueError("a pipeline needs at least one step")
+        return steps
+
+    @field_validator("params")
+    @classmethod
+    def _param_names(cls, params: dict[str, Any]) -> dict[str, Any]:
+        bad = [n for n in params if not re.match(NAME, n)]
+        if bad:
+            raise ValueError(f"parameter names must match {NAME}: {bad}")
+        return params

@@ -1,0 +1,124 @@
+"""Extract: run a parameterized warehouse query and write its result as parquet files.
+
+The SQL is written in the Athena/Trino dialect (``sql/*.sql``). Locally it is rendered for DuckDB and run against
+the warehouse file; in AWS the same text is rendered for Athena and UNLOADed to parquet. The result is streamed
+in Arrow record batches into files of at most ``rows_per_file`` rows, so memory does not grow with the result.
+
+:func:`fetch` is the reusable data-fetch task ("DownloadItems(from_date, to_date)"): a parameterized query in,
+a DataFrame out, for notebooks and ad-hoc work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stepml.errors import QueryError, StepInputError
+from steps.extract.sqlrender import render
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class ExtractResult:
+    files: list[Path]
+    rows: int
+    columns: list[str]
+
+
+def connect(warehouse: Path, *, step: str) -> duckdb.DuckDBPyConnection:
+    """Open the local warehouse read-only (many runs may read it at once)."""
+    import duckdb
+
+    if not warehouse.exists():
+        raise StepInputError(step, f"warehouse file {warehouse} does not exist (run `stepml sample-data`?)")
+    try:
+        return duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error as exc:
+        raise StepInputError(step, f"cannot open warehouse {warehouse}: {exc}") from exc
+
+
+def _execute(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any], step: str) -> Any:
+    import duckdb
+
+    query = render(sql, params, dialect="duckdb", step=step)
+    try:
+        return con.execute(query)
+    except duckdb.CatalogException as exc:
+        raise QueryError(step, f"the warehouse has no such table or column: {_first_line(exc)}") from exc
+    except duckdb.BinderException as exc:
+        raise QueryError(step, f"unknown column or bad reference: {_first_line(exc)}") from exc
+    except duckdb.ParserException as exc:
+        raise QueryError(step, f"SQL syntax error: {_first_line(exc)}") from exc
+    except duckdb.Error as exc:
+        raise QueryError(step, f"query failed: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0]
+
+
+def extract(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: Mapping[str, Any],
+    out_dir: Path,
+    *,
+    rows_per_file: int = 500_000,
+    min_rows: int = 1,
+    step: str = "extract",
+) -> ExtractResult:
+    """Run ``sql`` and write ``part-00000.parquet``, ... into ``out_dir``; fail if fewer than ``min_rows`` rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    result = _execute(con, sql, params, step)
+    reader = result.fetch_record_batch(min(rows_per_file, 131_072))
+    schema: pa.Schema = reader.schema
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+    writer: pq.ParquetWriter | None = None
+    in_file = 0
+    rows = 0
+    try:
+        for batch in reader:
+            offset = 0
+            while offset < batch.num_rows:
+                if writer is None or in_file >= rows_per_file:
+                    if writer is not None:
+                        writer.close()
+                    path = out_dir / f"part-{len(files):05d}.parquet"
+                    files.append(path)
+                    writer = pq.ParquetWriter(path, schema)
+                    in_file = 0
+                take = min(batch.num_rows - offset, rows_per_file - in_file)
+                writer.write_batch(batch.slice(offset, take))
+                offset += take
+                in_file += take
+                rows += take
+    finally:
+        if writer is not None:
+            writer.close()
+    if rows < max(min_rows, 1):
+        raise StepInputError(
+            step, f"the query returned {rows} rows; expected at least {max(min_rows, 1)} (check the parameters)"
+        )
+    return ExtractResult(files=files, rows=rows, columns=list(schema.names))
+
+
+def fetch(warehouse: Path | str, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Run a Trino-dialect query with ``:name`` parameters on the local warehouse and return a DataFrame.
+
+    ``sql`` is SQL text or the path of a ``.sql`` file.
+    """
+    text = Path(sql).read_text() if str(sql).endswith(".sql") else sql
+    con = connect(Path(warehouse), step="fetch")
+    try:
+        df: pd.DataFrame = _execute(con, text, params or {}, "fetch").df()
+        return df
+    finally:
+        con.close()

@@ -1,0 +1,58 @@
+"""The gate in the Lambda handlers: the comparison (``decide``, the function the local run calls) and the record
+of the decision (commit)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from steps.gate.core import GateConfig, decide
+from steps.gate.summary import detail, summary
+
+if TYPE_CHECKING:
+    from stepml.cloud.handlers.context import FinishContext
+
+
+def _version(arn: str | None) -> int | None:
+    tail = (arn or "").rsplit("/", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def decide_event(event: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+    candidate = event["candidate"]
+    champion = event.get("champion") or {}
+    meta = champion.get("metadata") or {}
+    is_champion = bool(champion.get("present")) and meta.get("train_key") == candidate.get("key")
+    champion_value = float(meta["value"]) if champion.get("present") and not is_champion and "value" in meta else None
+    decision = decide(
+        float(candidate["summary"]["value"]), champion_value, GateConfig(**settings["gate"]), is_champion=is_champion
+    )
+    return {"passed": decision.passed, "reasons": decision.reasons}
+
+
+ACTIONS = {"decide": decide_event}
+
+
+def finish(ctx: FinishContext) -> dict[str, Any]:
+    train = ctx.upstream_of("model")
+    decision = ctx.task.get("decision", {})
+    champion = ctx.task.get("champion", {})
+    candidate = {
+        "version": _version(ctx.task.get("candidate", {}).get("arn")),
+        "value": float(train["summary"]["value"]),
+        "train_key": train["key"],
+        "uri": train["summary"]["model"]["uri"],
+    }
+    before = None
+    if champion.get("present"):
+        meta = champion.get("metadata", {})
+        before = {
+            "version": _version(champion.get("arn")),
+            "value": float(meta["value"]) if "value" in meta else None,
+            "uri": champion.get("model_uri"),
+        }
+    out = summary(
+        passed=bool(decision.get("passed")), reasons=decision.get("reasons", []), candidate=candidate, champion=before
+    )
+    ctx.put_json(f"{ctx.attempt}/decision.json", out)
+    return {"rows": None, "summary": out, "detail": detail(out)}

@@ -1,0 +1,133 @@
+"""The gate in AWS: the candidate registered in the SageMaker model package group, the latest Approved package as
+the champion, the comparison made by ``steps.gate.core.decide`` (in the commit Lambda), approval on success."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stepml.sdk import StepStates
+from steps.gate.spec import GateStep
+
+
+def build(b: StepStates) -> str:
+    gate = b.spec
+    assert isinstance(gate, GateStep)
+    model = b.pipeline.spec.model
+    assert model is not None
+    train = b.upstream_of("model")
+    value = b.result(train, "summary.value")
+    first = b.task(
+        "register candidate",
+        "arn:aws:states:::aws-sdk:sagemaker:createModelPackage",
+        {
+            "ModelPackageGroupName": "${ModelPackageGroup}",
+            "ModelPackageDescription.$": f"States.Format('{b.pipeline.name} {train} key {{}}', $.results.{train}.key)",
+            "ModelApprovalStatus": "PendingManualApproval",
+            "InferenceSpecification": {
+                "Containers": [{"Image": "${ImageUri}", "ModelDataUrl.$": b.result(train, "summary.model.uri")}],
+                "SupportedContentTypes": ["application/x-parquet"],
+                "SupportedResponseMIMETypes": ["application/x-parquet"],
+            },
+            "CustomerMetadataProperties": {
+                "pipeline": b.pipeline.name,
+                "metric": model.metric,
+                "value.$": f"States.Format('{{}}', {value})",
+                "train_key.$": b.result(train, "key"),
+            },
+        },
+        result_selector={"arn.$": "$.ModelPackageArn"},
+        result_path="$.gate.candidate",
+        next_=b.state("find champion"),
+        services=("sagemaker",),
+    )
+    b.task(
+        "find champion",
+        "arn:aws:states:::aws-sdk:sagemaker:listModelPackages",
+        {
+            "ModelPackageGroupName": "${ModelPackageGroup}",
+            "ModelApprovalStatus": "Approved",
+            "SortBy": "CreationTime",
+            "SortOrder": "Descending",
+            "MaxResults": 1,
+        },
+        result_selector={"packages.$": "$.ModelPackageSummaryList"},
+        result_path="$.gate.found",
+        next_=b.state("has champion?"),
+        services=("sagemaker",),
+    )
+    b.add(
+        "has champion?",
+        {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.gate.found.packages[0]", "IsPresent": True, "Next": b.state("read champion")}],
+            "Default": b.state("no champion"),
+        },
+    )
+    b.add(
+        "no champion",
+        {"Type": "Pass", "Result": {"present": False}, "ResultPath": "$.gate.champion", "Next": b.state("compare")},
+    )
+    b.task(
+        "read champion",
+        "arn:aws:states:::aws-sdk:sagemaker:describeModelPackage",
+        {"ModelPackageName.$": "$.gate.found.packages[0].ModelPackageArn"},
+        result_selector={
+            "present": True,
+            "arn.$": "$.ModelPackageArn",
+            "metadata.$": "$.CustomerMetadataProperties",
+            "model_uri.$": "$.InferenceSpecification.Containers[0].ModelDataUrl",
+        },
+        result_path="$.gate.champion",
+        next_=b.state("compare"),
+        services=("sagemaker",),
+    )
+    b.commit_lambda(
+        "compare",
+        {"action": "decide", "candidate.$": f"$.results.{train}", "champion.$": "$.gate.champion"},
+        result_selector={"passed.$": "$.Payload.passed", "reasons.$": "$.Payload.reasons"},
+        result_path="$.gate.decision",
+        next_=b.state("promote?"),
+    )
+    passes: list[dict[str, Any]] = [{"Variable": "$.gate.decision.passed", "BooleanEquals": True}]
+    if gate.min_value is not None:
+        op = "NumericGreaterThanEquals" if model.higher_is_better else "NumericLessThanEquals"
+        passes.insert(0, {"Variable": value, op: gate.min_value})
+    b.add(
+        "promote?",
+        {
+            "Type": "Choice",
+            "Choices": [{"And": passes, "Next": b.state("approve")}],
+            "Default": b.state("keep champion?"),
+        },
+    )
+    b.add(
+        "keep champion?",
+        {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.gate.champion.present", "BooleanEquals": True, "Next": b.state("record")}],
+            "Default": b.state("rejected"),
+        },
+    )
+    b.add(
+        "rejected",
+        {
+            "Type": "Pass",
+            "Parameters": {
+                "Error": "GateError",
+                "Cause.$": f"States.Format('step {b.name}: {{}}; there is no champion to fall back to', "
+                "States.JsonToString($.gate.decision.reasons))",
+            },
+            "ResultPath": "$.error",
+            "Next": b.on_error,
+        },
+    )
+    b.task(
+        "approve",
+        "arn:aws:states:::aws-sdk:sagemaker:updateModelPackage",
+        {"ModelPackageArn.$": "$.gate.candidate.arn", "ModelApprovalStatus": "Approved"},
+        result_path=None,
+        next_=b.state("record"),
+        services=("sagemaker",),
+    )
+    b.add("record", {"Type": "Pass", "InputPath": "$.gate", "ResultPath": "$.task", "Next": b.commit})
+    return first

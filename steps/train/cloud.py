@@ -1,0 +1,40 @@
+"""Train in the Lambda handlers: the training job's name (plan), its metrics read from ``model.tar.gz`` (commit)."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tarfile
+from typing import TYPE_CHECKING, Any
+
+from stepml.errors import StepExecutionError
+from steps.train.summary import detail, rows, summary
+
+if TYPE_CHECKING:
+    from stepml.cloud.handlers.context import FinishContext, PlanContext
+
+
+def job_name(pipeline: str, step: str, key: str, suffix: str) -> str:
+    """A SageMaker training job name (unique per attempt, at most 63 characters, [a-zA-Z0-9-])."""
+    raw = f"{pipeline[:24]}-{step[:16]}-{key[:8]}-{suffix}"
+    return re.sub(r"-+", "-", re.sub(r"[^a-zA-Z0-9-]", "-", raw)).strip("-")[:63]
+
+
+def plan_entry(ctx: PlanContext) -> dict[str, Any]:
+    suffix = f"{ctx.execution_suffix}{ctx.started_at[-6:]}"
+    return {"job_name": job_name(ctx.plan.pipeline, ctx.step.name, ctx.step.key, suffix)}
+
+
+def finish(ctx: FinishContext) -> dict[str, Any]:
+    model_uri = str(ctx.task["model_uri"])
+    key = model_uri.removeprefix(f"s3://{ctx.bucket}/")
+    metrics: dict[str, Any] | None = None
+    body = ctx.s3.get_object(Bucket=ctx.bucket, Key=key)["Body"]
+    with tarfile.open(fileobj=io.BytesIO(body.read()), mode="r:gz") as tar:
+        for member in tar.getmembers():
+            if member.name.rsplit("/", 1)[-1] == "metrics.json" and (f := tar.extractfile(member)) is not None:
+                metrics = json.loads(f.read())
+    if metrics is None:
+        raise StepExecutionError(ctx.name, f"{model_uri} has no metrics.json; the training container did not finish")
+    return {"rows": rows(metrics), "summary": summary(metrics, model_uri, ctx.step.key), "detail": detail(metrics)}

@@ -1,0 +1,41 @@
+"""The train step's block in pipeline.yaml, and the hyperparameters its entrypoint receives."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from stepml.sdk import ModelSpec, SpecContext, StepIssue, StepSpec
+
+
+class TrainStep(StepSpec):
+    type: Literal["train"]
+
+    def issues(self, ctx: SpecContext) -> list[StepIssue]:
+        return [] if ctx.spec.model is not None else [StepIssue("a train step needs the spec's 'model' block")]
+
+    def key_config(self, ctx: SpecContext) -> dict[str, Any]:
+        return {"model": model_of(ctx).model_dump(mode="json")}
+
+    def hyperparameters(self, ctx: SpecContext) -> dict[str, str]:
+        """SageMaker hyperparameters (every value a string), as the training entrypoint expects."""
+        m = model_of(ctx)
+        return {
+            "step": ctx.name,
+            "task": m.task,
+            "target": m.target,
+            "features": json.dumps(m.features),
+            "categorical": json.dumps(m.categorical),
+            "id_columns": json.dumps(m.id_columns),
+            "metric": m.metric,
+            "validation_fraction": str(m.validation_fraction),
+            "seed": str(m.seed),
+            "model_params": json.dumps(m.hyperparameters, sort_keys=True),
+            "threads": str(self.resources.threads if self.resources.cpu else 0),
+        }
+
+
+def model_of(ctx: SpecContext) -> ModelSpec:
+    if ctx.spec.model is None:
+        raise ValueError(f"step {ctx.name!r} needs the spec's 'model' block")
+    return ctx.spec.model
