@@ -120,7 +120,7 @@ def run_parallel_timed(
 
 def ensure_warehouse(rows: int, score_rows: int, seed: int = 7) -> Path:
     """The sample warehouse with ``rows`` history and ``score_rows`` scoring invitations, generated once."""
-    from stepml.sampledata import SampleConfig, write_sample_warehouse
+    from examples.job_matching.sampledata import SampleConfig, write_sample_warehouse
 
     path = OUT / f"warehouse-{rows}-{score_rows}-{seed}.duckdb"
     if not path.exists():

@@ -30,8 +30,8 @@ from scipy.stats import chi2_contingency, false_discovery_control, ks_2samp, was
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from stepml.sqlrender import render
-from steps._model import TrainConfig, build_pipeline
+from steps.extract.sqlrender import render
+from steps.train.config import TrainConfig, build_pipeline
 
 REPO = Path(__file__).resolve().parent.parent
 

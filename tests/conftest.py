@@ -23,7 +23,7 @@ def small_spec_dict(workdir: Path, *, rows: int = 4000, score_rows: int = 2000) 
     raw: dict[str, Any] = yaml.safe_load((ROOT / "pipeline.yaml").read_text())
     raw["artifact_root"] = str(workdir / "artifacts")
     raw["warehouse"]["local"]["path"] = str(workdir / "warehouse.duckdb")
-    raw["warehouse"]["local"]["sample"] = {"rows": rows, "score_rows": score_rows, "seed": 7}
+    raw["warehouse"]["local"]["sample"].update({"rows": rows, "score_rows": score_rows, "seed": 7})
     raw["model"]["hyperparameters"]["max_iter"] = 20
     raw["steps"]["extract_train"]["min_rows"] = 100
     raw["steps"]["extract_score"]["rows_per_file"] = max(1, score_rows // 4)
@@ -57,7 +57,7 @@ def stepml_cli(spec: Path, *args: str, timeout: float = 600) -> subprocess.Compl
 @pytest.fixture(scope="session")
 def sample_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One small sample warehouse per session; tests copy it."""
-    from stepml.sampledata import SampleConfig, write_sample_warehouse
+    from examples.job_matching.sampledata import SampleConfig, write_sample_warehouse
 
     path = tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"
     write_sample_warehouse(path, SampleConfig(rows=4000, score_rows=2000, seed=7))

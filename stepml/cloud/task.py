@@ -123,9 +123,9 @@ def code_matches(env: Mapping[str, str], roots: list[Path]) -> str | None:
         return None
     from stepml.core.digest import Finder, code_digest
 
-    modules = json.loads(env.get("STEPML_CODE_MODULES", "[]"))
+    modules = json.loads(env.get("STEPML_CODE_MODULES", "{}"))
     try:
-        found = code_digest(modules, Finder(roots)).digest
+        found = code_digest(modules.get("type", []), modules.get("own", []), Finder(roots)).digest
     except LookupError as exc:
         return f"the image lacks the step's code: {exc}"
     if found != expected:

@@ -4,9 +4,9 @@ A step's cache key holds the digest of its code (gokart hashes a task's code int
 type that is the modules its descriptor names (``StepType.sources``); for a user's ``python`` step, the module of
 its function; plus whatever a spec names in ``sources:``. From each module the digest follows every
 ``import`` / ``from ... import`` it finds - at the top or inside functions - to the modules they name, as long as
-those live in the same top-level package or in a package of the project's own (a folder under one of ``roots``),
-and never into ``stepml`` itself (the framework: its version is recorded in each manifest) or third-party
-packages (their versions are recorded too). Editing a function or anything it imports changes the digest;
+those live in the same top-level package as a starting module or (for the step's own modules) in a package of the
+project's own (a folder at the project's root), and never into ``stepml`` itself (the framework: its version is
+recorded in each manifest) or third-party packages (their versions are recorded too). Editing a function or anything it imports changes the digest;
 editing an unrelated file does not. Modules are found on disk without importing them; imports are read with a
 scanner that tolerates any valid syntax (it may follow a name that only looks like an import, which can only add
 a file, never lose one).
@@ -123,11 +123,12 @@ def _with_parents(name: str) -> list[str]:
     return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def closure(modules: Iterable[str], finder: Finder) -> list[Source]:
-    """``modules`` and every module they import transitively within their own top-level packages and the
-    project's packages, ``stepml`` excluded; sorted by module name. A starting module that cannot be found is
-    a ``LookupError`` naming it."""
-    followed_tops = {m.split(".")[0] for m in modules} | finder.project_packages()
+def closure(modules: Iterable[str], finder: Finder, *, project: bool = True) -> list[Source]:
+    """``modules`` and every module they import transitively within their own top-level packages and - with
+    ``project`` - the project's packages, ``stepml`` excluded; sorted by module name. A starting module that
+    cannot be found is a ``LookupError`` naming it."""
+    modules = list(modules)
+    followed_tops = {m.split(".")[0] for m in modules} | (finder.project_packages() if project else set())
     followed_tops.discard(FRAMEWORK)
     seen: dict[str, Path] = {}
     todo = list(modules)
@@ -149,9 +150,14 @@ def closure(modules: Iterable[str], finder: Finder) -> list[Source]:
     return [Source(m, seen[m]) for m in sorted(seen)]
 
 
-def code_digest(modules: Iterable[str], finder: Finder) -> CodeDigest:
-    """SHA-256 over the module names and contents of :func:`closure` (``modules``)."""
-    sources = closure(modules, finder)
+def code_digest(type_modules: Iterable[str], own_modules: Iterable[str], finder: Finder) -> CodeDigest:
+    """SHA-256 over the module names and contents of a step's code: its type's modules followed within their own
+    packages (so a built-in type hashes the same wherever the spec lives), and the step's own modules (a user's
+    function, ``sources:``) followed into the project's packages too."""
+    own = list(own_modules)
+    found = {s.module: s for s in closure(type_modules, finder, project=False)}
+    found.update({s.module: s for s in closure(own, finder)} if own else {})
+    sources = [found[m] for m in sorted(found)]
     h = hashlib.sha256()
     for s in sources:
         h.update(s.module.encode() + b"\0")

@@ -93,9 +93,9 @@ class Pipeline:
                 roots.append(Path(origin).resolve().parent)
         return Finder(list(dict.fromkeys(roots)))
 
-    def code_modules(self, name: str) -> list[str]:
-        """The modules a step's code digest starts from (its imports are followed from there)."""
-        return self._modules(name)
+    def code_modules(self, name: str) -> dict[str, list[str]]:
+        """The modules a step's code digest starts from: its type's and its own (imports are followed)."""
+        return {"type": list(self.types[name].sources), "own": self.steps[name].code_modules(self.context(name))}
 
     def _modules(self, name: str) -> list[str]:
         return list(dict.fromkeys([*self.types[name].sources, *self.steps[name].code_modules(self.context(name))]))
@@ -103,8 +103,9 @@ class Pipeline:
     def code_digest(self, name: str) -> CodeDigest:
         """The digest of the step's code: its type's sources and its own modules, imports followed."""
         if name not in self._digests:
+            own = self.steps[name].code_modules(self.context(name))
             try:
-                self._digests[name] = code_digest(self._modules(name), self.finder)
+                self._digests[name] = code_digest(self.types[name].sources, own, self.finder)
             except LookupError as exc:
                 raise SpecError([Issue(f"steps.{name}", f"cannot hash the step's code: {exc}")]) from exc
         return self._digests[name]

@@ -12,7 +12,7 @@ STEP_TYPE = StepType(
     produces=("report",),
     consumes=(Consumes("predictions", 0, 1), Consumes("table", 0, 1)),
     min_upstream=1,
-    sources=("steps.check.entry",),
+    sources=("steps.check.entry", "monitoring"),
     metrics=(
         "RowCount",
         "NullFraction",

@@ -35,7 +35,7 @@ class ExtractStep(StepSpec):
         return set(self.params) | set(scan_placeholders(ctx.read_text(self.sql)))
 
     def cloud_settings(self, ctx: SpecContext) -> dict[str, Any]:
-        from steps.extract.sqltokens import template
+        from steps.extract.sqlrender import template
 
         engine = ctx.spec.warehouse.engine
         dialect = "trino" if engine == "athena" else "redshift"

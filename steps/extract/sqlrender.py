@@ -95,3 +95,11 @@ def scan_placeholders(sql: str) -> list[str]:
         if name and name not in seen:
             seen.append(name)
     return seen
+
+
+def template(sql: str, names: list[str], *, dialect: str = "trino", step: str = "extract") -> str:
+    """``sql`` rendered (at synth time) for ``dialect`` with each placeholder in ``names`` kept as a quoted token,
+    which the plan Lambda replaces per execution (``steps.extract.sqltokens.substitute``)."""
+    from steps.extract.sqltokens import token
+
+    return render(sql, {n: token(n) for n in names}, dialect=dialect, step=step)

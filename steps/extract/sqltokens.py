@@ -1,8 +1,8 @@
 """SQL for cloud extracts: rendered once at synth time, parameter values substituted per execution.
 
-At synth time :func:`template` renders the step's Trino SQL with every ``:name`` placeholder replaced by a unique
-string literal token (``'__stepml_param_as_of__'``), using the same renderer as the local run
-(``stepml.sqlrender``, which needs sqlglot, available where CDK synthesizes). The plan Lambda - standard library
+At synth time ``steps.extract.sqlrender.template`` renders the step's Trino SQL with every ``:name`` placeholder
+replaced by a unique string literal token (``'__stepml_param_as_of__'``), using the same renderer as the local run
+(sqlglot, available where CDK synthesizes). The plan Lambda - standard library
 only - then replaces each quoted token by the typed literal of the validated run parameter
 (:func:`substitute`): ``DATE '2026-05-01'``, ``180``, ``'text'``, ``TRUE``. A token is a quoted SQL string, so
 it can only stand where a value stands, and a parameter value can never change the statement's structure.
@@ -23,13 +23,6 @@ _TOKEN = re.compile(r"'" + TOKEN_PREFIX + r"([A-Za-z_]\w*)__'")
 def token(name: str) -> str:
     """The unquoted token standing for parameter ``name`` (the renderer quotes it as a string literal)."""
     return f"{TOKEN_PREFIX}{name}__"
-
-
-def template(sql: str, names: list[str], *, dialect: str = "trino", step: str = "extract") -> str:
-    """``sql`` rendered for ``dialect`` with each placeholder in ``names`` kept as a quoted token (needs sqlglot)."""
-    from steps.extract.sqlrender import render
-
-    return render(sql, {n: token(n) for n in names}, dialect=dialect, step=step)
 
 
 def literal(type_: str, value: Any) -> str:

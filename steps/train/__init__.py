@@ -11,7 +11,7 @@ STEP_TYPE = StepType(
     read="steps.train.local:read",
     produces=("model",),
     consumes=(Consumes("table", 1, 1),),
-    sources=("steps.train.entry",),
+    sources=("steps.train.entry", "monitoring"),
     metrics=("ValidationMetric",),
     description="Fit a model (SageMaker training contract): a local process, or a SageMaker training job.",
 )

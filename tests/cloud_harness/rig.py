@@ -25,7 +25,7 @@ from typing import Any
 import boto3
 from moto.core.config import DefaultConfig
 
-from stepml.cloud.asl import compile_definition, resolve, substitution_names
+from stepml.cloud.asl import Compiled, compile_pipeline, resolve, task_definition_var
 from stepml.cloud.bundle import lambda_config
 from stepml.spec import Pipeline
 from tests.cloud_harness.transform import for_moto
@@ -116,7 +116,7 @@ class Rig:
         return items
 
 
-def placeholder_values(pipeline: Pipeline) -> dict[str, str]:
+def placeholder_values(compiled: Compiled) -> dict[str, str]:
     """A value for every ``${Name}`` of the definition: the moto resources, or ARNs only the worker reads."""
     values = {
         "ArtifactBucket": BUCKET,
@@ -126,7 +126,7 @@ def placeholder_values(pipeline: Pipeline) -> dict[str, str]:
         "ModelPackageGroup": GROUP,
         "SageMakerRoleArn": f"arn:aws:iam::{ACCOUNT}:role/stepml-sagemaker",
     }
-    return {n: values.get(n, resolve({"v": f"${{{n}}}"})["v"]) for n in substitution_names(pipeline)}
+    return {n: values.get(n, resolve({"v": f"${{{n}}}"})["v"]) for n in compiled.substitutions}
 
 
 def _functions(bucket: str, s3: Any, worker_stats: Any) -> dict[str, Callable[[dict[str, Any]], Any]]:
@@ -135,13 +135,12 @@ def _functions(bucket: str, s3: Any, worker_stats: Any) -> dict[str, Callable[[d
     from stepml.cloud.handlers import commit, plan
     from stepml.cloud.handlers._config import load_config
 
+    clients = {"athena": worker_stats, "cloudwatch": boto3.client("cloudwatch", region_name=REGION)}
+
     def commit_handler(event: dict[str, Any]) -> Any:
         if event.get("action") != "commit":
             return commit.handler(event)
-        cloudwatch = boto3.client("cloudwatch", region_name=REGION)
-        return commit.commit(
-            event, config=load_config(), bucket=bucket, s3=s3, query_client=worker_stats, cloudwatch=cloudwatch
-        )
+        return commit.commit(event, config=load_config(), bucket=bucket, s3=s3, client=clients.__getitem__)
 
     return {PLAN_ARN: plan.handler, COMMIT_ARN: commit_handler}
 
@@ -290,8 +289,9 @@ def open_rig(
     os.environ.update({"STEPML_CLOUD_CONFIG": str(config_path), "ARTIFACT_BUCKET": BUCKET, "TOPIC_ARN": topic_arn})
     load_config.cache_clear()
 
-    values = {**placeholder_values(pipeline), "TopicArn": topic_arn}
-    definition = resolve(compile_definition(pipeline), values)
+    compiled = compile_pipeline(pipeline)
+    values = {**placeholder_values(compiled), "TopicArn": topic_arn}
+    definition = resolve(compiled.definition, values)
     if transform is not None:
         definition = transform(definition)
     definition = for_moto(definition, queue_url)
@@ -299,7 +299,9 @@ def open_rig(
         "stateMachineArn"
     ]
     logs = boto3.client("logs", region_name=REGION)
-    worker = Worker(sqs, sfn, s3, queue_url, BUCKET, pipeline, functions={}, logs=logs)
+    # what each ECS task definition holds (its environment), by the ARN the definition names
+    task_environments = {values[task_definition_var(n)]: need.environment for n, need in compiled.tasks.items()}
+    worker = Worker(sqs, sfn, s3, queue_url, BUCKET, pipeline, functions={}, logs=logs, tasks=task_environments)
     worker.functions = _functions(BUCKET, s3, worker.stats)
     worker.start()
     try:

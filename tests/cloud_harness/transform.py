@@ -4,7 +4,8 @@
 
 1. **Work that moto cannot run becomes a task-token hand-off.** Every ``Task`` whose resource is in
    :data:`HANDED_OFF` - the compute ``.sync`` integrations (Athena ``startQueryExecution.sync``, SageMaker
-   ``createTrainingJob.sync``, ECS ``runTask.sync``; the Redshift Data API ``executeStatement``) and
+   ``createTrainingJob.sync`` and ``createProcessingJob.sync``, ECS ``runTask.sync``; the Redshift Data API
+   ``executeStatement``) and
    ``lambda:invoke`` - becomes ``arn:aws:states:::sqs:sendMessage.waitForTaskToken`` on the worker queue. The
    message carries the original resource and the original ``Parameters`` (evaluated by the interpreter, as they
    would be for the real service), ``$$.Task.Token``, the state's name and the state's input. The state's
@@ -34,6 +35,7 @@ HANDED_OFF = (
     "arn:aws:states:::athena:startQueryExecution.sync",
     "arn:aws:states:::sagemaker:createTrainingJob.sync",
     "arn:aws:states:::ecs:runTask.sync",
+    "arn:aws:states:::sagemaker:createProcessingJob.sync",
     "arn:aws:states:::aws-sdk:redshiftdata:executeStatement",
     "arn:aws:states:::lambda:invoke",
 )

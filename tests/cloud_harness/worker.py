@@ -10,8 +10,10 @@ It polls the queue that :func:`tests.cloud_harness.transform.for_moto` sends to,
   ``/opt/ml``-shaped directory, runs ``python -m steps.train`` (the image's entrypoint; its output goes to
   CloudWatch Logs as SageMaker's does), uploads
   ``<S3OutputPath>/<job>/output/model.tar.gz`` as SageMaker does; answers the DescribeTrainingJob shape.
-- ``ecs:runTask.sync`` - runs ``stepml.cloud.task.run_score`` / ``run_check`` (the container's command) with the
-  task's environment overrides; answers the DescribeTasks task shape.
+- ``ecs:runTask.sync`` - runs ``stepml.cloud.task`` (the container's command) with the task definition's environment
+  and the call's overrides; answers the DescribeTasks task shape.
+- ``sagemaker:createProcessingJob.sync`` - runs the same adapter with the job's environment (the rest read from
+  S3, as the job's entrypoint does); answers the DescribeProcessingJob shape.
 - ``lambda:invoke`` - calls the Lambda handler of that function (``stepml.cloud.handlers.*``) in-process with the
   payload; answers ``{"Payload": ..., "StatusCode": 200}``, or fails with the error's class name as a Lambda
   integration does.
@@ -91,6 +93,7 @@ class Worker:
     pipeline: Pipeline
     functions: Mapping[str, Callable[[dict[str, Any]], Any]]  # Lambda ARN -> handler(event)
     logs: Any  # CloudWatch Logs client: the training job's output goes there, as SageMaker's does
+    tasks: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # task definition ARN -> its environment
     threads: int = 4
     calls: list[Call] = field(default_factory=list)
     faults: dict[str, int] = field(default_factory=dict)  # state name -> how many of its next jobs fail
@@ -187,12 +190,14 @@ class Worker:
             return self._train(params)
         if call.resource.endswith("runTask.sync"):
             return self._ecs(params)
+        if call.resource.endswith("createProcessingJob.sync"):
+            return self._processing(params)
         raise AssertionError(f"unexpected hand-off {call.resource} (known: {HANDED_OFF})")
 
     # ------------------------------------------------------------------ the jobs
     def _extract(self, call: Call, state_input: dict[str, Any]) -> dict[str, Any]:
-        from stepml.params import resolve
-        from steps.extract import connect, extract
+        from stepml.core.params import resolve
+        from steps.extract.query import connect, extract
 
         step = call.step
         sql = call.parameters.get("QueryString") or call.parameters["Sql"]
@@ -202,12 +207,10 @@ class Worker:
         con = connect(self.pipeline.resolve(self.pipeline.spec.warehouse.local.path), step=step)
         with tempfile.TemporaryDirectory(prefix="stepml-athena-") as tmp:
             try:
-                rows_per_file = getattr(
-                    self.pipeline.spec.steps[step], "rows_per_file", 500_000
-                )  # Athena splits its output too
-                result = extract(
-                    con, self.pipeline.sql[step], params, Path(tmp), rows_per_file=rows_per_file, min_rows=0, step=step
-                )
+                spec = self.pipeline.step(step)
+                rows_per_file = getattr(spec, "rows_per_file", 500_000)  # Athena splits its output too
+                sql = self.pipeline.context(step).read_text(getattr(spec, "sql", ""))
+                result = extract(con, sql, params, Path(tmp), rows_per_file=rows_per_file, min_rows=0, step=step)
             except Exception as exc:
                 raise TaskFailed(
                     "Athena.QueryFailed", {"Status": {"State": "FAILED", "StateChangeReason": str(exc)}}
@@ -287,20 +290,27 @@ class Worker:
             self.logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
 
     def _ecs(self, params: dict[str, Any]) -> dict[str, Any]:
+        """ECS: the task definition's environment plus the overrides, then the container's command - the task
+        adapter (``stepml.cloud.task``), run against the image's code (this checkout)."""
         from stepml.cloud import task
 
         (override,) = params["Overrides"]["ContainerOverrides"]
-        kind = override["Command"][-1]
         not_text = [e["Name"] for e in override["Environment"] if not isinstance(e.get("Value"), str)]
         if not_text:  # RunTask rejects the call, as ECS does
             raise TaskFailed(
                 "ECS.InvalidParameterException", {"message": f"environment values not strings: {not_text}"}
             )
-        env = {"ARTIFACT_BUCKET": self.bucket, **{e["Name"]: e["Value"] for e in override["Environment"]}}
-        runner = {"score": task.run_score, "check": task.run_check}[kind]
+        size = len(json.dumps(params["Overrides"], separators=(",", ":")))
+        if size > 8192:  # RunTask rejects overrides above 8,192 characters
+            raise TaskFailed("ECS.InvalidParameterException", {"message": f"overrides are {size} characters"})
+        env = {
+            "ARTIFACT_BUCKET": self.bucket,
+            **self.tasks[params["TaskDefinition"]],
+            **{e["Name"]: e["Value"] for e in override["Environment"]},
+        }
         task_arn = f"arn:aws:ecs:us-east-1:123456789012:task/stepml/{uuid.uuid4().hex}"
         with tempfile.TemporaryDirectory(prefix="stepml-ecs-") as tmp:
-            code = runner(env, self.s3, Path(tmp))
+            code = task.run(env, self.s3, Path(tmp), roots=[ROOT])
         described = {
             "TaskArn": task_arn,
             "LastStatus": "STOPPED",
@@ -310,3 +320,24 @@ class Worker:
         if code != 0:
             raise TaskFailed("ECS.TaskFailed", described)
         return described
+
+    def _processing(self, params: dict[str, Any]) -> dict[str, Any]:
+        """SageMaker Processing: the job's environment, then its entrypoint - the task adapter, reading the rest of
+        its environment from S3 (``--environment-from-s3``)."""
+        from stepml.cloud import task
+
+        job = params["ProcessingJobName"]
+        too_long = [k for k, v in params["Environment"].items() if len(k) > 256 or len(str(v)) > 256]
+        if too_long or len(params["Environment"]) > 100:  # CreateProcessingJob's limits
+            raise TaskFailed("SageMaker.ValidationException", {"message": f"environment too long: {too_long}"})
+        env = {**params["Environment"]}
+        bucket, key = task.split_uri(env["STEPML_ENVIRONMENT_URI"])
+        env.update(json.loads(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+        with tempfile.TemporaryDirectory(prefix="stepml-processing-") as tmp:
+            code = task.run(env, self.s3, Path(tmp), roots=[ROOT])
+        if code != 0:
+            raise TaskFailed(
+                "SageMaker.ProcessingJobFailed",
+                {"ProcessingJobName": job, "ProcessingJobStatus": "Failed", "ExitMessage": f"exit code {code}"},
+            )
+        return {"ProcessingJobName": job, "ProcessingJobStatus": "Completed"}

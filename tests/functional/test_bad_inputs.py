@@ -8,10 +8,11 @@ from typing import Any
 import duckdb
 import pytest
 
-from stepml import manifest as mf
-from stepml.cli import make_store
+from stepml.app import make_store
+from stepml.core import layout
+from stepml.core import manifest as mf
 from stepml.errors import ParamError, QueryError, RunError, SpecError, StepInputError
-from stepml.runner import LocalRunner
+from stepml.local.runner import LocalRunner
 from stepml.spec import load_spec
 from tests.conftest import stepml_cli
 
@@ -31,7 +32,7 @@ def committed(runner: LocalRunner) -> dict[str, dict[str, Any]]:
 
 
 def attempts(runner: LocalRunner, step: str, key: str) -> list[str]:
-    prefix = mf.step_prefix(runner.pipeline.name, step, key)
+    prefix = layout.step_prefix(runner.pipeline.name, step, key)
     return sorted({k[len(prefix) + 1 :].split("/")[0] for k in runner.store.list(prefix)})
 
 

@@ -21,8 +21,8 @@ import pytest
 from moto import mock_aws
 
 import stepml
-from stepml import manifest as mf
-from stepml.runner import LocalRunner, load_run
+from stepml.core import manifest as mf
+from stepml.local.runner import LocalRunner, load_run
 from stepml.spec import Pipeline, load_spec
 from stepml.store import open_store
 from tests.cloud_harness.rig import EXECUTE, GROUP, REGION, Rig, Transform, failures, open_rig

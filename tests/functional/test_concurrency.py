@@ -12,9 +12,10 @@ from pathlib import Path
 
 import psutil
 
-from stepml import manifest as mf
-from stepml.cli import make_store
-from stepml.runner import LocalRunner, list_runs, load_run
+from stepml.app import make_store
+from stepml.core import layout
+from stepml.core import manifest as mf
+from stepml.local.runner import LocalRunner, list_runs, load_run
 from stepml.spec import load_spec
 
 STEPS = ["extract_train", "extract_score", "train", "gate", "score", "check"]
@@ -66,8 +67,8 @@ def test_kill_9_during_training_then_run_completes_without_corrupt_output(make_p
     store = make_store(pipeline.spec.artifact_root)
     plan = LocalRunner(pipeline, store).plan({})
     train_key = plan.step("train").key
-    train_dir = Path(store.uri(mf.step_prefix(pipeline.name, "train", train_key)))
-    lock_path = Path(store.uri(mf.lock_key(pipeline.name, "train", train_key)))
+    train_dir = Path(store.uri(layout.step_prefix(pipeline.name, "train", train_key)))
+    lock_path = Path(store.uri(layout.lock_key(pipeline.name, "train", train_key)))
 
     # Given a run that is training
     proc = start(spec)

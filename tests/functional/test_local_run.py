@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 import stepml
-from stepml import manifest as mf
-from stepml.api import TrainedModel, build
-from stepml.cli import make_store
-from stepml.runner import LocalRunner, list_runs, load_run
+from stepml.api import build
+from stepml.app import make_store
+from stepml.core import layout
+from stepml.core import manifest as mf
+from stepml.local.runner import LocalRunner, list_runs, load_run
 from stepml.spec import load_spec
+from steps.train.local import TrainedModel
 from tests.conftest import stepml_cli
 
 STEPS = ["extract_train", "extract_score", "train", "gate", "score", "check"]
@@ -172,7 +174,7 @@ def test_orphan_attempts_are_removed_even_when_empty(make_pipeline):
     # Given attempt directories left by killed runs: one with a partial file, one killed right after its mkdir
     runner = runner_for(make_pipeline())
     key = runner.plan({}).step("train").key
-    step_dir = Path(runner.store.uri(mf.step_prefix("job-matching", "train", key)))
+    step_dir = Path(runner.store.uri(layout.step_prefix("job-matching", "train", key)))
     (step_dir / "20200101T000000-dead01").mkdir(parents=True)
     (step_dir / "20200101T000000-dead01" / "model.joblib").write_bytes(b"partial")
     (step_dir / "20200101T000000-dead02").mkdir()
@@ -191,8 +193,8 @@ def test_run_records_are_listed_and_loadable(make_pipeline):
     assert list_runs(runner.store, "job-matching") == sorted([a.run_id, b.run_id])
     loaded = load_run(runner.store, "job-matching", a.run_id[:17])
     assert loaded is not None and loaded.run_id == a.run_id and loaded.status == "succeeded"
-    data = json.loads(runner.store.read_bytes(mf.run_key("job-matching", b.run_id)))
-    assert data["schema"] == "stepml.run/1"
+    data = json.loads(runner.store.read_bytes(layout.run_key("job-matching", b.run_id)))
+    assert data["schema"] == "stepml.run/2"
     # and the notebook API lists them, oldest first, with each step's key and status
     listed = stepml.runs(store=runner.store, spec=runner.pipeline.base_dir / "pipeline.yaml")
     assert [r["run_id"] for r in listed] == sorted([a.run_id, b.run_id])

@@ -26,7 +26,7 @@ DRIFT_ALARM = {
 def _warehouse(
     path: Path, *, seed: int = 7, drift: dict[str, float] | None = None, score_rows: int = SCORE_ROWS
 ) -> None:
-    from stepml.sampledata import SampleConfig, write_sample_warehouse
+    from examples.job_matching.sampledata import SampleConfig, write_sample_warehouse
 
     write_sample_warehouse(path, SampleConfig(rows=ROWS, score_rows=score_rows, seed=seed, drift=drift or {}))
 

@@ -63,7 +63,7 @@ def test_monitoring_notebook_inspects_runs(make_pipeline, monkeypatch, tmp_path)
     """The monitoring notebook makes two runs, loads the first by id and shows what its check found: the
     sample warehouse's scoring period has ``skill_score`` 20% missing and ``last_active_days`` shifted by 1 std.
     """
-    from stepml.sampledata import SampleConfig, write_sample_warehouse
+    from examples.job_matching.sampledata import SampleConfig, write_sample_warehouse
 
     workdir = tmp_path / "project"
     workdir.mkdir()

@@ -40,7 +40,7 @@ def _chromium(page: Path, profile: Path, *args: str) -> subprocess.CompletedProc
 
 @pytest.fixture
 def drifted_run(make_pipeline: Callable[..., Path], tmp_path: Path) -> Path:
-    from stepml.sampledata import SampleConfig, write_sample_warehouse
+    from examples.job_matching.sampledata import SampleConfig, write_sample_warehouse
 
     workdir = tmp_path / "project"
     workdir.mkdir()

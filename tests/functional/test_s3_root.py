@@ -9,10 +9,11 @@ import uuid
 
 import boto3
 
-from stepml import manifest as mf
 from stepml.api import build
-from stepml.cli import make_store
-from stepml.runner import LocalRunner
+from stepml.app import make_store
+from stepml.core import layout
+from stepml.core import manifest as mf
+from stepml.local.runner import LocalRunner
 from stepml.spec import load_spec
 
 STEPS = ["extract_train", "extract_score", "train", "gate", "score", "check"]
@@ -48,7 +49,7 @@ def test_pipeline_runs_and_caches_on_s3(make_pipeline, aws_env):
     plan = LocalRunner(pipeline, store).plan({})
     keys = {o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix="team/")["Contents"]}
     for step in plan.steps:
-        assert f"team/artifacts/{mf.manifest_key(pipeline.name, step.name, step.key)}" in keys
+        assert f"team/artifacts/{layout.manifest_key(pipeline.name, step.name, step.key)}" in keys
         m = mf.read_manifest(store, pipeline.name, step.name, step.key)
         assert m is not None and mf.damaged_files(store, m) == []
     assert not (spec.parent / "artifacts").exists()

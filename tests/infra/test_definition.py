@@ -62,7 +62,9 @@ def test_native_integrations_are_sync_and_score_is_a_distributed_map(synth: Synt
     # one item per partition, from the partition Lambda's JSON (the local runner's assignment of files)
     assert score_map["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
     assert score_map["ItemReader"]["ReaderConfig"] == {"InputType": "JSON"}
-    assert score_map["ItemSelector"]["items.$"] == "$$.Map.Item.Value.items"
+    # each task is given its partition's index and the JSON's key (its files are read there, not passed in overrides)
+    assert score_map["ItemSelector"]["partition.$"] == "$$.Map.Item.Value.index"
+    assert score_map["ItemSelector"]["partitions_key.$"] == "$.partition.key"
     assert score_map["MaxConcurrency"] == 2  # pipeline.yaml: steps.score.max_concurrency
 
 

@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 
 from stepml.cloud.asl import compile_definition, task_definition_var
-from stepml.cron import to_eventbridge
-from stepml.plan import plan_input
+from stepml.core.cron import to_eventbridge
 from stepml.spec import Pipeline, load_spec
 from tests.conftest import ROOT
 from tests.infra.moto_deploy import ACCOUNT, DEPLOY_ARGS, MOTO_SKIPS, PLACEHOLDER, REGION, SHIMS, MotoServer
@@ -170,7 +169,7 @@ def test_state_machine_runs_the_compiled_definition_wired_to_the_deployed_resour
 
     pipeline = deployed.pipeline
     values: dict[str, str] = {}
-    _match(compile_definition(pipeline, plan_input(pipeline)), json.loads(machine["definition"]), values)
+    _match(compile_definition(pipeline), json.loads(machine["definition"]), values)
 
     spec = pipeline.spec
     data, topic_arn = deployed.outputs("data"), deployed.outputs("monitoring")["TopicArn"]
@@ -191,12 +190,14 @@ def test_state_machine_runs_the_compiled_definition_wired_to_the_deployed_resour
         }
     ecs = deployed.client("ecs")
     assert values["ClusterArn"] in ecs.list_clusters()["clusterArns"]
-    for step in (n for n, s in spec.steps.items() if s.type in ("score", "check")):
+    for step in (n for n, s in pipeline.steps.items() if s.type in ("score", "check")):
         task = ecs.describe_task_definition(taskDefinition=values[task_definition_var(step)])["taskDefinition"]
         assert task["family"] == f"{deployed.prefix}-{step}".replace("_", "-")
         (container,) = task["containerDefinitions"]
         assert container["image"] == IMAGE_URI  # the prebuilt image, no image asset
-        assert container["command"] == ["python", "-m", "stepml.cloud.task", spec.steps[step].type]
+        assert container["command"] == ["python", "-m", "stepml.cloud.task"]
+        env = {e["name"]: e["value"] for e in container["environment"]}
+        assert env["STEPML_STEP"] == step and env["STEPML_CODE_DIGEST"] == pipeline.code_digest(step).digest
     iam = deployed.client("iam")
     role = iam.get_role(RoleName=values["SageMakerRoleArn"].rsplit("/", 1)[1])["Role"]
     assert "sagemaker.amazonaws.com" in json.dumps(role["AssumeRolePolicyDocument"])

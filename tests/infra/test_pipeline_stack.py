@@ -6,9 +6,8 @@ import json
 
 from aws_cdk.assertions import Capture, Match
 
-from stepml.cloud.asl import compile_definition, substitution_names
-from stepml.cron import to_eventbridge
-from stepml.plan import plan_input
+from stepml.cloud.asl import compile_pipeline
+from stepml.core.cron import to_eventbridge
 from stepml.spec import load_spec
 from tests.conftest import ROOT
 from tests.infra.conftest import IMAGE_URI, Synth, resources, state_machine_definition
@@ -18,8 +17,9 @@ def test_state_machine_is_the_compiled_definition(synth: Synth) -> None:
     # Given the reference spec, when synthesized, the template holds exactly what `stepml asl` prints
     pipeline = load_spec(ROOT / "pipeline.yaml")
     definition, substitutions = state_machine_definition(synth.templates["pipeline"])
-    assert json.loads(definition) == compile_definition(pipeline, plan_input(pipeline))
-    assert set(substitutions) == set(substitution_names(pipeline))
+    compiled = compile_pipeline(pipeline)
+    assert json.loads(definition) == compiled.definition
+    assert set(substitutions) == set(compiled.substitutions)
     assert substitutions["ImageUri"] == IMAGE_URI
 
 
@@ -50,9 +50,9 @@ def test_lambdas_are_light_python_functions(synth: Synth) -> None:
 
 def test_fargate_task_definitions_take_cpu_and_memory_from_the_spec(synth: Synth) -> None:
     t = synth.template_objs["pipeline"]
-    spec = load_spec(ROOT / "pipeline.yaml").spec
+    pipeline = load_spec(ROOT / "pipeline.yaml")
     for name in ("score", "check"):
-        res = spec.steps[name].resources
+        res = pipeline.step(name).resources
         t.has_resource_properties(
             "AWS::ECS::TaskDefinition",
             {
@@ -62,7 +62,16 @@ def test_fargate_task_definitions_take_cpu_and_memory_from_the_spec(synth: Synth
                 "RequiresCompatibilities": ["FARGATE"],
                 "ContainerDefinitions": [
                     Match.object_like(
-                        {"Image": IMAGE_URI, "Command": ["python", "-m", "stepml.cloud.task", spec.steps[name].type]}
+                        {
+                            "Image": IMAGE_URI,
+                            "Command": ["python", "-m", "stepml.cloud.task"],  # the one task adapter
+                            "Environment": Match.array_with(
+                                [
+                                    {"Name": "STEPML_STEP", "Value": name},
+                                    {"Name": "STEPML_CODE_DIGEST", "Value": pipeline.code_digest(name).digest},
+                                ]
+                            ),
+                        }
                     )
                 ],
             },

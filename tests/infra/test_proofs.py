@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from infra.constructs.state_machine_policy import WILDCARD_ALLOWED
-from stepml.cloud.bundle import ASSET_FILES
+from stepml.cloud.bundle import asset_files
+from stepml.spec import load_spec
 from tests.conftest import ROOT
 from tests.infra.conftest import IMAGE_URI, Synth, resources, synthesize
 
@@ -97,7 +98,15 @@ def test_lambda_asset_holds_only_light_modules(synth: Synth) -> None:
     }
     assert keys == {f"{asset.name.removeprefix('asset.')}.zip"}  # all three functions run this asset
     files = sorted(p.relative_to(asset).as_posix() for p in asset.rglob("*") if p.is_file())
-    assert files == sorted([*ASSET_FILES, "stepml_cloud.json"])
+    assert files == sorted([*asset_files(load_spec(ROOT / "pipeline.yaml")), "stepml_cloud.json"])
+    # the core, the handlers, and each type's cloud facet with the project modules it imports
+    assert {
+        "stepml/core/plan.py",
+        "stepml/cloud/handlers/commit.py",
+        "steps/gate/cloud.py",
+        "steps/gate/core.py",
+    } <= set(files)
+    assert not any(f.endswith(("local.py", "spec.py", "states.py", "entry.py")) for f in files)
     for path in asset.rglob("*.py"):
         imports = re.findall(r"^\s*(?:from|import)\s+([A-Za-z_][\w]*)", path.read_text(), flags=re.M)
         assert not set(imports) & set(HEAVY), (path, imports)

@@ -1,4 +1,4 @@
-"""Data-quality checks: streamed row/null counts, thresholds, and the ``python -m steps.check`` entrypoint."""
+"""Data-quality checks: streamed row/null counts, thresholds, and the check step's entry."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from monitoring.checks import CheckReport, run_checks
 from monitoring.config import CheckConfig
+from stepml.entry import Input, Invocation
 from stepml.errors import StepInputError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -197,101 +198,95 @@ def test_config_validation(config: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------------- entrypoint
 
 
-def _run_step(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("STEPML_")}
-    full_env["PYTHONPATH"] = str(ROOT)
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "steps.check", *args],
+def _run_step(
+    tmp_path: Path, files: list[Path], config: Any = None, *, step: str = "check"
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """The check entry as the runner and the task adapter run it: ``python -m stepml.entry <invocation>``."""
+    out = tmp_path / "out"
+    inv = Invocation(
+        step=step,
+        type="check",
+        entry="steps.check.entry:run",
+        pipeline="p",
+        run_id="r",
+        params={},
+        param_types={},
+        config={"check": {} if config is None else config},
+        inputs={"extract": Input(kinds=("table",), tables={"": [str(f) for f in files]})},
+        output_dir=str(out),
+        scratch_dir=str(tmp_path / "scratch"),
+    )
+    path = inv.write(tmp_path / "invocation.json")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEPML_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "stepml.entry", str(path)],
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env=full_env,
+        env=env,
         timeout=60,
         check=False,
     )
+    return proc, out
 
 
-def test_entrypoint_writes_report(tmp_path: Path) -> None:
+def test_entrypoint_writes_report_and_its_result(tmp_path: Path) -> None:
     f = _write(tmp_path / "known.parquet", KNOWN)
-    out, failure = tmp_path / "out" / "report.json", tmp_path / "failure.json"
-    proc = _run_step(
-        "--input",
-        str(f),
-        "--config",
-        json.dumps({"max_null_fraction": 0.5, "columns": {"d": {"max_null_fraction": 1.0}}}),
-        "--output",
-        str(out),
-        "--failure-file",
-        str(failure),
-    )
+    config = {"max_null_fraction": 0.5, "columns": {"d": {"max_null_fraction": 1.0}}}
+    proc, out = _run_step(tmp_path, [f], config)
     assert proc.returncode == 0, proc.stderr
-    report = json.loads(out.read_text())
+    report = json.loads((out / "report.json").read_text())
     assert report["status"] == "pass" and report["rows"] == 10
-    assert not failure.exists()
-    assert not list(out.parent.glob("*.tmp"))
+    result = json.loads((out / "_results" / "result.json").read_text())
+    assert result["rows"] == 10 and result["summary"]["status"] == "pass" and result["summary"]["failed"] == []
+    assert not (out / "_results" / "failure.json").exists()
+    assert not list(out.glob("*.tmp"))
 
 
-def test_entrypoint_from_env_and_failed_checks_still_exit_0(tmp_path: Path) -> None:
+def test_failed_checks_still_exit_0(tmp_path: Path) -> None:
     f = _write(tmp_path / "known.parquet", KNOWN)
-    out = tmp_path / "report.json"
-    env = {"STEPML_INPUT": json.dumps([str(f)]), "STEPML_OUTPUT": str(out), "STEPML_STEP": "ignored"}
-    proc = _run_step("--step", "quality", env=env)  # args win over env
+    proc, out = _run_step(tmp_path, [f], step="quality")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(out.read_text())["summary"]["failed"]
+    assert json.loads((out / "report.json").read_text())["summary"]["failed"]
     assert "'quality'" in proc.stdout
 
 
 def test_entrypoint_fail_run(tmp_path: Path) -> None:
     f = _write(tmp_path / "known.parquet", KNOWN)
-    out, failure = tmp_path / "report.json", tmp_path / "failure.json"
-    proc = _run_step(
-        "--step",
-        "quality",
-        "--input",
-        str(f),
-        "--config",
-        json.dumps({"fail_run": True}),
-        "--output",
-        str(out),
-        "--failure-file",
-        str(failure),
-    )
+    proc, out = _run_step(tmp_path, [f], {"fail_run": True}, step="quality")
     assert proc.returncode == 2, proc.stderr
-    data = json.loads(failure.read_text())
+    data = json.loads((out / "_results" / "failure.json").read_text())
     assert data["error"] == "DataQualityError"
     assert data["step"] == "quality"
     assert "null_fraction:c" in data["message"]
-    assert json.loads(out.read_text())["status"] == "fail"  # the report is written before failing
+    assert json.loads((out / "report.json").read_text())["status"] == "fail"  # the report is written before failing
 
 
 @pytest.mark.parametrize(
-    ("make_args", "needle"),
+    ("make_files", "config", "needle"),
     [
-        (lambda d: ["--input", str(d / "garbage.parquet")], "garbage.parquet"),
-        (lambda d: ["--input", str(d / "absent.parquet")], "absent.parquet"),
-        (lambda d: ["--input", str(d / "ok.parquet"), "--config", '{"columns": {"zz": {}}}'], "'zz'"),
-        (lambda d: ["--input", str(d / "ok.parquet"), "--config", "{not json"], "not valid JSON"),
-        (lambda d: ["--input", str(d / "ok.parquet"), "--config", '{"min_rows": -3}'], "min_rows"),
-        (lambda d: [], "no input files"),
+        (lambda d: [d / "garbage.parquet"], None, "garbage.parquet"),
+        (lambda d: [d / "absent.parquet"], None, "absent.parquet"),
+        (lambda d: [d / "ok.parquet"], {"columns": {"zz": {}}}, "'zz'"),
+        (lambda d: [d / "ok.parquet"], {"min_rows": -3}, "min_rows"),
+        (lambda d: [], None, "no files to check"),
     ],
-    ids=["corrupt", "missing", "unknown-column", "bad-json", "bad-config", "no-input"],
+    ids=["corrupt", "missing", "unknown-column", "bad-config", "no-input"],
 )
-def test_entrypoint_bad_input(tmp_path: Path, make_args: Any, needle: str) -> None:
+def test_entrypoint_bad_input(tmp_path: Path, make_files: Any, config: Any, needle: str) -> None:
     (tmp_path / "garbage.parquet").write_bytes(os.urandom(256))
     _write(tmp_path / "ok.parquet", {"a": [1, 2]})
-    failure = tmp_path / "failure.json"
-    proc = _run_step(*make_args(tmp_path), "--output", str(tmp_path / "r.json"), "--failure-file", str(failure))
+    proc, out = _run_step(tmp_path, make_files(tmp_path), config)
     assert proc.returncode == 2, proc.stderr
-    data = json.loads(failure.read_text())
+    data = json.loads((out / "_results" / "failure.json").read_text())
     assert data["error"] == "StepInputError"
     assert needle in data["message"]
     assert needle in proc.stderr
-    assert not (tmp_path / "r.json").exists()
+    assert not (out / "report.json").exists()
 
 
 def test_check_path_does_not_import_pandas() -> None:
-    code = "import sys, steps.check; print(sorted({'pandas', 'sklearn'} & set(sys.modules)))"
+    code = "import sys, steps.check.entry; print(sorted({'pandas', 'sklearn'} & set(sys.modules)))"
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True, timeout=60
     )

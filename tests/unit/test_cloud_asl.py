@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from stepml.cloud.asl import compile_definition, resolve, substitution_names
+from stepml.cloud.asl import compile_definition, compile_pipeline, resolve
 from stepml.errors import ParamError
 from stepml.spec import load_spec
-from stepml.stepconfig import train_hyperparameters
+from steps.train.spec import TrainStep
 from tests.conftest import ROOT
 
 
@@ -43,13 +43,15 @@ def test_steps_run_in_plan_order_after_the_plan(definition: dict[str, Any]) -> N
 
 
 def test_train_uses_the_spec_resources_and_hyperparameters(definition: dict[str, Any]) -> None:
-    spec = load_spec(ROOT / "pipeline.yaml").spec
+    pipeline = load_spec(ROOT / "pipeline.yaml")
     train = definition["States"]["train: train"]
     params = train["Parameters"]
-    assert params["HyperParameters"] == train_hyperparameters(spec, "train")
+    step = pipeline.step("train")
+    assert isinstance(step, TrainStep)
+    assert params["HyperParameters"] == step.hyperparameters(pipeline.context("train"))
     assert params["ResourceConfig"]["InstanceType"] == "ml.m5.xlarge"
     assert params["StoppingCondition"]["MaxRuntimeInSeconds"] == 60 * 60
-    assert params["AlgorithmSpecification"]["ContainerEntrypoint"] == ["python", "-m", "steps.train"]
+    assert params["AlgorithmSpecification"]["ContainerEntrypoint"] == ["python", "-m", "steps.train.entry"]
     assert train["Retry"][-1]["MaxAttempts"] == 1  # resources.retries
 
 
@@ -83,8 +85,8 @@ def test_redshift_engine_uses_the_data_api_with_polling(make_pipeline: Callable[
     states = compile_definition(pipeline)["States"]
     assert states["extract_train: query"]["Resource"] == "arn:aws:states:::aws-sdk:redshiftdata:executeStatement"
     assert states["extract_train: query done?"]["Default"] == "extract_train: wait for query"
-    assert "RedshiftTarget" in substitution_names(pipeline)
-    assert "AthenaWorkGroup" not in substitution_names(pipeline)
+    assert "RedshiftTarget" in compile_pipeline(pipeline).substitutions
+    assert "AthenaWorkGroup" not in compile_pipeline(pipeline).substitutions
 
 
 def test_resolve_fills_every_placeholder(definition: dict[str, Any]) -> None:

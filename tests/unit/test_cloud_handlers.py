@@ -1,4 +1,5 @@
-"""Commit (manifest), decide (gate) and notify (summary) handlers, against moto S3 in-process."""
+"""Plan, commit (manifest, through each type's cloud facet), decide (gate) and notify (summary) handlers, against
+moto S3 in-process."""
 
 from __future__ import annotations
 
@@ -14,14 +15,16 @@ import pytest
 from moto import mock_aws
 
 from stepml.cloud.bundle import lambda_config
-from stepml.cloud.handlers.commit import commit, decide_event, partition_event
+from stepml.cloud.handlers.commit import commit, partition_event
 from stepml.cloud.handlers.notify import run_record, summarize
 from stepml.cloud.handlers.plan import plan_payload
+from stepml.core.manifest import MANIFEST_SCHEMA, damaged_files, read_manifest
+from stepml.core.runs import RunRecord
 from stepml.errors import StepInputError
-from stepml.manifest import MANIFEST_SCHEMA, damaged_files, read_manifest
-from stepml.runner import RunRecord
 from stepml.spec import load_spec
 from stepml.store import open_store
+from steps.check.summary import from_report
+from steps.gate.cloud import decide_event
 from tests.conftest import ROOT
 
 BUCKET = "artifacts"
@@ -83,7 +86,10 @@ def test_check_commit_files_and_publishes_the_metric_history(
 ) -> None:
     plan = _plan(config)
     attempt = plan["steps"]["check"]["attempt"]
-    s3.put_object(Bucket=BUCKET, Key=f"{attempt}/report.json", Body=json.dumps({"rows": 2000, "status": "pass"}))
+    report = {"rows": 2000, "status": "pass", "checks": []}
+    s3.put_object(Bucket=BUCKET, Key=f"{attempt}/report.json", Body=json.dumps(report))
+    # what the check entry wrote beside it (stepml.entry): its result, the same the local run records
+    s3.put_object(Bucket=BUCKET, Key=f"{attempt}/_results/result.json", Body=json.dumps(from_report(report)))
     record = {
         "schema": "stepml.metrics/1",
         "pipeline": "job-matching",
@@ -107,10 +113,10 @@ def test_check_commit_files_and_publishes_the_metric_history(
         config=config,
         bucket=BUCKET,
         s3=s3,
-        cloudwatch=cloudwatch,
+        client={"cloudwatch": cloudwatch}.__getitem__,
     )
     # Then the manifest is committed, and with a history record: filed under metrics/ and sent to CloudWatch
-    assert out["summary"] == {"status": "pass", "failed": []}
+    assert out["summary"] == {"status": "pass", "failed": [], "drift": None, "insufficient_data": []}
     filed = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="job-matching/metrics/").get("Contents", [])]
     metrics = cloudwatch.list_metrics(Namespace="stepml")["Metrics"]
     if with_history:
@@ -133,7 +139,8 @@ def test_train_commit_reads_the_metrics_from_model_tar(config: dict[str, Any], s
     s3.put_object(Bucket=BUCKET, Key=key, Body=buf.getvalue())
     task = {"model_uri": f"s3://{BUCKET}/{key}", "job_name": "job"}
     out = commit({"step": "train", "plan": plan, "task": task, "results": {}}, config=config, bucket=BUCKET, s3=s3)
-    assert out["summary"]["value"] == 0.81 and out["summary"]["model_uri"] == task["model_uri"]
+    assert out["summary"]["value"] == 0.81 and out["summary"]["model"]["uri"] == task["model_uri"]
+    assert out["summary"]["model"] == {"uri": task["model_uri"], "version": entry["key"], "value": 0.81}
 
 
 @pytest.mark.parametrize(
@@ -146,7 +153,7 @@ def test_train_commit_reads_the_metrics_from_model_tar(config: dict[str, Any], s
 )
 def test_decide_uses_the_local_gate_rule(config: dict[str, Any], champion: dict[str, Any], passed: bool) -> None:
     candidate = {"key": "new", "summary": {"value": 0.85}}
-    out = decide_event({"step": "gate", "candidate": candidate, "champion": champion}, config)
+    out = decide_event({"step": "gate", "candidate": candidate, "champion": champion}, config["steps"]["gate"])
     assert out["passed"] is passed and out["reasons"]
 
 
@@ -154,20 +161,25 @@ def test_partition_assigns_files_like_the_local_runner(config: dict[str, Any], s
     # Given 10 extract files and a score step with 4 partitions
     for i in range(10):
         s3.put_object(Bucket=BUCKET, Key=f"p/steps/extract_score/k/a/data/part-{i:05d}.parquet", Body=b"x")
-    event = {"step": "score", "source_prefix": "p/steps/extract_score/k/a", "attempt": "p/steps/score/k2/a2"}
+    event = {
+        "step": "score",
+        "source_prefix": "p/steps/extract_score/k/a",
+        "attempt": "p/steps/score/k2/a2",
+        "partitions": 4,
+    }
     # When the partition action runs
-    out = partition_event(event, config, bucket=BUCKET, s3=s3)
+    out = partition_event(event, bucket=BUCKET, s3=s3)
     # Then the map's JSON holds 4 partitions with the local runner's strided assignment
-    assert out == {"key": "p/steps/score/k2/a2/partitions.json", "count": 4}
+    assert out == {"key": "p/steps/score/k2/a2/_partitions.json", "count": 4}
     items = json.loads(s3.get_object(Bucket=BUCKET, Key=out["key"])["Body"].read())
-    assert [[f["index"] for f in p["items"]] for p in items] == [[0, 4, 8], [1, 5, 9], [2, 6], [3, 7]]
-    assert items[1]["items"][0]["key"].endswith("data/part-00001.parquet")
+    assert [[int(f[-13:-8]) for f in p["files"]] for p in items] == [[0, 4, 8], [1, 5, 9], [2, 6], [3, 7]]
+    assert [p["index"] for p in items] == [0, 1, 2, 3]
 
 
 def test_partition_of_an_empty_extract_fails(config: dict[str, Any], s3: Any) -> None:
-    event = {"step": "score", "source_prefix": "p/none", "attempt": "p/a"}
+    event = {"step": "score", "source_prefix": "p/none", "attempt": "p/a", "partitions": 4}
     with pytest.raises(StepInputError):
-        partition_event(event, config, bucket=BUCKET, s3=s3)
+        partition_event(event, bucket=BUCKET, s3=s3)
 
 
 def _entered(name: str, minute: int) -> dict[str, Any]:

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from stepml.cloud import sqltokens
 from stepml.cloud.bundle import CONFIG_FILE, stage_asset
 from stepml.cloud.handlers import _config
-from stepml.cloud.handlers.plan import handler, job_name
+from stepml.cloud.handlers.plan import handler
+from stepml.core.plan import make_plan
 from stepml.errors import ParamError
-from stepml.plan import make_plan, plan_input
 from stepml.spec import load_spec
+from steps.extract import sqltokens
+from steps.train.cloud import job_name
 from tests.conftest import ROOT
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:stepml-job-matching-dev:run-1"
@@ -50,12 +51,12 @@ def _event(params: dict[str, Any]) -> dict[str, Any]:
 )
 def test_cloud_keys_equal_local_keys(lambda_env: None, params: dict[str, Any]) -> None:
     # Given the same spec and parameters, the plan Lambda and the local runner compute the same keys
-    local = make_plan(plan_input(load_spec(ROOT / "pipeline.yaml")), params)
+    local = make_plan(load_spec(ROOT / "pipeline.yaml").plan_input, params)
     cloud = handler(_event(params))
     assert {n: s["key"] for n, s in cloud["steps"].items()} == {s.name: s.key for s in local.steps}
     assert cloud["params"] == local.params
     train = cloud["steps"]["train"]
-    assert train["manifest_key"] == f"job-matching/steps/train/{train['key']}/_manifest.json"  # stepml.manifest layout
+    assert train["manifest_key"] == f"job-matching/steps/train/{train['key']}/_manifest.json"  # stepml.core.layout
     assert train["uri"].startswith(f"s3://artifacts/job-matching/steps/train/{train['key']}/20260501T030000-")
 
 

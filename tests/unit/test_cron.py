@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stepml.cron import to_eventbridge, validate_cron
+from stepml.core.cron import to_eventbridge, validate_cron
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from steps.gate import Decision, GateConfig, decide
+from steps.gate.core import Decision, GateConfig, decide
 
 AUC = GateConfig(metric="roc_auc", higher_is_better=True)
 RMSE = GateConfig(metric="rmse", higher_is_better=False)

@@ -16,8 +16,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from stepml.lock import Owner, StepLock, holder_alive
 from stepml.store import LocalStore, S3Store, Store
+from stepml.store.lock import Owner, StepLock, holder_alive
 
 KEY = "job-matching/locks/train-0123456789abcdef0123.json"
 

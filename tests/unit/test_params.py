@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from stepml.core.params import coerce, parse_assignments, resolve, to_json
 from stepml.errors import ParamError
-from stepml.params import coerce, parse_assignments, resolve, to_json
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import shutil
 import subprocess
@@ -14,18 +15,15 @@ from typing import Any
 import pytest
 import yaml
 
-from stepml.errors import ParamError, StepmlError
-from stepml.plan import (
+from stepml.core.plan import (
     KEY_LENGTH,
     PLAN_SCHEMA,
-    STEP_SOURCES,
     Plan,
     PlanInput,
     StepRecord,
-    code_digest,
     make_plan,
-    plan_input,
 )
+from stepml.errors import ParamError, StepmlError
 from stepml.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +57,7 @@ def changed(a: Plan, b: Plan) -> set[str]:
 
 @pytest.fixture(scope="module")
 def reference_input() -> PlanInput:
-    return plan_input(load_spec(ROOT / "pipeline.yaml"))
+    return load_spec(ROOT / "pipeline.yaml").plan_input
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +68,8 @@ def reference_plan(reference_input: PlanInput) -> Plan:
 # ---------------------------------------------------------------- determinism and order
 def test_keys_are_deterministic() -> None:
     # Given the same spec loaded twice / When planned twice
-    a = make_plan(plan_input(load_spec(ROOT / "pipeline.yaml")), {})
-    b = make_plan(plan_input(load_spec(ROOT / "pipeline.yaml")), {})
+    a = make_plan(load_spec(ROOT / "pipeline.yaml").plan_input, {})
+    b = make_plan(load_spec(ROOT / "pipeline.yaml").plan_input, {})
     # Then every key is equal, and keys are short hex digests
     assert keys(a) == keys(b)
     assert set(keys(a)) == ALL_STEPS
@@ -83,7 +81,7 @@ def test_keys_are_deterministic() -> None:
 
 def test_copied_spec_plans_the_same_keys(tmp_path: Path, reference_plan: Plan) -> None:
     # the spec's location does not enter the keys: a copy elsewhere plans identically
-    assert keys(make_plan(plan_input(load_spec(write_spec(tmp_path))), {})) == keys(reference_plan)
+    assert keys(make_plan(load_spec(write_spec(tmp_path)).plan_input, {})) == keys(reference_plan)
 
 
 def test_order_is_topological(reference_plan: Plan) -> None:
@@ -159,21 +157,21 @@ def test_param_changes_invalidate_only_dependent_steps(
 
 def test_editing_one_extracts_sql_changes_it_and_downstream(tmp_path: Path) -> None:
     # Given two copies of the project, one with a comment added to the scoring SQL
-    base = make_plan(plan_input(load_spec(write_spec(tmp_path / "a"))), {})
+    base = make_plan(load_spec(write_spec(tmp_path / "a")).plan_input, {})
     edited_path = write_spec(tmp_path / "b")
     sql = tmp_path / "b" / "sql" / "scoring_set.sql"
     sql.write_text(sql.read_text() + "\n-- reviewed\n")
-    edited = make_plan(plan_input(load_spec(edited_path)), {})
+    edited = make_plan(load_spec(edited_path).plan_input, {})
     # Then the extract and what depends on it change; the training branch does not
     assert changed(base, edited) == {"extract_score", "score", "check"}
 
 
 def test_editing_training_sql_changes_the_training_branch(tmp_path: Path) -> None:
-    base = make_plan(plan_input(load_spec(write_spec(tmp_path / "a"))), {})
+    base = make_plan(load_spec(write_spec(tmp_path / "a")).plan_input, {})
     edited_path = write_spec(tmp_path / "b")
     sql = tmp_path / "b" / "sql" / "training_set.sql"
     sql.write_text(sql.read_text().replace("ORDER BY i.invitation_id", "ORDER BY i.invitation_id DESC"))
-    edited = make_plan(plan_input(load_spec(edited_path)), {})
+    edited = make_plan(load_spec(edited_path).plan_input, {})
     assert changed(base, edited) == {"extract_train", "train", "gate", "score", "check"}
 
 
@@ -197,7 +195,7 @@ def test_editing_training_sql_changes_the_training_branch(tmp_path: Path) -> Non
 def test_config_changes_invalidate_only_dependent_steps(
     tmp_path: Path, reference_plan: Plan, mutate: Mutator, expected: set[str]
 ) -> None:
-    edited = make_plan(plan_input(load_spec(write_spec(tmp_path, mutate))), {})
+    edited = make_plan(load_spec(write_spec(tmp_path, mutate)).plan_input, {})
     assert changed(reference_plan, edited) == expected
 
 
@@ -216,41 +214,17 @@ def test_plan_input_json_round_trip(reference_input: PlanInput, reference_plan: 
 
 
 # ---------------------------------------------------------------- code digests
-def copy_sources(dest: Path) -> None:
-    for rel in {r for rels in STEP_SOURCES.values() for r in rels}:
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ROOT / rel, dest / rel)
-
-
-def test_code_digest_follows_source_files(tmp_path: Path) -> None:
-    # Given a copy of the step sources
-    copy_sources(tmp_path)
-    before = {t: code_digest(t, tmp_path) for t in STEP_SOURCES}
-    assert before == {t: code_digest(t) for t in STEP_SOURCES}
-    # When the gate's source changes
-    gate = tmp_path / "steps" / "gate.py"
-    gate.write_text(gate.read_text() + "\n# a change\n")
-    after = {t: code_digest(t, tmp_path) for t in STEP_SOURCES}
-    # Then only the gate's digest changes
-    assert {t for t in STEP_SOURCES if before[t] != after[t]} == {"gate"}
-
-
-def test_shared_source_changes_every_step_type_using_it(tmp_path: Path) -> None:
-    copy_sources(tmp_path)
-    before = {t: code_digest(t, tmp_path) for t in STEP_SOURCES}
-    model = tmp_path / "steps" / "_model.py"
-    model.write_text(model.read_text() + "\n# a change\n")
-    assert {t for t in STEP_SOURCES if code_digest(t, tmp_path) != before[t]} == {"train", "score"}
-
-
-def test_code_change_changes_keys_of_step_and_downstream(tmp_path: Path, reference_plan: Plan) -> None:
-    copy_sources(tmp_path / "code")
+def test_each_step_hashes_its_type_code_with_what_it_imports() -> None:
+    # the check's digest follows steps/check/entry.py into the monitoring modules it imports
     pipeline = load_spec(ROOT / "pipeline.yaml")
-    assert keys(make_plan(plan_input(pipeline, code_root=tmp_path / "code"), {})) == keys(reference_plan)
-    gate = tmp_path / "code" / "steps" / "gate.py"
-    gate.write_text(gate.read_text() + "\n# a change\n")
-    edited = make_plan(plan_input(pipeline, code_root=tmp_path / "code"), {})
-    assert changed(reference_plan, edited) == {"gate", "score", "check"}
+    files = pipeline.code_digest("check").files(ROOT)
+    assert {"steps/check/entry.py", "monitoring/drift.py", "monitoring/checks.py"} <= set(files)
+    assert not any(f.startswith("stepml/") for f in files)  # the framework is versioned, not hashed
+    assert "steps/_model.py" in pipeline.code_digest("score").files(ROOT)
+    assert "steps/_model.py" in pipeline.code_digest("train").files(ROOT)
+    assert "steps/_model.py" not in pipeline.code_digest("gate").files(ROOT)
+    # and the key holds that digest
+    assert make_plan(pipeline.plan_input, {}).step("check").components["code"] == pipeline.code_digest("check").digest
 
 
 # ---------------------------------------------------------------- navigation
@@ -289,16 +263,20 @@ def test_key_components(reference_plan: Plan) -> None:
         "score_days": reference_plan.params["score_days"],
     }
     declared = REFERENCE["steps"]["extract_score"]
-    assert extract["config"] == {"sql_path": declared["sql"], "rows_per_file": declared["rows_per_file"]}
-    assert isinstance(extract["sql"], str) and len(extract["sql"]) == 64
-    assert reference_plan.step("train").components["sql"] is None
+    sql = (ROOT / declared["sql"]).read_text()
+    assert extract["config"] == {
+        "sql_path": declared["sql"],
+        "rows_per_file": declared["rows_per_file"],
+        "sql": hashlib.sha256(sql.encode()).hexdigest(),
+    }
     assert reference_plan.step("train").components["params"] == {}
+    assert set(reference_plan.step("train").components) == {"step", "type", "params", "config", "code", "upstream"}
 
 
 # ---------------------------------------------------------------- import weight (the plan Lambda has only stdlib)
 def test_plan_module_imports_only_stdlib_and_stepml() -> None:
     code = (
-        "import sys, stepml.plan; "
+        "import sys, stepml.core.plan; "
         "bad=[m for m in ('pydantic','yaml','pandas','sqlglot','boto3') if m in sys.modules]; print(bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)

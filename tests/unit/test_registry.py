@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from stepml.lock import Owner
-from stepml.registry import Registry
 from stepml.store import LocalStore, join
+from stepml.store.lock import Owner
+from stepml.store.models import Registry
 
 PIPELINE = "job-matching"
 

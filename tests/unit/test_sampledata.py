@@ -10,14 +10,15 @@ from typing import Any
 import duckdb
 import pytest
 
-from stepml import sampledata
-from stepml.sampledata import (
+from examples.job_matching import sampledata
+from examples.job_matching.sampledata import (
     INJECTABLE_COLUMNS,
     SampleConfig,
     parse_knobs,
     write_sample_warehouse,
 )
-from stepml.sqlrender import placeholders, render
+from examples.job_matching.sampledata.config import DRIFT_TARGETS
+from steps.extract.sqlrender import placeholders, render
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_OF = dt.date(2026, 5, 1)
@@ -159,7 +160,7 @@ def test_numeric_drift_shifts_scoring_mean_by_std_units(tmp_path: Path, baseline
 
 def test_categorical_drift_changes_the_mix(tmp_path: Path, baseline: Path) -> None:
     path = _generate(tmp_path / "drift.duckdb", drift={"region": 0.3, "remote": 0.2})
-    target = sampledata.DRIFT_TARGETS["region"]
+    target = DRIFT_TARGETS["region"]
     share = "SELECT avg((" + "{expr})::INT) FROM (" + JOINED + ") WHERE period = '{p}'"
     region = f"region = '{target}'"
     before = _scalar(baseline, share.format(expr=region, p="scoring"))

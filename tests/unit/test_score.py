@@ -13,10 +13,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from stepml.entry import Input, Invocation
 from stepml.errors import StepInputError
-from steps._model import LoadedModel, Task, TrainConfig, load_model
-from steps.score import parse_args, score_files
-from steps.train import train, write_outputs
+from steps._model import LoadedModel, Task, load_model
+from steps.score.entry import score_files
+from steps.train.config import TrainConfig
+from steps.train.entry import train, write_outputs
 
 REPO = Path(__file__).resolve().parents[2]
 FEATURES = ["x1", "x2", "color"]
@@ -162,33 +164,34 @@ def test_model_dir_without_model(tmp_path: Path) -> None:
         load_model(tmp_path, step="score")
 
 
-def test_arguments_win_over_environment(tmp_path: Path) -> None:
-    env = {
-        "STEPML_MODEL_DIR": "/env/model",
-        "STEPML_MODEL_VERSION": "env-version",
-        "STEPML_RUN_ID": "env-run",
-        "STEPML_INPUT": json.dumps(["/env/a.parquet", "/env/b.parquet"]),
-        "STEPML_OUTPUT": "/env/out.parquet",
-        "STEPML_THREADS": "4",
-    }
-    args = parse_args(["--model-version", "arg-version", "--batch-rows", "100"], env)
-    assert args.model_version == "arg-version" and args.run_id == "env-run"
-    assert args.inputs == (Path("/env/a.parquet"), Path("/env/b.parquet"))
-    assert (args.batch_rows, args.threads, args.step) == (100, 4, "score")
-    args = parse_args(["--input", "x.parquet", "--input", "y.parquet"], env)
-    assert args.inputs == (Path("x.parquet"), Path("y.parquet"))
-    with pytest.raises(StepInputError, match=r"missing required argument\(s\): --run-id \(or STEPML_RUN_ID\)"):
-        parse_args([], {k: v for k, v in env.items() if k != "STEPML_RUN_ID"})
-    with pytest.raises(StepInputError, match="--batch-rows: expected an integer"):
-        parse_args([], {**env, "STEPML_BATCH_ROWS": "many"})
-    with pytest.raises(StepInputError, match="invalid arguments"):
-        parse_args(["--colour", "red"], env)
+def invocation(
+    model_dir: Path, inputs: list[Path], out: Path, *, step: str = "score", version: object = 9
+) -> Invocation:
+    """What the local runner and the task adapter give the score entry: a table input and a model input."""
+    return Invocation(
+        step=step,
+        type="score",
+        entry="steps.score.entry:run",
+        pipeline="p",
+        run_id="r-42",
+        params={},
+        param_types={},
+        config={"batch_rows": 4},
+        inputs={
+            "extract": Input(kinds=("table",), tables={"": [str(p) for p in inputs]}),
+            "gate": Input(kinds=("model",), model_dir=str(model_dir), summary={"version": version}),
+        },
+        output_dir=str(out),
+        scratch_dir=str(out.parent / "scratch"),
+        partition=3,
+    )
 
 
-def run_entrypoint(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_entry(inv: Invocation, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    path = inv.write(tmp_path / "invocation.json")
     return subprocess.run(
-        [sys.executable, "-m", "steps.score"],
-        env={**os.environ, **env},
+        [sys.executable, "-m", "stepml.entry", str(path)],
+        env=dict(os.environ),
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -197,43 +200,27 @@ def run_entrypoint(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedP
     )
 
 
-def test_entrypoint_with_environment(binary_dir: Path, tmp_path: Path) -> None:
+def test_entry_scores_its_partition_and_records_its_result(binary_dir: Path, tmp_path: Path) -> None:
     inputs = [write(make_frame(25, seed=7), tmp_path / "p0.parquet")]
     inputs.append(write(make_frame(5, seed=8, start_id=100), tmp_path / "p1.parquet"))
-    output = tmp_path / "out" / "scores.parquet"
-    env = {
-        "STEPML_MODEL_DIR": str(binary_dir),
-        "STEPML_MODEL_VERSION": "v9",
-        "STEPML_RUN_ID": "r-42",
-        "STEPML_INPUT": json.dumps([str(p) for p in inputs]),
-        "STEPML_OUTPUT": str(output),
-        "STEPML_BATCH_ROWS": "4",
-        "STEPML_FAILURE_FILE": str(tmp_path / "failure.json"),
-    }
-    proc = run_entrypoint(tmp_path, env)
+    out = tmp_path / "out"
+    proc = run_entry(invocation(binary_dir, inputs, out), tmp_path)
     assert proc.returncode == 0, proc.stderr
-    out = pd.read_parquet(output)
-    assert out["id"].tolist() == list(range(25)) + list(range(100, 105))
-    assert set(out["run_id"]) == {"r-42"} and set(out["model_version"]) == {"v9"}
-    assert not (tmp_path / "failure.json").exists()
+    scored = pd.read_parquet(out / "data" / "part-00003.parquet")
+    assert scored["id"].tolist() == list(range(25)) + list(range(100, 105))
+    assert set(scored["run_id"]) == {"r-42"} and set(scored["model_version"]) == {"v9"}
+    result = json.loads((out / "_results" / "part-00003.json").read_text())
+    assert result == {"rows": 30, "summary": {"model_version": 9, "partitions": 1}, "detail": ""}
+    assert not (out / "_results" / "failure-00003.json").exists()
 
 
-def test_entrypoint_failure_leaves_no_output(binary_dir: Path, tmp_path: Path) -> None:
+def test_entry_failure_names_the_step_and_leaves_no_output(binary_dir: Path, tmp_path: Path) -> None:
     good = write(make_frame(25, seed=7), tmp_path / "p0.parquet")
     bad = write(make_frame(5).drop(columns=["color"]), tmp_path / "p1.parquet")
-    output = tmp_path / "scores.parquet"
-    env = {
-        "STEPML_MODEL_DIR": str(binary_dir),
-        "STEPML_MODEL_VERSION": "v9",
-        "STEPML_RUN_ID": "r-42",
-        "STEPML_OUTPUT": str(output),
-        "STEPML_STEP": "score_customers",
-        "STEPML_FAILURE_FILE": str(tmp_path / "failure.json"),
-    }
-    env["STEPML_INPUT"] = json.dumps([str(good), str(bad)])
-    proc = run_entrypoint(tmp_path, env)
+    out = tmp_path / "out"
+    proc = run_entry(invocation(binary_dir, [good, bad], out, step="score_customers"), tmp_path)
     assert proc.returncode == 2, proc.stderr
-    failure = json.loads((tmp_path / "failure.json").read_text())
+    failure = json.loads((out / "_results" / "failure-00003.json").read_text())
     assert failure["error"] == "StepInputError" and failure["step"] == "score_customers"
     assert "['color']" in failure["message"] and "p1.parquet" in failure["message"]
-    assert not output.exists() and not (tmp_path / "scores.parquet.tmp").exists()
+    assert not list(out.rglob("*.parquet")) and not list(out.rglob("*.tmp"))  # nothing that looks finished

@@ -14,7 +14,12 @@ import pytest
 import yaml
 
 from stepml.errors import Issue, SpecError
-from stepml.spec import CheckStep, ExtractStep, GateStep, ScoreStep, TrainStep, load_spec
+from stepml.spec import load_spec
+from steps.check.spec import CheckStep
+from steps.extract.spec import ExtractStep
+from steps.gate.spec import GateStep
+from steps.score.spec import ScoreStep
+from steps.train.spec import TrainStep
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE: dict[str, Any] = yaml.safe_load((ROOT / "pipeline.yaml").read_text())
@@ -82,19 +87,21 @@ def test_reference_pipeline_loads() -> None:
 
     # Then the typed model mirrors the file
     assert pipeline.name == "job-matching"
-    assert list(spec.steps) == ["extract_train", "extract_score", "train", "gate", "score", "check"]
-    assert isinstance(spec.steps["extract_train"], ExtractStep)
-    assert isinstance(spec.steps["train"], TrainStep)
-    assert isinstance(spec.steps["gate"], GateStep)
-    assert isinstance(spec.steps["score"], ScoreStep)
-    assert isinstance(spec.steps["check"], CheckStep)
-    assert spec.steps["score"].needs == ["gate", "extract_score"]
+    steps = pipeline.steps
+    assert list(steps) == ["extract_train", "extract_score", "train", "gate", "score", "check"]
+    assert isinstance(steps["extract_train"], ExtractStep)
+    assert isinstance(steps["train"], TrainStep)
+    assert isinstance(steps["gate"], GateStep)
+    assert isinstance(steps["score"], ScoreStep)
+    assert isinstance(steps["check"], CheckStep)
+    assert steps["score"].needs == ["gate", "extract_score"]
+    assert {n: t.name for n, t in pipeline.types.items()} == {n: s.type for n, s in steps.items()}
     assert set(spec.params) == {"as_of", "lookback_days", "score_days"}
-    assert spec.model.higher_is_better is True
+    assert spec.model is not None and spec.model.higher_is_better is True
     assert spec.schedule is not None and spec.schedule.timezone == "Asia/Tokyo"
-    # and the SQL of each extract is read from beside the spec
-    assert set(pipeline.sql) == {"extract_train", "extract_score"}
-    assert pipeline.sql["extract_train"] == (ROOT / "sql" / "training_set.sql").read_text()
+    # and the SQL of each extract is read from beside the spec (relative to the spec's folder)
+    sql = pipeline.context("extract_train").read_text(steps["extract_train"].sql)
+    assert sql == (ROOT / "sql" / "training_set.sql").read_text()
     assert pipeline.base_dir == ROOT
 
 
@@ -156,9 +163,10 @@ def test_missing_required_step_field(tmp_path: Path) -> None:
 def test_unknown_step_type(tmp_path: Path) -> None:
     path = write_spec(tmp_path, set_step("gate", type="approve"))
     err = spec_error(path)
-    issue = only(err.issues, "steps.gate")
-    assert "unknown step type" in issue.message
-    assert issue.line == line_of(path, r"^  gate:")
+    issue = only(err.issues, "steps.gate.type")
+    # named at load, with the types the registry knows - never a KeyError later
+    assert issue.message == "unknown step type 'approve'; known types: check, extract, gate, python, score, train"
+    assert issue.line == line_of(path, r"^  gate:", r"^    type: approve")
 
 
 def test_dependency_on_missing_step(tmp_path: Path) -> None:
@@ -194,15 +202,16 @@ def test_dependency_cycle_shows_the_path(tmp_path: Path) -> None:
     assert cycles[0].line == line_of(path, rf"^  {chain[0]}:", r"^    needs:")
     # and the extract that needs a gate is reported as well
     wrong = only(err.issues, "steps.extract_train.needs")
-    assert wrong.message == "a extract step cannot depend on gate steps"
+    assert wrong.message == "a extract step cannot depend on 'gate' (it produces model)"
 
 
-def test_train_needing_a_score_step(tmp_path: Path) -> None:
-    path = write_spec(tmp_path, set_step("train", needs=["score"]))
+def test_train_needing_a_check_step(tmp_path: Path) -> None:
+    # each type says what kinds of output it consumes; a check's report is not a table to train on
+    path = write_spec(tmp_path, set_step("train", needs=["check"]))
     err = spec_error(path)
     on_train = {i.message for i in err.issues if i.where == "steps.train.needs"}
-    assert "a train step cannot depend on score steps" in on_train
-    assert "a train step needs exactly 1 extract step(s), found 0" in on_train
+    assert "a train step cannot depend on 'check' (it produces report)" in on_train
+    assert "a train step needs exactly 1 upstream step(s) producing 'table', found 0" in on_train
     needs_line = line_of(path, r"^  train:", r"^    needs:")
     assert all(i.line == needs_line for i in err.issues if i.where == "steps.train.needs")
 
@@ -211,7 +220,7 @@ def test_score_needs_exactly_one_model_step(tmp_path: Path) -> None:
     path = write_spec(tmp_path, set_step("score", needs=["extract_score"]))
     err = spec_error(path)
     issue = only(err.issues, "steps.score.needs")
-    assert issue.message == "a score step needs exactly one gate or train step"
+    assert issue.message == "a score step needs exactly 1 upstream step(s) producing 'model', found 0"
 
 
 @pytest.mark.parametrize(
@@ -256,7 +265,7 @@ def test_placeholder_in_a_comment_or_string_is_not_a_parameter(tmp_path: Path) -
     sql = tmp_path / "sql" / "scoring_set.sql"
     sql.write_text("-- uses :ghost\nSELECT ':phantom' AS s, x::int AS y, :as_of AS d, :score_days AS n FROM t\n")
     pipeline = load_spec(path)
-    assert "':phantom'" in pipeline.sql["extract_score"]
+    assert pipeline.plan_input.record("extract_score").params == ("as_of", "score_days")
 
 
 def test_step_params_must_be_declared(tmp_path: Path) -> None:
@@ -271,7 +280,7 @@ def test_missing_sql_file(tmp_path: Path) -> None:
     path = write_spec(tmp_path, set_step("extract_train", sql="sql/nope.sql"))
     err = spec_error(path)
     issue = only(err.issues, "steps.extract_train.sql")
-    assert "cannot read SQL file" in issue.message
+    assert issue.message.startswith("cannot read the SQL file: cannot read ") and "nope.sql" in issue.message
 
 
 def test_categorical_not_in_features(tmp_path: Path) -> None:

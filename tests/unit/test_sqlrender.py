@@ -11,7 +11,7 @@ import sqlglot
 from sqlglot import exp
 
 from stepml.errors import QueryError
-from stepml.sqlrender import placeholders, render, scan_placeholders
+from steps.extract.sqlrender import placeholders, render, scan_placeholders
 
 ROOT = Path(__file__).resolve().parents[2]
 SQL_FILES = sorted((ROOT / "sql").glob("*.sql"))

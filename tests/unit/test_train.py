@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from stepml.errors import StepInputError
-from steps._model import META_FILE, METRICS_FILE, MODEL_FILE, PROFILE_FILE, TrainConfig
-from steps.train import run, train
+from steps._model import META_FILE, METRICS_FILE, MODEL_FILE, PROFILE_FILE
+from steps.train.config import TrainConfig
+from steps.train.entry import run, train
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -271,7 +272,7 @@ def test_entrypoint_success(tmp_path: Path) -> None:
     env = sm_dirs(tmp_path, HYPERPARAMETERS)
     write_parts(make_frame(), Path(env["SM_CHANNEL_TRAIN"]))
     proc = subprocess.run(
-        [sys.executable, "-m", "steps.train"],
+        [sys.executable, "-m", "steps.train.entry"],
         env={**os.environ, **env},
         cwd=REPO,
         capture_output=True,
@@ -292,7 +293,7 @@ def test_entrypoint_bad_input_exits_2_with_failure_file(tmp_path: Path) -> None:
     frame.loc[[1, 2], "label"] = np.nan
     write_parts(frame, Path(env["SM_CHANNEL_TRAIN"]))
     proc = subprocess.run(
-        [sys.executable, "-m", "steps.train"],
+        [sys.executable, "-m", "steps.train.entry"],
         env={**os.environ, **env},
         cwd=REPO,
         capture_output=True,
