@@ -5,6 +5,7 @@
     <pipeline>/locks/<step>-<key>.json                 the step lock (local runs; AWS uses a DynamoDB item)
     <pipeline>/runs/<run_id>.json                      one run's record: what each step did
     <pipeline>/metrics/<stamp>-<run_id>.json           one run's metric history record (the check step's)
+    <pipeline>/failures/<run_id>/<step>/logs/...       the logs of a failed attempt, kept for reading
     models/<model>/...                                 the model registry of a project (stepml.store.models)
 
 Every key is built here, for the local runner, the cloud Lambdas and the CLI alike.
@@ -42,6 +43,11 @@ def lock_id(pipeline: str, step: str, key: str) -> str:
 
 def run_key(pipeline: str, run_id: str) -> str:
     return join(pipeline, "runs", f"{run_id}.json")
+
+
+def failure_prefix(pipeline: str, run_id: str, step: str) -> str:
+    """Where the logs of a failed attempt are kept (its attempt folder is removed: no output survives)."""
+    return join(pipeline, "failures", run_id, step)
 
 
 def runs_prefix(pipeline: str) -> str:

@@ -82,7 +82,10 @@ class Attempt:
             out.status, out.output, out.rows, out.detail = "ran", self.store.uri(prefix), result.rows, result.detail
             return None
         except StepError as exc:
-            self.store.delete_prefix(prefix)  # nothing of a failed attempt stays behind
+            kept = self._keep_logs(out_dir)
+            self.store.delete_prefix(prefix)  # nothing of a failed attempt stays behind, but its logs
+            if kept is not None:
+                exc = type(exc)(exc.step, f"{exc.message} [logs: {kept}]")
             out.status, out.error, out.error_type = "failed", exc.message, type(exc).__name__
             return exc
         finally:
@@ -129,6 +132,17 @@ class Attempt:
                 self.store.put_file(path, layout.join(prefix, rel))
             files.append({"path": rel, "size": path.stat().st_size, "role": mf.file_role(rel)})
         return files
+
+    def _keep_logs(self, out_dir: Path) -> str | None:
+        """Copy a failed attempt's logs to ``<pipeline>/failures/<run>/<step>/logs/``; where they are now."""
+        logs = out_dir / "logs"
+        files = sorted(p for p in logs.rglob("*") if p.is_file()) if logs.is_dir() else []
+        if not files:
+            return None
+        kept = layout.join(layout.failure_prefix(self.plan.pipeline, self.run_id, self.step.name), "logs")
+        for path in files:
+            self.store.put_file(path, layout.join(kept, path.relative_to(logs).as_posix()))
+        return self.store.uri(kept)
 
     def _remove_orphans(self, step_dir: str, current: dict[str, Any] | None) -> None:
         """Attempt folders no manifest names (left by killed runs); safe because we hold the lock."""

@@ -1,8 +1,9 @@
 """Child processes of a local run: a step's entrypoint, with its log, timeout and error.
 
 A child dies with the runner (Linux ``PR_SET_PDEATHSIG``), so a killed run leaves nothing computing. Its output
-goes to ``<attempt>/logs/<name>.log``; a failure is re-raised as the error class the child reported in its
-failure file, or as ``StepExecutionError`` with the log's last lines.
+goes to ``<attempt>/logs/<name>.log`` (kept when the attempt fails, ``stepml.local.attempt``); a failure is
+re-raised as the error class the child reported in its failure file, or as ``StepExecutionError`` with the log's
+last lines.
 """
 
 from __future__ import annotations
@@ -60,11 +61,11 @@ def run_process(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-            raise StepExecutionError(step, f"timed out after {timeout_s / 60:.0f} min (log: {log_path})") from None
+            raise StepExecutionError(step, f"timed out after {timeout_s / 60:.0f} min") from None
     if code == 0:
         return
     if failure_file.exists():
         raise from_failure(json.loads(failure_file.read_text()), step=step)
     tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
     how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-    raise StepExecutionError(step, f"the process {how}: {' | '.join(tail)} (log: {log_path})")
+    raise StepExecutionError(step, f"the process {how}: {' | '.join(tail)}")

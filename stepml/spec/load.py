@@ -237,7 +237,7 @@ def load_spec(path: str | Path = DEFAULT_SPEC) -> Pipeline:
     issues.extend(step_issues)
     issues.extend(_graph_issues(raw_steps, types, positions))
     pipeline: Pipeline | None = None
-    if spec is not None and len(steps) == len(raw_steps):  # semantic checks are not hidden by graph problems
+    if spec is not None:  # semantic checks of the steps that validated: not hidden by the others' problems
         pipeline = Pipeline(spec, steps=steps, types=types, registry=registry, path=p.resolve())
         issues.extend(_semantic_issues(pipeline, positions))
     if issues:

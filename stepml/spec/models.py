@@ -246,6 +246,7 @@ class PipelineSpec(_Model):
     alarms: list[AlarmSpec] = []
     container: ContainerSpec = ContainerSpec()
     step_types: list[str] = []  # packages to search for step types besides the built-in ones
+    project_root: str | None = None  # where the project's own packages are (default: nearest pyproject.toml)
 
     @field_validator("steps")
     @classmethod

@@ -70,8 +70,11 @@ class Pipeline:
     # ------------------------------------------------------------------ code
     @cached_property
     def project_root(self) -> Path:
-        """Where the project's own Python packages live (user steps, model factories): the nearest folder at or
-        above the spec that holds a ``pyproject.toml``, else the spec's folder. Runs put it on the import path."""
+        """Where the project's own Python packages live (user steps, model factories): the spec's
+        ``project_root`` (relative to the spec), else the nearest folder at or above the spec that holds a
+        ``pyproject.toml``, else the spec's folder. Runs put it on the import path."""
+        if self.spec.project_root is not None:
+            return self.resolve(self.spec.project_root).resolve()
         for folder in (self.base_dir, *self.base_dir.parents):
             if (folder / "pyproject.toml").is_file():
                 return folder

@@ -302,6 +302,7 @@ def open_rig(
     # what each ECS task definition holds (its environment), by the ARN the definition names
     task_environments = {values[task_definition_var(n)]: need.environment for n, need in compiled.tasks.items()}
     worker = Worker(sqs, sfn, s3, queue_url, BUCKET, pipeline, functions={}, logs=logs, tasks=task_environments)
+    worker.image = [pipeline.project_root, *worker.image]  # the image holds the project's code (Dockerfile)
     worker.functions = _functions(BUCKET, s3, worker.stats)
     worker.start()
     try:

@@ -94,6 +94,7 @@ class Worker:
     functions: Mapping[str, Callable[[dict[str, Any]], Any]]  # Lambda ARN -> handler(event)
     logs: Any  # CloudWatch Logs client: the training job's output goes there, as SageMaker's does
     tasks: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # task definition ARN -> its environment
+    image: list[Path] = field(default_factory=lambda: [ROOT])  # where the image's code is (its import path)
     threads: int = 4
     calls: list[Call] = field(default_factory=list)
     faults: dict[str, int] = field(default_factory=dict)  # state name -> how many of its next jobs fail
@@ -310,7 +311,7 @@ class Worker:
         }
         task_arn = f"arn:aws:ecs:us-east-1:123456789012:task/stepml/{uuid.uuid4().hex}"
         with tempfile.TemporaryDirectory(prefix="stepml-ecs-") as tmp:
-            code = task.run(env, self.s3, Path(tmp), roots=[ROOT])
+            code = task.run(env, self.s3, Path(tmp), roots=self.image)
         described = {
             "TaskArn": task_arn,
             "LastStatus": "STOPPED",
@@ -334,7 +335,7 @@ class Worker:
         bucket, key = task.split_uri(env["STEPML_ENVIRONMENT_URI"])
         env.update(json.loads(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
         with tempfile.TemporaryDirectory(prefix="stepml-processing-") as tmp:
-            code = task.run(env, self.s3, Path(tmp), roots=[ROOT])
+            code = task.run(env, self.s3, Path(tmp), roots=self.image)
         if code != 0:
             raise TaskFailed(
                 "SageMaker.ProcessingJobFailed",

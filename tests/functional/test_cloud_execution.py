@@ -11,45 +11,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 import stepml
 from stepml.core import manifest as mf
 from stepml.local.runner import LocalRunner, load_run
-from stepml.spec import Pipeline, load_spec
+from stepml.spec import load_spec
 from stepml.store import open_store
-from tests.cloud_harness.rig import EXECUTE, GROUP, REGION, Rig, Transform, failures, open_rig
+from tests.cloud_harness.rig import GROUP, REGION, Rig, failures
 from tests.cloud_harness.transform import without_locks
 from tests.cloud_harness.worker import INJECTED
 
 STEPS = ["extract_train", "extract_score", "train", "gate", "score", "check"]
 COMPUTE = {"extract_train": 1, "extract_score": 1, "train": 1, "score": 4, "check": 1}  # jobs per fresh run
 pytestmark = pytest.mark.slow
-
-RigFactory = Callable[..., AbstractContextManager[Rig]]
-
-
-@pytest.fixture
-def cloud(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[RigFactory]:
-    """``cloud(pipeline, transform=None, name=...)``: a rig in an in-process moto with execution enabled."""
-    for k, v in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": REGION}.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-
-    @contextmanager
-    def factory(pipeline: Pipeline, *, transform: Transform | None = None, name: str = "stepml") -> Iterator[Rig]:
-        with open_rig(pipeline, tmp_path, transform=transform, name=name) as rig:
-            yield rig
-
-    with mock_aws(config=EXECUTE):
-        yield factory
 
 
 def _statuses(rig: Rig, described: dict[str, Any]) -> dict[str, str]:

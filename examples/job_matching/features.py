@@ -1,0 +1,22 @@
+"""Feature engineering of the example pipeline: plain pandas, a plain function, tested with plain pytest.
+
+stepml gives it the extract's table as a DataFrame (the argument is named after the upstream step in the spec's
+``inputs:``), its ``config:`` keys as keyword arguments, and writes the DataFrame it returns as the step's table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from examples.job_matching.ratios import safe_ratio
+
+
+def add_features(raw: pd.DataFrame, *, clip_ratio: float = 3.0) -> pd.DataFrame:
+    """The extract's columns plus three features the SQL does not compute."""
+    out = raw.copy()
+    out["rate_ratio"] = safe_ratio(out["desired_hourly_rate"], out["hourly_rate_max"]).clip(upper=clip_ratio)
+    out["log_last_active"] = np.log1p(out["last_active_days"].astype("float64"))
+    # how many invitations the candidate received in the window: a candidate-level signal of demand
+    out["candidate_invitations"] = out.groupby("candidate_id")["invitation_id"].transform("count").astype("int64")
+    return out
