@@ -38,6 +38,9 @@ class DriftSettings(BaseModel):
     wasserstein_threshold: float = Field(default=0.1, ge=0.0)  # shift in reference standard deviations
     psi_threshold: float = Field(default=0.1, ge=0.0)  # 0.1 "moderate", 0.25 "major" in credit-scoring lore
     psi_bins: int = Field(default=10, ge=2, le=1000)
+    # numeric columns whose reference holds at most this many distinct values (each an edge, >= 5 rows per
+    # value): chi-square over the values instead of KS, whose p-values assume a continuous distribution
+    discrete_max_values: int = Field(default=20, ge=0, le=1001)
     min_sample_size: int = Field(default=100, ge=1)
     dataset_drift_share: float = Field(default=0.05, ge=0.0, le=1.0)
     columns: dict[str, ColumnDrift] = Field(default_factory=dict)

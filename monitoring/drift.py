@@ -10,11 +10,24 @@ Numeric columns
       (exact for discrete columns, whose atoms are all edges; within ~1e-3 of the raw-data statistic for
       continuous ones with the default 1000 bins). p-value: the asymptotic Kolmogorov distribution at
       ``(sqrt(nm/(n+m)) + 0.12 + 0.11/sqrt(nm/(n+m))) * D`` (Stephens' small-sample correction).
+    * **chi-square over the values** instead of KS for a discrete column: every reference value is an edge,
+      there are at most ``discrete_max_values`` (20) of them and at least 5 rows per value. Each batch value
+      counts at the nearest reference value (:func:`nearest_value_counts`; values beyond the range by more than
+      half a spacing form their own cell). KS p-values assume a continuous distribution and reject a 0/1 column
+      at a fraction of alpha; this test has its nominal size.
     * **PSI** - population stability index on ``psi_bins`` (10) reference-quantile groups of those bins, the
-      outer groups open-ended; a share of 0 is floored as evidently does (1e-4, or the smallest share / 1e6).
-    * **Wasserstein** - ``integral |F_ref - F_cur| dx`` with the CDFs linear inside each bin and exact outside
-      the reference's range (the profiles' tail sums), divided by the reference std (at least 1e-3, as
-      evidently): the shift in reference standard deviations. The default effect size.
+      outer groups open-ended (one group per value when the reference has at most ``psi_bins`` values), batch
+      values counted at the nearest reference value where the reference is a lattice; a share of 0 is floored
+      as evidently does (1e-4, or the smallest share / 1e6).
+    * **Wasserstein** - ``integral |F_ref - F_cur| dx`` divided by the reference std (at least 1e-3, as
+      evidently): the shift in reference standard deviations, the default effect size. Per bin, from the edge
+      counts, the counts strictly inside and the sum of their relative positions (both profiles record them):
+      where ``F_ref - F_cur`` keeps its sign inside a bin the integral is exact; where the reference has no
+      value inside a bin (a lattice) its CDF is a step and the batch's values inside sit at their centre of
+      mass (exact when they are one value, e.g. a lattice shifted by a constant); otherwise both CDFs are
+      linear inside the bin. Outside the reference's range it is exact (the profiles' tail sums). So it equals
+      scipy's ``wasserstein_distance / std`` on discrete columns (on or off their lattice) up to float rounding,
+      and to ~1e-3 on continuous ones.
 
 Categorical columns
     * **chi-square test of homogeneity** on the 2 x k table (reference counts, current counts) over the
@@ -141,12 +154,15 @@ def psi_from_shares(ref: FloatArray, cur: FloatArray) -> float:
 
 
 def psi_groups(ref_counts: Sequence[int] | IntArray, bins: int) -> IntArray:
-    """Group index of each fine bin: ``bins`` reference-quantile groups, the outer ones open-ended."""
+    """Group index of each fine bin: ``bins`` reference-quantile groups, the outer ones open-ended; when the
+    reference fills at most ``bins`` fine bins (a discrete column), one group per fine bin."""
     r = np.asarray(ref_counts, dtype=np.float64)
     total = r.sum()
     groups = np.zeros(r.size, dtype=np.int64)
     if total == 0 or r.size < 2:
         return groups
+    if np.count_nonzero(r) <= bins:
+        return np.arange(r.size, dtype=np.int64)
     cum = np.cumsum(r) / total
     targets = np.arange(1, bins) / bins
     # the group boundary for target t is the first fine bin whose cumulative share reaches t
@@ -157,7 +173,7 @@ def psi_groups(ref_counts: Sequence[int] | IntArray, bins: int) -> IntArray:
 
 def psi_numeric(ref: NumericColumnProfile, cur: NumericColumnProfile, bins: int) -> float:
     r = np.asarray(ref["bin_counts"], dtype=np.float64)
-    c = np.asarray(cur["bin_counts"], dtype=np.float64)
+    c = nearest_value_counts(ref, cur)
     if r.sum() == 0 or c.sum() == 0:
         return 0.0
     g = psi_groups(r.astype(np.int64), bins)
@@ -167,25 +183,95 @@ def psi_numeric(ref: NumericColumnProfile, cur: NumericColumnProfile, bins: int)
     return psi_from_shares(rs, cs)
 
 
+def nearest_value_counts(ref: NumericColumnProfile, cur: NumericColumnProfile) -> FloatArray:
+    """The batch's bin counts with every value in a gap of the reference counted at the nearer edge.
+
+    Where the reference has no value strictly between two edges (a lattice: every reference value is an edge), a
+    batch value between them belongs to the nearer reference value: the lower half of such a bin moves to the
+    bin of its left edge, and values above the range by at most half the last spacing to the last edge. So a
+    shift smaller than half the spacing of a discrete column moves no count (PSI and the discrete chi-square
+    test are stable under it). Bins where the reference has values inside are kept as they are.
+    """
+    c = np.asarray(cur["bin_counts"], dtype=np.float64).copy()
+    if len(ref["bin_edges"]) < 2 or "upper_counts" not in cur:
+        return c
+    upper = np.asarray(cur["upper_counts"], dtype=np.float64)
+    interior = c - np.append(np.asarray(cur["edge_counts"], dtype=np.float64), 0.0)
+    lower = np.where(_flat_bins(ref), interior - upper, 0.0)
+    lower[0] = 0.0
+    lower[-1] = c[-1] - upper[-1]  # above the range, nearer to the last edge than half its spacing
+    c -= lower
+    c[:-1] += lower[1:]
+    return c
+
+
+def is_lattice(ref: NumericColumnProfile, max_values: int) -> bool:
+    """Every reference value is a bin edge, there are at most ``max_values`` of them and at least 5 values per
+    edge on average: a discrete column (tested with chi-square over its values, not KS)."""
+    edges = ref["bin_edges"]
+    if not 2 <= len(edges) <= max_values or ref["count"] < 5 * len(edges):
+        return False
+    r = np.asarray(ref["bin_counts"][:-1], dtype=np.int64)
+    return bool(np.array_equal(r, np.asarray(ref["edge_counts"], dtype=np.int64)))
+
+
+def _flat_bins(ref: NumericColumnProfile) -> npt.NDArray[np.bool_]:
+    """Per bin: the reference has no value strictly inside it (its CDF is flat there). Outer bins: False."""
+    r = np.asarray(ref["bin_counts"], dtype=np.int64)
+    at = np.append(np.asarray(ref["edge_counts"], dtype=np.int64), 0)
+    flat = (r - at) == 0
+    flat[0] = flat[-1] = False
+    return flat
+
+
 def wasserstein_numeric(ref: NumericColumnProfile, cur: NumericColumnProfile) -> float:
-    """Normalized Wasserstein-1 distance of the binned distributions (see the module docstring)."""
+    """Normalized Wasserstein-1 distance ``integral |F_ref - F_cur| dx / std_ref`` (see the module docstring).
+
+    Per inner bin ``(e[i-1], e[i]]``: where the reference has no value strictly inside, its CDF is flat (a step
+    at each edge: exact for discrete columns) and the batch's values inside sit at their centre of mass (exact
+    when they are one value, or all on one side of the reference's level); where it has, both CDFs are linear
+    inside the bin. Outside the reference's range the tail sums are exact. Computed on edges scaled by a power
+    of two, so values near the float limits do not overflow.
+    """
     edges = np.asarray(ref["bin_edges"], dtype=np.float64)
     r = np.asarray(ref["bin_counts"], dtype=np.float64)
     c = np.asarray(cur["bin_counts"], dtype=np.float64)
     m, n = r.sum(), c.sum()
     if m == 0 or n == 0 or edges.size == 0:
         return 0.0
+    big = max(abs(float(edges[0])), abs(float(edges[-1])), float(ref["std"] or 0.0))
+    scale = math.ldexp(1.0, -math.frexp(big)[1]) if big > 0 else 1.0
     with np.errstate(all="ignore"):
-        # tails outside the reference's range: exact from the sums of excess distances
-        dist = (cur["below_sum"] + cur["above_sum"]) / n + (ref["below_sum"] + ref["above_sum"]) / m
+        # outside the reference's range: exact from the sums of excess distances
+        tails = cur["below_sum"] * scale / n + cur["above_sum"] * scale / n
+        tails += ref["below_sum"] * scale / m + ref["above_sum"] * scale / m
+        dist = float(tails)
         if edges.size >= 2:
-            d = np.cumsum(r[:-1]) / m - np.cumsum(c[:-1]) / n  # F_ref - F_cur at each edge
-            a, b, w = d[:-1], d[1:], np.diff(edges)
-            same = a * b >= 0
-            crossing = np.where(same, 0.0, (a * a + b * b) / np.where(same, 1.0, np.abs(a) + np.abs(b)))
-            dist += float(np.sum(w * np.where(same, (np.abs(a) + np.abs(b)) / 2, crossing / 2)))
+            w = np.diff(edges * scale)
+            fr, fc = np.cumsum(r)[:-2] / m, np.cumsum(c)[:-2] / n  # F at e[0..L-2], atoms included
+            kr_count = r[1:-1] - np.asarray(ref["edge_counts"][1:], dtype=np.float64)
+            kc_count = c[1:-1] - np.asarray(cur["edge_counts"][1:], dtype=np.float64)
+            kr, kc = kr_count / m, kc_count / n  # mass strictly inside each inner bin
+            pr, pc = _mean_position(ref, kr_count), _mean_position(cur, kc_count)
+            d0, d1 = fr - fc, fr + kr - fc - kc  # F_ref - F_cur just after e[i-1] and just before e[i]
+            # no crossing: the integral of |d| is |integral of d|, exact from the centres of mass
+            exact = np.abs(d0 + kr * (1 - pr) - kc * (1 - pc))
+            # a crossing: a flat reference against the batch's values at their centre of mass, or two linear CDFs
+            step = pc * np.abs(d0) + (1 - pc) * np.abs(d1)
+            denom = np.where(d0 * d1 < 0, np.abs(d0) + np.abs(d1), 1.0)
+            linear = (d0 * d0 + d1 * d1) / denom / 2
+            per_bin = np.where(d0 * d1 >= 0, exact, np.where(kr > 0, linear, step))
+            dist += float(np.sum(w * per_bin))
         std = ref["std"] if ref["std"] is not None else 0.0
-        return _clean(dist / max(std, MIN_STD), 0.0)
+        return _clean(dist / (max(std, MIN_STD) * scale), 0.0)
+
+
+def _mean_position(col: NumericColumnProfile, inside: FloatArray) -> FloatArray:
+    """Mean relative position of the values strictly inside each inner bin (0.5 when not recorded)."""
+    if "interior_positions" not in col:
+        return np.full(inside.size, 0.5)
+    pos = np.asarray(col["interior_positions"], dtype=np.float64)[1:-1]
+    return np.where(inside > 0, pos / np.where(inside > 0, inside, 1.0), 0.5)
 
 
 def chi2_homogeneity(ref: Sequence[int] | IntArray, cur: Sequence[int] | IntArray) -> tuple[float, int, float]:
@@ -254,14 +340,14 @@ def compare_column(
     }
     if ref["kind"] == "numeric":
         rn, cn = cast(NumericColumnProfile, ref), cast(NumericColumnProfile, cur)
-        d = ks_from_counts(rn["bin_counts"], cn["bin_counts"], rn["edge_counts"], cn["edge_counts"])
-        stats |= {
-            "test": "ks",
-            "statistic": d,
-            "p_value": ks_pvalue(d, n_cur, n_ref),
-            "psi": psi_numeric(rn, cn, settings.psi_bins),
-            "wasserstein": wasserstein_numeric(rn, cn),
-        }
+        if is_lattice(rn, settings.discrete_max_values):
+            stat, dof, p = chi2_homogeneity(rn["bin_counts"], nearest_value_counts(rn, cn))
+            stats |= {"test": "chi2", "statistic": stat, "p_value": p}
+            stats["extra"] |= {"dof": dof, "discrete_values": len(rn["bin_edges"])}
+        else:
+            d = ks_from_counts(rn["bin_counts"], cn["bin_counts"], rn["edge_counts"], cn["edge_counts"])
+            stats |= {"test": "ks", "statistic": d, "p_value": ks_pvalue(d, n_cur, n_ref)}
+        stats |= {"psi": psi_numeric(rn, cn, settings.psi_bins), "wasserstein": wasserstein_numeric(rn, cn)}
         stats["value"] = stats["wasserstein"] if effect == "wasserstein" else stats["psi"]
     else:
         rc, cc = cast(CategoricalColumnProfile, ref), cast(CategoricalColumnProfile, cur)

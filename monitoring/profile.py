@@ -20,6 +20,10 @@ A profile is plain JSON (``json.dumps`` works on it as is; it never holds NaN or
           "edge_counts": [3, 0, ...],        # values exactly equal to each edge (left limits of the CDF)
           "below_sum": 0.0,                  # sum of (bin_edges[0] - x) over finite x < bin_edges[0]
           "above_sum": 0.0,                  # sum of (x - bin_edges[-1]) over finite x > bin_edges[-1]
+          "interior_positions": [0.0, ...],  # per bin: sum of (x - e[i-1]) / (e[i] - e[i-1]) over the values
+                                             # strictly inside inner bin i (0 for the two outer bins)
+          "upper_counts": [0, ...],          # per bin: how many of those lie past the bin's midpoint; outer
+                                             # bins: values beyond the range by more than half a spacing
           "notes": ["..."]                   # why a value is null, a column is constant, ...
         },
         "city": {                            # a CategoricalColumnProfile
@@ -59,7 +63,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -96,6 +100,9 @@ class NumericColumnProfile(_ColumnBase):
     edge_counts: list[int]
     below_sum: float
     above_sum: float
+    interior_positions: NotRequired[list[float]]
+    upper_counts: NotRequired[list[int]]
+    units: NotRequired[list[str]]
 
 
 class CategoricalColumnProfile(_ColumnBase):
@@ -134,6 +141,8 @@ class NumericAccumulator:
         self.nonfinite = 0
         self.counts = np.zeros(max(len(self.edges) + 1, 1), dtype=np.int64)
         self.at_edges = np.zeros(len(self.edges), dtype=np.int64)
+        self.positions = np.zeros(len(self.counts), dtype=np.float64)  # inner bins: sum of relative positions
+        self.upper = np.zeros(len(self.counts), dtype=np.int64)  # inner bins: values past the bin's midpoint
         self.n_finite = 0
         self.mean = 0.0
         self.m2 = 0.0
@@ -158,6 +167,8 @@ class NumericAccumulator:
             self.counts += np.bincount(idx, minlength=len(self.counts))
             on_edge = values == self.edges[np.minimum(idx, len(self.edges) - 1)]
             self.at_edges += np.bincount(idx[on_edge], minlength=len(self.edges))
+            if len(self.edges) >= 2:
+                self._add_interior(values, idx, on_edge)
         else:
             self.counts[0] += values.size
         finite_mask = np.isfinite(values)
@@ -179,6 +190,25 @@ class NumericAccumulator:
             bmean = float(finite.mean())
             bm2 = float(np.square(finite - bmean).sum()) if math.isfinite(bmean) else math.inf
         self._merge_moments(int(finite.size), bmean, bm2)
+
+    def _add_interior(self, values: FloatArray, idx: npt.NDArray[np.intp], on_edge: npt.NDArray[np.bool_]) -> None:
+        """Where the values off the edges lie (computed at half scale, so edges of +-1e308 do not overflow).
+
+        Inner bins: the sum of the relative positions ``(x - e[i-1]) / (e[i] - e[i-1])`` of the values strictly
+        inside, and how many are past the midpoint. Outer bins: how many lie farther below ``e[0]`` (above
+        ``e[-1]``) than half the first (last) spacing, i.e. nearer to no reference edge.
+        """
+        e, last = self.edges * 0.5, len(self.edges)
+        inner = ~on_edge & (idx >= 1) & (idx < last)
+        if inner.any():
+            i = idx[inner]
+            with np.errstate(all="ignore"):
+                rel = np.clip((values[inner] * 0.5 - e[i - 1]) / (e[i] - e[i - 1]), 0.0, 1.0)
+            self.positions += np.bincount(i, weights=rel, minlength=len(self.counts))
+            self.upper += np.bincount(i[rel > 0.5], minlength=len(self.counts))
+        with np.errstate(all="ignore"):
+            self.upper[0] += int(np.count_nonzero(values * 0.5 < e[0] - (e[1] - e[0]) / 2))
+            self.upper[-1] += int(np.count_nonzero(values * 0.5 > e[-1] + (e[-1] - e[-2]) / 2))
 
     def _merge_moments(self, n: int, mean: float, m2: float) -> None:
         if not (math.isfinite(mean) and math.isfinite(m2)):
@@ -216,6 +246,8 @@ class NumericAccumulator:
             "edge_counts": [int(c) for c in self.at_edges],
             "below_sum": _finite(self.below) or 0.0,
             "above_sum": _finite(self.above) or 0.0,
+            "interior_positions": [float(p) for p in self.positions],
+            "upper_counts": [int(c) for c in self.upper],
         }
         col["notes"] = _numeric_notes(col, rows)
         return col
@@ -502,6 +534,9 @@ def _merge_numeric(name: str, a: NumericColumnProfile, b: NumericColumnProfile) 
         "below_sum": _finite(a["below_sum"] + b["below_sum"]) or 0.0,
         "above_sum": _finite(a["above_sum"] + b["above_sum"]) or 0.0,
     }
+    for key in ("interior_positions", "upper_counts"):
+        if key in a and key in b:
+            col[key] = [x + y for x, y in zip(a[key], b[key], strict=True)]  # type: ignore[literal-required]
     col["notes"] = _numeric_notes(col, count + nulls)
     return col
 
