@@ -21,6 +21,8 @@ Checks (``CheckResult.name``; ``summary.failed`` lists keys: ``name`` or, per co
 * ``null_fraction`` (one per column) - ``null_count / sample_size <= threshold`` (the column's override or the
   default ``max_null_fraction``);
 * ``max_null_fraction`` - the worst null fraction among the columns judged by the default threshold;
+* ``nonfinite_fraction`` (one per floating-point column) - +-Inf values among the non-null ones
+  ``<= max_nonfinite_fraction`` (default 0: any infinity fails; per-column override);
 * with a reference profile: ``drift`` (one per profiled column, features and prediction; see
   :mod:`monitoring.drift`), ``dataset_drift`` (share of drifted features), and the expectations generated from
   the profile (``expect_*``, :mod:`monitoring.expectations`).
@@ -171,10 +173,18 @@ class ColumnNulls:
 
     sample_size: int = 0
     nulls: int = 0
+    floating: bool = False  # a floating-point column: +-Inf possible
+    nonfinite: int = 0  # +-Inf values
 
     @property
     def fraction(self) -> float:
         return self.nulls / self.sample_size if self.sample_size else 0.0
+
+    @property
+    def nonfinite_fraction(self) -> float:
+        """+-Inf values among the non-null ones."""
+        values = self.sample_size - self.nulls
+        return self.nonfinite / values if values else 0.0
 
 
 @dataclass
@@ -195,6 +205,9 @@ class DatasetStats:
             col = self.columns.setdefault(name, ColumnNulls())
             col.sample_size += batch.num_rows
             col.nulls += null_count(array)
+            if pa.types.is_floating(array.type):
+                col.floating = True
+                col.nonfinite += int(pc.sum(pc.is_inf(array)).as_py() or 0)
 
     @property
     def rows(self) -> int:
@@ -351,6 +364,11 @@ def evaluate(stats: DatasetStats, config: CheckConfig, *, step: str = "check") -
     worst_value, worst_column = worst if worst is not None else (0.0, None)
     worst_size = stats.columns[worst_column].sample_size if worst_column is not None else rows
     checks.append(_result("max_null_fraction", worst_column, worst_value, config.max_null_fraction, "<=", worst_size))
+    for name, col in stats.columns.items():
+        if col.floating:
+            limit = config.nonfinite_threshold(name)
+            values = col.sample_size - col.nulls
+            checks.append(_result("nonfinite_fraction", name, col.nonfinite_fraction, limit, "<=", values))
     return CheckReport(rows=rows, checks=checks, inputs=list(stats.inputs), config=config)
 
 

@@ -60,6 +60,7 @@ class ColumnCheck(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     max_null_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_nonfinite_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
     drift: bool = True  # false: no drift verdict for this column
     drift_effect: Effect | None = None  # numeric columns: wasserstein (default) or psi
     drift_threshold: float | None = Field(default=None, ge=0.0)
@@ -95,6 +96,7 @@ class CheckConfig(BaseModel):
 
     min_rows: int = Field(default=1, ge=0)
     max_null_fraction: float = Field(default=0.1, ge=0.0, le=1.0)
+    max_nonfinite_fraction: float = Field(default=0.0, ge=0.0, le=1.0)  # +-Inf among non-null values
     columns: dict[str, ColumnCheck] = Field(default_factory=dict)
     fail_run: bool = False
     drift: DriftSettings = Field(default_factory=DriftSettings)
@@ -107,6 +109,13 @@ class CheckConfig(BaseModel):
         if override is not None and override.max_null_fraction is not None:
             return override.max_null_fraction, True
         return self.max_null_fraction, False
+
+    def nonfinite_threshold(self, column: str) -> float:
+        """The largest allowed share of +-Inf among the non-null values of ``column``."""
+        override = self.columns.get(column)
+        if override is not None and override.max_nonfinite_fraction is not None:
+            return override.max_nonfinite_fraction
+        return self.max_nonfinite_fraction
 
     def drift_settings(self) -> DriftSettings:
         """The drift settings with the per-column overrides of ``columns`` folded in."""

@@ -46,6 +46,7 @@ unseen-only) give finite values and, where no test is possible, ``p = 1``.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
@@ -56,9 +57,11 @@ import numpy.typing as npt
 from monitoring.config import Correction, DriftSettings, Effect
 from monitoring.profile import (
     OTHER,
+    TAIL_EXPONENT,
     CategoricalColumnProfile,
     ColumnProfile,
     NumericColumnProfile,
+    tail_sums,
 )
 
 IntArray = npt.NDArray[np.int64]
@@ -242,10 +245,9 @@ def wasserstein_numeric(ref: NumericColumnProfile, cur: NumericColumnProfile) ->
     big = max(abs(float(edges[0])), abs(float(edges[-1])), float(ref["std"] or 0.0))
     scale = math.ldexp(1.0, -math.frexp(big)[1]) if big > 0 else 1.0
     with np.errstate(all="ignore"):
-        # outside the reference's range: exact from the sums of excess distances
-        tails = cur["below_sum"] * scale / n + cur["above_sum"] * scale / n
-        tails += ref["below_sum"] * scale / m + ref["above_sum"] * scale / m
-        dist = float(tails)
+        # outside the reference's range: exact from the sums of excess distances (kept at 2**-TAIL_EXPONENT)
+        tails = sum(tail_sums(cur)) / n + sum(tail_sums(ref)) / m
+        dist = 0.0
         if edges.size >= 2:
             w = np.diff(edges * scale)
             fr, fc = np.cumsum(r)[:-2] / m, np.cumsum(c)[:-2] / n  # F at e[0..L-2], atoms included
@@ -262,8 +264,10 @@ def wasserstein_numeric(ref: NumericColumnProfile, cur: NumericColumnProfile) ->
             linear = (d0 * d0 + d1 * d1) / denom / 2
             per_bin = np.where(d0 * d1 >= 0, exact, np.where(kr > 0, linear, step))
             dist += float(np.sum(w * per_bin))
-        std = ref["std"] if ref["std"] is not None else 0.0
-        return _clean(dist / (max(std, MIN_STD) * scale), 0.0)
+        std = max(ref["std"] if ref["std"] is not None else 0.0, MIN_STD)
+        value = dist / (std * scale) + tails / (std * math.ldexp(1.0, -TAIL_EXPONENT))
+    # a distance beyond the float range is the largest float: huge, never 0
+    return value if math.isfinite(value) else (sys.float_info.max if value > 0 else 0.0)
 
 
 def _mean_position(col: NumericColumnProfile, inside: FloatArray) -> FloatArray:

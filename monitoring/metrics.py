@@ -13,6 +13,9 @@ metric                 unit       dimensions                  value
 RowCount               Count      Pipeline[, Step]            rows of the scored dataset
 NullFraction           None       Pipeline[, Step], Feature   null share of each column
 MaxNullFraction        None       Pipeline[, Step]            the ``max_null_fraction`` check's value
+NonFiniteFraction      None       Pipeline[, Step], Feature   share of +-Inf among the non-null values of each
+                                                              floating-point column
+MaxNonFiniteFraction   None       Pipeline[, Step]            the largest ``NonFiniteFraction``
 DriftScore             None       Pipeline[, Step], Feature   PSI of each profiled column (one scale for
                                                               numeric and categorical); omitted when the column
                                                               has ``insufficient_data``
@@ -38,6 +41,20 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 NAMESPACE = "stepml"
+# the catalog of the metrics a check run publishes (``stepml.spec.KNOWN_METRICS`` adds the pipeline's own)
+CHECK_METRICS = frozenset(
+    {
+        "RowCount",
+        "NullFraction",
+        "MaxNullFraction",
+        "NonFiniteFraction",
+        "MaxNonFiniteFraction",
+        "DriftScore",
+        "DriftedColumnsShare",
+        "PredictionMean",
+        "ValidationMetric",
+    }
+)
 HISTORY_SCHEMA = "stepml.metrics/1"
 HISTORY_DIR = "metrics"
 
@@ -64,17 +81,23 @@ def metrics_from_report(
     """The datapoints of one check run, from its report document (and the current profile for the mean)."""
     base = {"Pipeline": pipeline, "Step": step}
     out: list[Datapoint] = [Datapoint("RowCount", float(report.get("rows", 0)), "Count", dict(base))]
+    worst_nonfinite: float | None = None
     for c in report.get("checks", []):
         name, column, status = c["name"], c.get("column"), c["status"]
         if name == "null_fraction" and column is not None:
             out.append(Datapoint("NullFraction", c["value"], "None", {**base, "Feature": column}))
         elif name == "max_null_fraction":
             out.append(Datapoint("MaxNullFraction", c["value"], "None", dict(base)))
+        elif name == "nonfinite_fraction" and column is not None:
+            out.append(Datapoint("NonFiniteFraction", c["value"], "None", {**base, "Feature": column}))
+            worst_nonfinite = max(worst_nonfinite or 0.0, float(c["value"]))
         elif name == "drift" and column is not None and status != "insufficient_data":
             psi = (c.get("details") or {}).get("psi", c["value"])
             out.append(Datapoint("DriftScore", float(psi), "None", {**base, "Feature": column}))
         elif name == "dataset_drift" and status != "insufficient_data":
             out.append(Datapoint("DriftedColumnsShare", c["value"], "None", dict(base)))
+    if worst_nonfinite is not None:
+        out.append(Datapoint("MaxNonFiniteFraction", worst_nonfinite, "None", dict(base)))
     mean = prediction_mean(profile) if profile is not None else None
     if mean is not None:
         out.append(Datapoint("PredictionMean", mean, "None", dict(base)))

@@ -75,6 +75,8 @@ SCHEMA = "stepml.profile/2"
 OTHER = "__other__"
 DEFAULT_BINS = 1000
 DEFAULT_MAX_CATEGORIES = 50
+TAIL_EXPONENT = 600  # tail sums are accumulated at 2**-600: exact, and finite for any float values
+TAIL_SCALE = 2.0**-TAIL_EXPONENT
 
 Kind = Literal["numeric", "categorical"]
 Role = Literal["feature", "prediction"]
@@ -102,6 +104,7 @@ class NumericColumnProfile(_ColumnBase):
     above_sum: float
     interior_positions: NotRequired[list[float]]
     upper_counts: NotRequired[list[int]]
+    tail_exponent: NotRequired[int]  # below_sum / above_sum are in units of 2**tail_exponent (absent: 0)
     units: NotRequired[list[str]]
 
 
@@ -144,12 +147,13 @@ class NumericAccumulator:
         self.positions = np.zeros(len(self.counts), dtype=np.float64)  # inner bins: sum of relative positions
         self.upper = np.zeros(len(self.counts), dtype=np.int64)  # inner bins: values past the bin's midpoint
         self.n_finite = 0
-        self.mean = 0.0
-        self.m2 = 0.0
-        self.overflow = False
+        # moments at a power-of-two scale (exact), so values near the float limits never overflow them
+        self.scale = 1.0
+        self.mean_s = 0.0
+        self.m2_s = 0.0
         self.lo = math.inf
         self.hi = -math.inf
-        self.below = 0.0
+        self.below = 0.0  # tail sums at TAIL_SCALE
         self.above = 0.0
 
     def add(self, values: FloatArray) -> None:
@@ -176,20 +180,20 @@ class NumericAccumulator:
         self.nonfinite += int(values.size - finite.size)
         if finite.size == 0:
             return
-        with np.errstate(all="ignore"):  # +-1e308 values overflow sums: recorded as null, never as Inf
-            bmin, bmax = float(finite.min()), float(finite.max())
-            self.lo, self.hi = min(self.lo, bmin), max(self.hi, bmax)
-            if len(self.edges):
-                e0, e1 = float(self.edges[0]), float(self.edges[-1])
-                if bmin < e0:
-                    below = finite[finite < e0]
-                    self.below += float(e0 * below.size - below.sum())
-                if bmax > e1:
-                    above = finite[finite > e1]
-                    self.above += float(above.sum() - e1 * above.size)
-            bmean = float(finite.mean())
-            bm2 = float(np.square(finite - bmean).sum()) if math.isfinite(bmean) else math.inf
-        self._merge_moments(int(finite.size), bmean, bm2)
+        bmin, bmax = float(finite.min()), float(finite.max())
+        self.lo, self.hi = min(self.lo, bmin), max(self.hi, bmax)
+        if len(self.edges):
+            e0, e1 = float(self.edges[0]) * TAIL_SCALE, float(self.edges[-1]) * TAIL_SCALE
+            if bmin < self.edges[0]:
+                self.below += float(np.sum(e0 - finite[finite < self.edges[0]] * TAIL_SCALE))
+            if bmax > self.edges[-1]:
+                self.above += float(np.sum(finite[finite > self.edges[-1]] * TAIL_SCALE - e1))
+        big = max(abs(bmin), abs(bmax))
+        scale = 1.0 if big < 2.0**400 else math.ldexp(1.0, -math.frexp(big)[1])
+        xs = finite if scale == 1.0 else finite * scale
+        bmean = float(xs.mean())
+        bm2 = float(np.square(xs - bmean).sum())
+        self._merge_moments(int(finite.size), bmean, bm2, scale)
 
     def _add_interior(self, values: FloatArray, idx: npt.NDArray[np.intp], on_edge: npt.NDArray[np.bool_]) -> None:
         """Where the values off the edges lie (computed at half scale, so edges of +-1e308 do not overflow).
@@ -210,25 +214,26 @@ class NumericAccumulator:
             self.upper[0] += int(np.count_nonzero(values * 0.5 < e[0] - (e[1] - e[0]) / 2))
             self.upper[-1] += int(np.count_nonzero(values * 0.5 > e[-1] + (e[-1] - e[-2]) / 2))
 
-    def _merge_moments(self, n: int, mean: float, m2: float) -> None:
-        if not (math.isfinite(mean) and math.isfinite(m2)):
-            self.overflow = True
+    def _merge_moments(self, n: int, mean_s: float, m2_s: float, scale: float) -> None:
+        """Chan et al.'s parallel update, both parts brought to the smaller of their power-of-two scales."""
         if self.n_finite == 0:
-            self.n_finite, self.mean, self.m2 = n, mean, m2
+            self.n_finite, self.mean_s, self.m2_s, self.scale = n, mean_s, m2_s, scale
             return
+        common = min(self.scale, scale)
+        a, b = common / self.scale, common / scale
+        mean_a, m2_a, mean_b, m2_b = self.mean_s * a, self.m2_s * a * a, mean_s * b, m2_s * b * b
         total = self.n_finite + n
-        delta = mean - self.mean
-        with np.errstate(all="ignore"):
-            self.mean += delta * n / total
-            self.m2 += m2 + delta * delta * self.n_finite * n / total
-        self.n_finite = total
+        delta = mean_b - mean_a
+        self.mean_s = mean_a + delta * n / total
+        self.m2_s = m2_a + m2_b + delta * delta * self.n_finite * n / total
+        self.n_finite, self.scale = total, common
 
     def to_profile(self) -> NumericColumnProfile:
         rows = self.count + self.nulls
         has = self.n_finite > 0
-        ok = has and not self.overflow
-        mean = _finite(self.mean) if ok else None
-        std = _finite(math.sqrt(max(self.m2 / self.n_finite, 0.0))) if ok and math.isfinite(self.m2) else None
+        mean = _finite(self.mean_s / self.scale) if has else None
+        std = _finite(math.sqrt(max(self.m2_s / self.n_finite, 0.0)) / self.scale) if has else None
+        below, above, exponent = _tail_sums(self.below, self.above)
         col: NumericColumnProfile = {
             "kind": "numeric",
             "role": self.role,
@@ -244,13 +249,29 @@ class NumericAccumulator:
             "bin_edges": [float(e) for e in self.edges],
             "bin_counts": [int(c) for c in self.counts],
             "edge_counts": [int(c) for c in self.at_edges],
-            "below_sum": _finite(self.below) or 0.0,
-            "above_sum": _finite(self.above) or 0.0,
+            "below_sum": below,
+            "above_sum": above,
             "interior_positions": [float(p) for p in self.positions],
             "upper_counts": [int(c) for c in self.upper],
         }
+        if exponent:
+            col["tail_exponent"] = exponent
         col["notes"] = _numeric_notes(col, rows)
         return col
+
+
+def _tail_sums(below_t: float, above_t: float) -> tuple[float, float, int]:
+    """Tail sums kept at TAIL_SCALE as ``(below, above, k)`` with the true sums ``below * 2**k``, ``above * 2**k``:
+    ``k = 0`` unless a true sum exceeds the float range."""
+    big = max(below_t, above_t)
+    k = max(0, math.frexp(big)[1] + TAIL_EXPONENT - 1020) if big > 0 else 0
+    return math.ldexp(below_t, TAIL_EXPONENT - k), math.ldexp(above_t, TAIL_EXPONENT - k), k
+
+
+def tail_sums(col: NumericColumnProfile) -> tuple[float, float]:
+    """The profile's tail sums times ``2**-TAIL_EXPONENT`` (finite whatever their size)."""
+    k = col.get("tail_exponent", 0) - TAIL_EXPONENT
+    return math.ldexp(col["below_sum"], k), math.ldexp(col["above_sum"], k)
 
 
 class CategoricalAccumulator:
@@ -531,9 +552,13 @@ def _merge_numeric(name: str, a: NumericColumnProfile, b: NumericColumnProfile) 
         "bin_edges": list(a["bin_edges"]),
         "bin_counts": [x + y for x, y in zip(a["bin_counts"], b["bin_counts"], strict=True)],
         "edge_counts": [x + y for x, y in zip(a["edge_counts"], b["edge_counts"], strict=True)],
-        "below_sum": _finite(a["below_sum"] + b["below_sum"]) or 0.0,
-        "above_sum": _finite(a["above_sum"] + b["above_sum"]) or 0.0,
+        "below_sum": 0.0,
+        "above_sum": 0.0,
     }
+    (ba, aa), (bb, ab) = tail_sums(a), tail_sums(b)
+    col["below_sum"], col["above_sum"], exponent = _tail_sums(ba + bb, aa + ab)
+    if exponent:
+        col["tail_exponent"] = exponent
     for key in ("interior_positions", "upper_counts"):
         if key in a and key in b:
             col[key] = [x + y for x, y in zip(a[key], b[key], strict=True)]  # type: ignore[literal-required]
@@ -557,13 +582,15 @@ def _merge_moments(
         return (mb, sb) if nb else (None, None)
     if nb == 0:
         return ma, sa
-    if ma is None or sa is None or mb is None or sb is None:  # a part overflowed the float range
+    if ma is None or sa is None or mb is None or sb is None:  # a part overflowed the float range (old profile)
         return None, None
     n = na + nb
-    delta = mb - ma
-    mean = ma + delta * nb / n
-    m2 = sa * sa * na + sb * sb * nb + delta * delta * na * nb / n
-    return _finite(mean), _finite(math.sqrt(max(m2 / n, 0.0)))
+    big = max(abs(ma), abs(mb), sa, sb)
+    f = math.ldexp(1.0, -math.frexp(big)[1]) if big > 0 else 1.0  # a power of two: exact
+    delta = mb * f - ma * f
+    mean = ma * f + delta * nb / n
+    m2 = (sa * f) ** 2 * na + (sb * f) ** 2 * nb + delta * delta * na * nb / n
+    return _finite(mean / f), _finite(math.sqrt(max(m2 / n, 0.0)) / f)
 
 
 def _merge_categorical(name: str, a: CategoricalColumnProfile, b: CategoricalColumnProfile) -> CategoricalColumnProfile:
