@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from monitoring.config import ColumnCheck, DriftSettings, ExpectationSettings, ReportSettings
+from monitoring.metrics import CHECK_METRICS
 from stepml.errors import Issue, SpecError
 
 DEFAULT_SPEC = "pipeline.yaml"
@@ -521,20 +522,7 @@ def _semantic_issues(spec: PipelineSpec, path: Path, positions: _PositionMap) ->
     return issues, sql
 
 
-KNOWN_METRICS = frozenset(
-    {
-        "RowCount",
-        "NullFraction",
-        "MaxNullFraction",
-        "DriftScore",
-        "DriftedColumnsShare",
-        "PredictionMean",
-        "ValidationMetric",
-        "PipelineFailed",
-        "PipelineSucceeded",
-        "StepDuration",
-    }
-)
+KNOWN_METRICS = CHECK_METRICS | frozenset({"PipelineFailed", "PipelineSucceeded", "StepDuration"})
 
 
 def load_spec(path: str | Path = DEFAULT_SPEC) -> Pipeline:
