@@ -21,6 +21,8 @@ Checks (``CheckResult.name``; ``summary.failed`` lists keys: ``name`` or, per co
 * ``null_fraction`` (one per column) - ``null_count / sample_size <= threshold`` (the column's override or the
   default ``max_null_fraction``);
 * ``max_null_fraction`` - the worst null fraction among the columns judged by the default threshold;
+* ``all_null`` (one per column) - fails when the column holds no non-null value in the batch (with rows) or
+  in the reference profile: a feature that carries nothing;
 * ``nonfinite_fraction`` (one per floating-point column) - +-Inf values among the non-null ones
   ``<= max_nonfinite_fraction`` (default 0: any infinity fails; per-column override);
 * with a reference profile: ``drift`` (one per profiled column, features and prediction; see
@@ -365,11 +367,22 @@ def evaluate(stats: DatasetStats, config: CheckConfig, *, step: str = "check") -
     worst_size = stats.columns[worst_column].sample_size if worst_column is not None else rows
     checks.append(_result("max_null_fraction", worst_column, worst_value, config.max_null_fraction, "<=", worst_size))
     for name, col in stats.columns.items():
+        empty = col.sample_size > 0 and col.nulls == col.sample_size
+        checks.append(_all_null(name, empty, False, col.sample_size))
+    for name, col in stats.columns.items():
         if col.floating:
             limit = config.nonfinite_threshold(name)
             values = col.sample_size - col.nulls
             checks.append(_result("nonfinite_fraction", name, col.nonfinite_fraction, limit, "<=", values))
     return CheckReport(rows=rows, checks=checks, inputs=list(stats.inputs), config=config)
+
+
+def _all_null(name: str, current: bool, reference: bool, sample_size: int) -> CheckResult:
+    """``all_null:<column>``: fails when the batch's column, or the reference's, holds no non-null value."""
+    value = 1.0 if current or reference else 0.0
+    status: Status = "fail" if value else "pass"
+    details = {"current_all_null": current, "reference_all_null": reference}
+    return CheckResult("all_null", name, value, 0.0, "<=", status, sample_size, None, details)
 
 
 def drift_checks(report: DriftReport) -> list[CheckResult]:
@@ -395,7 +408,10 @@ def drift_checks(report: DriftReport) -> list[CheckResult]:
             CheckResult("drift", r.column, r.value, r.threshold, "<", status, r.sample_size, r.reference_size, details)
         )
     dataset_status = _VERDICT_STATUS[report.dataset_verdict]
-    drifted = [r.column for r in report.columns if r.role == "feature" and r.verdict == "drift"]
+    drifted = [r.column for r in report.columns if r.verdict == "drift"]
+    details: dict[str, Any] = {"drifted": drifted, "tested_features": report.tested_features}
+    if report.dataset_verdict == "insufficient_data":
+        details["reason"] = "no column has enough non-null values for a verdict (see each drift check's reason)"
     out.append(
         CheckResult(
             "dataset_drift",
@@ -406,7 +422,7 @@ def drift_checks(report: DriftReport) -> list[CheckResult]:
             dataset_status,
             report.tested_features,
             None,
-            {"drifted": drifted, "tested_features": report.tested_features},
+            details,
         )
     )
     return out
@@ -440,7 +456,7 @@ def drift_section(report: DriftReport, reference: Profile, current: Mapping[str,
             "drifted_share": report.drifted_share,
             "threshold": report.dataset_threshold,
             "tested_features": report.tested_features,
-            "drifted": [r.column for r in report.columns if r.role == "feature" and r.verdict == "drift"],
+            "drifted": [r.column for r in report.columns if r.verdict == "drift"],
             "alpha": report.alpha,
             "correction": report.correction,
         },
@@ -522,7 +538,7 @@ def run_checks(
         return report
     current = profiler.profile(stats.rows)
     settings = config.drift_settings()
-    checks = list(report.checks)
+    checks = [_with_reference_nulls(c, ref) for c in report.checks]
     section = None
     if settings.enabled:
         drift = evaluate_drift(ref["columns"], current["columns"], settings)
@@ -536,6 +552,15 @@ def run_checks(
         drift=section,
         current_profile=current,
     )
+
+
+def _with_reference_nulls(check: CheckResult, ref: Profile) -> CheckResult:
+    """An ``all_null`` check also fails when the reference column has no non-null value."""
+    col = ref["columns"].get(check.column or "")
+    if check.name != "all_null" or col is None or col["count"] > 0:
+        return check
+    current = bool((check.details or {}).get("current_all_null"))
+    return _all_null(check.name if check.column is None else check.column, current, True, check.sample_size)
 
 
 def with_checks(report: CheckReport, more: Sequence[CheckResult]) -> CheckReport:

@@ -36,10 +36,10 @@ Categorical columns
     * **PSI** over the same categories (the default effect size).
 
 Verdict per column (:func:`evaluate_drift`): ``insufficient_data`` when either side has fewer than
-``min_sample_size`` non-null values; otherwise ``drift`` only when the effect size is ``>= threshold`` AND the
-test's p-value, adjusted for multiple testing across the tested columns (Benjamini-Hochberg by default), is
-``< alpha``. Dataset drift: the share of drifted feature columns among those with a verdict ``>=
-dataset_drift_share``. No function here returns NaN or Inf: degenerate inputs (empty, constant, all-null,
+``min_sample_size`` non-null values (``extra.reason`` says so in plain words); otherwise ``drift`` only when the
+effect size is ``>= threshold`` AND the test's p-value, adjusted for multiple testing across the tested columns
+(Benjamini-Hochberg by default), is ``< alpha``. Dataset drift: the share of drifted columns - features and
+model outputs (label, score, regression prediction) - among those with a verdict ``>= dataset_drift_share``. No function here returns NaN or Inf: degenerate inputs (empty, constant, all-null,
 unseen-only) give finite values and, where no test is possible, ``p = 1``.
 """
 
@@ -376,7 +376,23 @@ def compare_column(
     testable = enabled and n_ref >= min_n and n_cur >= min_n
     if not enabled:
         stats["extra"]["disabled"] = True
+    elif not testable:
+        stats["extra"]["reason"] = insufficient_reason(n_ref, n_cur, min_n)
     return stats, testable
+
+
+def insufficient_reason(n_ref: int, n_cur: int, min_n: int, unit: str = "value") -> str:
+    """Why a column has no verdict, in plain words."""
+    if n_ref == 0:
+        return f"the reference has no non-null {unit}: nothing to compare with"
+    if n_cur == 0:
+        return f"the batch has no non-null {unit} in this column"
+    sides = [f"the batch has {n_cur}"] if n_cur < min_n else []
+    sides += [f"the reference has {n_ref}"] if n_ref < min_n else []
+    return (
+        f"too few to judge: {' and '.join(sides)} non-null {unit}(s); a verdict needs at least {min_n} on each "
+        "side (min_sample_size)"
+    )
 
 
 def evaluate_drift(
@@ -400,7 +416,8 @@ def evaluate_drift(
         else:
             verdict = "no_drift"
         results.append(ColumnDriftResult(verdict=verdict, **s))
-    features = [r for r in results if r.role == "feature" and r.verdict != "insufficient_data"]
+    # features and model outputs (predicted labels, scores, regression predictions) alike
+    features = [r for r in results if r.verdict != "insufficient_data"]
     drifted = sum(r.verdict == "drift" for r in features)
     share = drifted / len(features) if features else 0.0
     if not features:

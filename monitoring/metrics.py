@@ -19,8 +19,14 @@ MaxNonFiniteFraction   None       Pipeline[, Step]            the largest ``NonF
 DriftScore             None       Pipeline[, Step], Feature   PSI of each profiled column (one scale for
                                                               numeric and categorical); omitted when the column
                                                               has ``insufficient_data``
-DriftedColumnsShare    None       Pipeline[, Step]            share of drifted features; omitted when no
-                                                              feature has a verdict
+DriftedColumnsShare    None       Pipeline[, Step]            share of drifted columns (features and model
+                                                              outputs); omitted when none has a verdict
+PredictionDrift        None       Pipeline[, Step]            1 when a model output (label, score, regression
+                                                              prediction) drifted, else 0; omitted without a
+                                                              verdict
+FailedChecks           Count      Pipeline[, Step]            failed data-quality checks (every check but drift)
+FailedExpectations     Count      Pipeline[, Step]            failed ``expect_*`` checks (the suite generated
+                                                              from the reference profile)
 PredictionMean         None       Pipeline[, Step]            mean of ``score`` (binary classification) or of a
                                                               numeric ``prediction``
 ValidationMetric       None       Pipeline[, Step]            the serving model's validation metric
@@ -51,6 +57,9 @@ CHECK_METRICS = frozenset(
         "MaxNonFiniteFraction",
         "DriftScore",
         "DriftedColumnsShare",
+        "PredictionDrift",
+        "FailedChecks",
+        "FailedExpectations",
         "PredictionMean",
         "ValidationMetric",
     }
@@ -82,8 +91,15 @@ def metrics_from_report(
     base = {"Pipeline": pipeline, "Step": step}
     out: list[Datapoint] = [Datapoint("RowCount", float(report.get("rows", 0)), "Count", dict(base))]
     worst_nonfinite: float | None = None
+    prediction_drift: float | None = None
+    failed_checks = failed_expectations = 0
     for c in report.get("checks", []):
         name, column, status = c["name"], c.get("column"), c["status"]
+        if status == "fail" and name not in ("drift", "dataset_drift"):
+            failed_checks += 1
+            failed_expectations += name.startswith("expect_")
+        if name == "drift" and (c.get("details") or {}).get("role") == "prediction" and status != "insufficient_data":
+            prediction_drift = max(prediction_drift or 0.0, 1.0 if status == "fail" else 0.0)
         if name == "null_fraction" and column is not None:
             out.append(Datapoint("NullFraction", c["value"], "None", {**base, "Feature": column}))
         elif name == "max_null_fraction":
@@ -96,6 +112,10 @@ def metrics_from_report(
             out.append(Datapoint("DriftScore", float(psi), "None", {**base, "Feature": column}))
         elif name == "dataset_drift" and status != "insufficient_data":
             out.append(Datapoint("DriftedColumnsShare", c["value"], "None", dict(base)))
+    out.append(Datapoint("FailedChecks", float(failed_checks), "Count", dict(base)))
+    out.append(Datapoint("FailedExpectations", float(failed_expectations), "Count", dict(base)))
+    if prediction_drift is not None:
+        out.append(Datapoint("PredictionDrift", prediction_drift, "None", dict(base)))
     if worst_nonfinite is not None:
         out.append(Datapoint("MaxNonFiniteFraction", worst_nonfinite, "None", dict(base)))
     mean = prediction_mean(profile) if profile is not None else None

@@ -378,6 +378,68 @@ def build_profile(
     return new_profile(columns, len(frame), {"bins": bins, "max_categories": max_categories})
 
 
+def build_reference(
+    features: pd.DataFrame,
+    predictions: pd.DataFrame,
+    *,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    prediction: str = "prediction",
+    score: str | None = "score",
+    prediction_kind: Kind | None = None,
+    bins: int = DEFAULT_BINS,
+    max_categories: int = DEFAULT_MAX_CATEGORIES,
+) -> dict[str, Any]:
+    """The reference profile a model is monitored against: its features profiled on ``features`` (the whole
+    training set), its outputs on ``predictions`` (out-of-sample rows: validation or cross-fitted predictions;
+    in-sample scores are sharper than real ones and would false-alarm).
+
+    ``prediction`` (role ``prediction``; ``prediction_kind``, or inferred from its dtype) and, when the frame has
+    it, ``score`` (numeric: a binary classifier's probability of the positive class) are the model's outputs.
+    ``rows`` is the row count of ``features``.
+    """
+    profile = build_profile(
+        features, numeric=numeric, categorical=categorical, bins=bins, max_categories=max_categories
+    )
+    outputs = [prediction, *([score] if score is not None and score in predictions.columns else [])]
+    kind = prediction_kind
+    if kind is None:
+        kind = _plan_columns(predictions, [], [], prediction)[prediction][0]
+    out = build_profile(
+        predictions,
+        numeric=[c for c in outputs if c != prediction or kind == "numeric"],
+        categorical=[prediction] if kind == "categorical" else [],
+        bins=bins,
+        max_categories=max_categories,
+    )
+    for name in outputs:
+        col = out["columns"][name]
+        col["role"] = "prediction"
+        profile["columns"][name] = col
+    return profile
+
+
+def profile_warnings(profile: Mapping[str, Any], min_sample_size: int = 100) -> list[str]:
+    """Plain warnings about a reference profile that the training step prints: a feature with no non-null
+    value, +-Inf values, and outputs too few for a prediction-drift verdict."""
+    out: list[str] = []
+    for name, col in profile["columns"].items():
+        what = "feature" if col["role"] == "feature" else "model output"
+        if col["count"] == 0:
+            out.append(
+                f"{what} {name!r} has no non-null value in the reference data: it carries no information, its "
+                "drift cannot be judged and the check's all_null check fails"
+            )
+        elif col.get("nonfinite_count"):
+            out.append(f"{what} {name!r} has {col['nonfinite_count']} +-Inf value(s) in the reference data")
+        elif col["role"] == "prediction" and col["count"] < min_sample_size:
+            out.append(
+                f"{what} {name!r} is profiled on {col['count']} out-of-sample row(s), fewer than "
+                f"min_sample_size {min_sample_size}: prediction drift will be insufficient_data"
+            )
+    return out
+
+
 def profile_with_edges(frame: pd.DataFrame, reference: Mapping[str, Any]) -> dict[str, Any]:
     """Profile a new batch against ``reference``: same columns, kinds, roles, bin edges and categories.
 

@@ -88,8 +88,13 @@ def test_metrics_and_emf(tmp_path: Path) -> None:
         "RowCount",
         "NullFraction",
         "MaxNullFraction",
+        "NonFiniteFraction",
+        "MaxNonFiniteFraction",
         "DriftScore",
         "DriftedColumnsShare",
+        "PredictionDrift",
+        "FailedChecks",
+        "FailedExpectations",
         "PredictionMean",
         "ValidationMetric",
     }
