@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,11 +236,14 @@ def load_hyperparameters(config_dir: Path, *, step: str = "train") -> dict[str, 
     return data
 
 
-def write_outputs(result: TrainResult, config: TrainConfig, model_dir: Path) -> None:
-    """Write model.joblib, model_meta.json, profile.json and (last) metrics.json to ``model_dir``."""
+def write_outputs(
+    result: TrainResult, config: TrainConfig, model_dir: Path, training: pd.DataFrame | None = None
+) -> None:
+    """Write model.joblib, model_meta.json, profile.json and (last) metrics.json to ``model_dir``;
+    ``training``: the whole training frame the feature reference is profiled on (default: the validation rows)."""
     import joblib
 
-    from monitoring.profile import build_profile
+    from monitoring.profile import build_reference, profile_warnings
 
     model_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(result.model, model_dir / MODEL_FILE)
@@ -253,20 +257,21 @@ def write_outputs(result: TrainResult, config: TrainConfig, model_dir: Path) -> 
         versions=package_versions(),
     )
     _write_json(model_dir / META_FILE, meta.to_dict())
-    # reference profile: the validation rows (a random sample of the training data) with the model's
-    # out-of-sample predictions, i.e. what a scoring run on data like this should look like
-    reference = prepare_features(result.validation, config.numeric, config.categorical)
-    reference[PREDICTION] = result.validation[PREDICTION].to_numpy()
-    prediction_kind = "categorical" if config.task == "classification" else "numeric"
+    # reference profile: the features on the whole training set, the model's outputs on the validation rows
+    # (out-of-sample: in-sample scores are sharper than real ones)
+    features = prepare_features(result.validation if training is None else training, config.numeric, config.categorical)
     try:
-        profile = build_profile(
-            reference,
-            numeric=[*config.numeric, *([PREDICTION] if prediction_kind == "numeric" else [])],
-            categorical=[*config.categorical, *([PREDICTION] if prediction_kind == "categorical" else [])],
-            prediction=PREDICTION,
+        profile = build_reference(
+            features,
+            result.validation,
+            numeric=config.numeric,
+            categorical=config.categorical,
+            prediction_kind="categorical" if config.task == "classification" else "numeric",
         )
     except ValueError as exc:
         raise StepInputError(config.step, f"cannot profile the training data: {exc}") from exc
+    for warning in profile_warnings(profile):
+        print(f"stepml: step {config.step!r}: warning: {warning}", file=sys.stderr)
     _write_json(model_dir / PROFILE_FILE, profile)
     _write_json(model_dir / METRICS_FILE, result.metrics_json())
 
@@ -301,7 +306,7 @@ def run(env: Mapping[str, str]) -> TrainResult:
     )
     frame = read_parquet_files(files, columns=columns, step=config.step)
     result = train(frame, config)
-    write_outputs(result, config, model_dir)
+    write_outputs(result, config, model_dir, frame)
     return result
 
 
