@@ -80,6 +80,10 @@ class ExpectationSettings(BaseModel):
     range_tolerance: float = Field(default=0.1, ge=0.0)  # share of the reference range added on each side
     max_out_of_range_share: float = Field(default=0.01, ge=0.0, le=1.0)
     max_unseen_share: float = Field(default=0.01, ge=0.0, le=1.0)
+    # chance that a batch from the reference's own distribution fails a range or in-set expectation: the
+    # allowed count outside is at least the beta-binomial (1 - this) quantile that a reference of N values
+    # implies (mean 2/(N+1) outside its range; (singletons+1)/(N+1) unseen), so small tables and batches pass
+    false_failure_rate: float = Field(default=0.001, gt=0.0, lt=1.0)
     max_rows: int | None = Field(default=100_000, ge=1)  # validate a deterministic sample of this many rows
 
 
