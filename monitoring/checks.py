@@ -168,6 +168,9 @@ class BatchAccumulator(Protocol):
 
     def add_batch(self, batch: pa.RecordBatch, source: str) -> None: ...
 
+    def start_input(self, source: str, file: pq.ParquetFile) -> None:
+        """Called before an input's batches stream (an accumulator may read what it needs from its footer)."""
+
 
 @dataclass
 class ColumnNulls:
@@ -233,6 +236,13 @@ class ProfileAccumulator:
         self.step = step
         self.numeric: dict[str, NumericAccumulator] = {}
         self.categorical: dict[str, CategoricalAccumulator] = {}
+        # per-unit columns (the reference's ``units``): one row per unit, chosen as the reference was
+        self.units: dict[str, tuple[str, ...]] = {
+            name: tuple(col["units"]) for name, col in reference["columns"].items() if col.get("units")
+        }
+        self._seen: dict[tuple[str, ...], list[set[Any]]] = {u: [set() for _ in u] for u in self.units.values()}
+        self._masks: dict[tuple[str, ...], Any] = {}
+        self._offsets: dict[str, int] = {}
         for name, col in reference["columns"].items():
             if col["kind"] == "numeric":
                 self.numeric[name] = NumericAccumulator(col["bin_edges"], col["role"])  # type: ignore[typeddict-item]
@@ -241,8 +251,32 @@ class ProfileAccumulator:
         for name in extra_numeric:
             self.numeric.setdefault(name, NumericAccumulator([], "prediction"))
 
+    def start_input(self, source: str, file: pq.ParquetFile) -> None:
+        """Select this input's rows that are the first of their units (across every input so far)."""
+        from monitoring.profile import first_of_units
+
+        self._masks, self._offsets = {}, {}
+        names = file.schema_arrow.names
+        for unit_cols in dict.fromkeys(u for c, u in self.units.items() if c in names):
+            missing = [u for u in unit_cols if u not in names]
+            if missing:
+                columns = [c for c, u in self.units.items() if u == unit_cols and c in names]
+                raise StepInputError(
+                    self.step,
+                    f"input {source!r}: column(s) {columns} are checked per unit of {list(unit_cols)} (the "
+                    f"reference profile's units) but the input has no {', '.join(map(repr, missing))}",
+                )
+            table = file.read(columns=list(unit_cols), use_threads=False)
+            self._masks[unit_cols] = first_of_units([table.column(u) for u in unit_cols], self._seen[unit_cols])
+
     def add_batch(self, batch: pa.RecordBatch, source: str) -> None:
-        for name, array in zip(batch.schema.names, batch.columns, strict=True):
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            array = column
+            unit_cols = self.units.get(name)
+            if unit_cols is not None:
+                start = self._offsets.get(name, 0)
+                self._offsets[name] = start + len(column)
+                array = column.filter(pa.array(self._masks[unit_cols][start : start + len(column)]))
             if name in self.numeric:
                 self.numeric[name].add(self._floats(name, array, source))
             elif name in self.categorical:
@@ -268,6 +302,8 @@ class ProfileAccumulator:
             else:
                 cats = reference_categories(col)  # type: ignore[arg-type]
                 columns[name] = self.categorical[name].to_profile(cats)
+            if name in self.units:
+                columns[name]["units"] = list(self.units[name])
         for name, acc in self.numeric.items():
             if name not in columns:
                 columns[name] = acc.to_profile()
@@ -342,6 +378,8 @@ def scan(
         names = [n for n in pf.schema_arrow.names if only is None or n in only]
         stats.start_input(source, names, pf.metadata.num_rows)
         try:
+            for acc in accumulators:
+                acc.start_input(source, pf)
             for name in dict.fromkeys(names):
                 for batch in pf.iter_batches(batch_size=batch_size, columns=[name], use_threads=False):
                     stats.add_batch(batch, source)
@@ -409,9 +447,9 @@ def drift_checks(report: DriftReport) -> list[CheckResult]:
         )
     dataset_status = _VERDICT_STATUS[report.dataset_verdict]
     drifted = [r.column for r in report.columns if r.verdict == "drift"]
-    details: dict[str, Any] = {"drifted": drifted, "tested_features": report.tested_features}
+    dataset: dict[str, Any] = {"drifted": drifted, "tested_features": report.tested_features}
     if report.dataset_verdict == "insufficient_data":
-        details["reason"] = "no column has enough non-null values for a verdict (see each drift check's reason)"
+        dataset["reason"] = "no column has enough non-null values for a verdict (see each drift check's reason)"
     out.append(
         CheckResult(
             "dataset_drift",
@@ -422,7 +460,7 @@ def drift_checks(report: DriftReport) -> list[CheckResult]:
             dataset_status,
             report.tested_features,
             None,
-            details,
+            dataset,
         )
     )
     return out

@@ -24,6 +24,7 @@ class ColumnDrift(BaseModel):
     effect: Effect | None = None  # numeric only; categorical columns always use PSI
     threshold: float | None = Field(default=None, ge=0.0)
     min_sample_size: int | None = Field(default=None, ge=1)
+    units: list[str] | None = None  # the column(s) naming the entity this column describes
 
 
 class DriftSettings(BaseModel):
@@ -43,7 +44,22 @@ class DriftSettings(BaseModel):
     discrete_max_values: int = Field(default=20, ge=0, le=1001)
     min_sample_size: int = Field(default=100, ge=1)
     dataset_drift_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    # entity-aware mode: unit column -> the features describing that entity ({candidate_id: [skill_score]}).
+    # Rows of one unit are not independent (a candidate's ten invitations repeat its features): those features
+    # are profiled, tested and counted one row per unit, in the reference (train) and in the batch (check).
+    units: dict[str, list[str]] = Field(default_factory=dict)
     columns: dict[str, ColumnDrift] = Field(default_factory=dict)
+
+    def units_of(self) -> dict[str, list[str]]:
+        """feature -> its unit column(s), from ``units`` and the per-column ``units`` (which win)."""
+        out: dict[str, list[str]] = {}
+        for unit, features in self.units.items():
+            for feature in features:
+                out.setdefault(feature, []).append(unit)
+        for name, c in self.columns.items():
+            if c.units:
+                out[name] = list(c.units)
+        return out
 
     def for_column(self, name: str, kind: str) -> tuple[bool, Effect, float, int]:
         """(enabled, effect size, its threshold, min sample size) of column ``name``."""
@@ -69,6 +85,7 @@ class ColumnCheck(BaseModel):
     max_unseen_share: float | None = Field(default=None, ge=0.0, le=1.0)
     min_value: float | None = None  # explicit range instead of the reference's (+- tolerance)
     max_value: float | None = None
+    units: list[str] | None = None  # the column(s) naming the entity this column describes (drift per unit)
 
 
 class ExpectationSettings(BaseModel):
@@ -114,6 +131,10 @@ class CheckConfig(BaseModel):
             return override.max_null_fraction, True
         return self.max_null_fraction, False
 
+    def profile_units(self) -> dict[str, list[str]]:
+        """feature -> unit column(s): what the training step profiles per unit (``build_reference(units=)``)."""
+        return self.drift_settings().units_of()
+
     def nonfinite_threshold(self, column: str) -> float:
         """The largest allowed share of +-Inf among the non-null values of ``column``."""
         override = self.columns.get(column)
@@ -125,11 +146,12 @@ class CheckConfig(BaseModel):
         """The drift settings with the per-column overrides of ``columns`` folded in."""
         cols = dict(self.drift.columns)
         for name, c in self.columns.items():
-            if not c.drift or c.drift_effect or c.drift_threshold is not None or c.min_sample_size:
+            if not c.drift or c.drift_effect or c.drift_threshold is not None or c.min_sample_size or c.units:
                 cols[name] = ColumnDrift(
                     enabled=c.drift,
                     effect=c.drift_effect,
                     threshold=c.drift_threshold,
                     min_sample_size=c.min_sample_size,
+                    units=c.units,
                 )
         return self.drift.model_copy(update={"columns": cols})

@@ -222,7 +222,7 @@ def _flat_bins(ref: NumericColumnProfile) -> npt.NDArray[np.bool_]:
     """Per bin: the reference has no value strictly inside it (its CDF is flat there). Outer bins: False."""
     r = np.asarray(ref["bin_counts"], dtype=np.int64)
     at = np.append(np.asarray(ref["edge_counts"], dtype=np.int64), 0)
-    flat = (r - at) == 0
+    flat: npt.NDArray[np.bool_] = (r - at) == 0
     flat[0] = flat[-1] = False
     return flat
 
@@ -345,7 +345,7 @@ def compare_column(
     if ref["kind"] == "numeric":
         rn, cn = cast(NumericColumnProfile, ref), cast(NumericColumnProfile, cur)
         if is_lattice(rn, settings.discrete_max_values):
-            stat, dof, p = chi2_homogeneity(rn["bin_counts"], nearest_value_counts(rn, cn))
+            stat, dof, p = chi2_homogeneity(rn["bin_counts"], nearest_value_counts(rn, cn).astype(np.int64))
             stats |= {"test": "chi2", "statistic": stat, "p_value": p}
             stats["extra"] |= {"dof": dof, "discrete_values": len(rn["bin_edges"])}
         else:
@@ -377,7 +377,9 @@ def compare_column(
     if not enabled:
         stats["extra"]["disabled"] = True
     elif not testable:
-        stats["extra"]["reason"] = insufficient_reason(n_ref, n_cur, min_n)
+        stats["extra"]["reason"] = insufficient_reason(n_ref, n_cur, min_n, "unit" if ref.get("units") else "value")
+    if ref.get("units"):
+        stats["extra"]["units"] = list(ref["units"])
     return stats, testable
 
 
@@ -392,6 +394,7 @@ def insufficient_reason(n_ref: int, n_cur: int, min_n: int, unit: str = "value")
     return (
         f"too few to judge: {' and '.join(sides)} non-null {unit}(s); a verdict needs at least {min_n} on each "
         "side (min_sample_size)"
+        + (" - rows of one unit are not independent, each unit counts once" if unit == "unit" else "")
     )
 
 

@@ -64,9 +64,7 @@ class ExpectationDef:
     false_failure_rate: float = ExpectationSettings().false_failure_rate
 
 
-def allowed_unexpected(
-    n: int, share: float, base: tuple[float, float] | None, false_failure_rate: float
-) -> int:
+def allowed_unexpected(n: int, share: float, base: tuple[float, float] | None, false_failure_rate: float) -> int:
     """How many of ``n`` values may be unexpected: ``share * n``, or more when a batch drawn from the reference's
     own distribution would exceed that with probability above ``false_failure_rate``.
 
@@ -127,7 +125,9 @@ def suite_definition(reference: Profile, config: CheckConfig) -> list[Expectatio
                         {"min_value": lo, "max_value": hi, "mostly": 1.0 - e.max_out_of_range_share},
                         e.max_out_of_range_share,
                         # outside [min, max] of N continuous values: Beta(2, N - 1); the tolerance only lowers it
-                        None if (o and (o.min_value is not None or o.max_value is not None)) else (2.0, max(finite - 1, 1)),
+                        None
+                        if (o and (o.min_value is not None or o.max_value is not None))
+                        else (2.0, max(finite - 1, 1)),
                         e.false_failure_rate,
                     )
                 )

@@ -89,6 +89,7 @@ class _ColumnBase(TypedDict):
     null_count: int
     null_fraction: float
     notes: list[str]
+    units: NotRequired[list[str]]  # profiled one row per unit of these columns (counts are units)
 
 
 class NumericColumnProfile(_ColumnBase):
@@ -105,7 +106,6 @@ class NumericColumnProfile(_ColumnBase):
     interior_positions: NotRequired[list[float]]
     upper_counts: NotRequired[list[int]]
     tail_exponent: NotRequired[int]  # below_sum / above_sum are in units of 2**tail_exponent (absent: 0)
-    units: NotRequired[list[str]]
 
 
 class CategoricalColumnProfile(_ColumnBase):
@@ -318,6 +318,40 @@ class CategoricalAccumulator:
         return col
 
 
+def first_of_units(columns: Sequence[Any], seen: list[set[Any]] | None = None) -> npt.NDArray[np.bool_]:
+    """Rows that each unit column's value reaches for the first time: one row per unit, independent units.
+
+    ``columns``: the unit columns of the same rows (pyarrow arrays, pandas Series or numpy arrays). A row is kept
+    when, in every unit column, its value was not met in an earlier row (nor in ``seen``, one set per column,
+    updated: partitions streamed one after the other select as one dataset). With two unit columns (a
+    candidate and a job) the kept rows have distinct candidates AND distinct jobs. Rows with a null unit are
+    never kept. The choice depends on the row order and the ids only, never on feature values.
+    """
+    import pyarrow as pa
+
+    keep: npt.NDArray[np.bool_] | None = None
+    for j, column in enumerate(columns):
+        arr = column if isinstance(column, pa.ChunkedArray | pa.Array) else pa.array(column, from_pandas=True)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        encoded = arr.dictionary_encode()
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        first = np.zeros(codes.size, dtype=bool)
+        uniq, index = np.unique(codes, return_index=True)
+        index = index[uniq >= 0]
+        uniq = uniq[uniq >= 0]
+        if seen is not None:
+            values = encoded.dictionary.take(pa.array(uniq)).to_pylist()
+            new = np.fromiter((v not in seen[j] for v in values), dtype=bool, count=len(values))
+            seen[j].update(values)
+            index = index[new]
+        first[index] = True
+        keep = first if keep is None else keep & first
+    if keep is None:
+        raise ValueError("first_of_units needs at least one unit column")
+    return keep
+
+
 def quantile_edges(finite: FloatArray, bins: int) -> FloatArray:
     """Deduplicated quantiles of ``finite`` at ``0, 1/bins, ..., 1`` (empty for no values); every distinct value
     when there are at most ``bins + 1`` of them (small or discrete references: their ECDF is then exact)."""
@@ -328,11 +362,23 @@ def quantile_edges(finite: FloatArray, bins: int) -> FloatArray:
         if distinct.size <= bins + 1:
             return np.asarray(distinct, dtype=np.float64)
     with np.errstate(all="ignore"):
-        edges = np.quantile(finite, np.linspace(0.0, 1.0, bins + 1))
+        edges = _sorted_quantiles(np.sort(finite), np.linspace(0.0, 1.0, bins + 1))
     # keep the exact extremes: interpolation can round the max a hair below the largest value
     edges[0], edges[-1] = float(finite.min()), float(finite.max())
     edges = np.unique(edges[np.isfinite(edges)])
     return np.asarray(edges, dtype=np.float64)
+
+
+def _sorted_quantiles(ordered: FloatArray, q: FloatArray) -> FloatArray:
+    """``np.quantile(x, q)`` (its default linear method, same rounding) of the sorted ``x``: one sort instead
+    of a partition per quantile (4x faster for 1001 quantiles)."""
+    pos = q * (ordered.size - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, ordered.size - 1)
+    t = pos - lo
+    a, b = ordered[lo], ordered[hi]
+    diff = b - a
+    return np.asarray(np.where(t >= 0.5, b - diff * (1 - t), a + diff * t), dtype=np.float64)
 
 
 def new_profile(columns: dict[str, ColumnProfile], rows: int, params: ProfileParams) -> dict[str, Any]:
@@ -351,20 +397,26 @@ def build_profile(
     prediction: str | None = None,
     bins: int = DEFAULT_BINS,
     max_categories: int = DEFAULT_MAX_CATEGORIES,
+    units: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """Profile ``frame`` as a reference: quantile bin edges and top categories come from this data.
 
     ``prediction`` names the model-output column (role ``"prediction"``); it may also be listed in ``numeric``
     or ``categorical``, otherwise its kind is inferred from its dtype (numeric, non-bool -> numeric).
+    ``units`` maps a column to the column(s) naming the entity it describes (``{"skill": ["candidate_id"]}``):
+    that column is profiled on one row per unit (:func:`first_of_units`) and records ``units``; its counts
+    are then units, not rows.
     """
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
         raise ValueError(f"bins must be an integer >= 1, got {bins!r}")
     if isinstance(max_categories, bool) or not isinstance(max_categories, int) or max_categories < 0:
         raise ValueError(f"max_categories must be an integer >= 0, got {max_categories!r}")
     plan = _plan_columns(frame, numeric, categorical, prediction)
+    selections = _unit_selections(frame, units or {}, plan)
     columns: dict[str, ColumnProfile] = {}
     for name, (kind, role) in plan.items():
-        series = frame[name]
+        unit_cols = tuple((units or {}).get(name, ()))
+        series = frame[name] if not unit_cols else frame[name][selections[unit_cols]]
         if kind == "numeric":
             values = _numeric_values(name, series)
             finite = values[np.isfinite(values)]
@@ -375,7 +427,30 @@ def build_profile(
             cat = CategoricalAccumulator(role)
             cat.add_counts(_series_counts(series), nulls=int(series.isna().sum()))
             columns[name] = cat.to_profile(None, max_categories)
+        if unit_cols:
+            columns[name]["units"] = list(unit_cols)
     return new_profile(columns, len(frame), {"bins": bins, "max_categories": max_categories})
+
+
+def _unit_selections(
+    frame: pd.DataFrame, units: Mapping[str, Sequence[str]], plan: Mapping[str, Any]
+) -> dict[tuple[str, ...], Any]:
+    """One row-selection mask per distinct set of unit columns (see :func:`first_of_units`)."""
+    if isinstance(units, str) or not isinstance(units, Mapping):
+        raise ValueError("units must map column names to lists of unit columns")
+    out: dict[tuple[str, ...], Any] = {}
+    for name, cols in units.items():
+        key = tuple(cols)
+        if name not in plan:
+            raise ValueError(f"units name column {name!r}, which is not profiled")
+        if not key or isinstance(cols, str):
+            raise ValueError(f"units of {name!r} must be a non-empty list of column names")
+        missing = [c for c in key if c not in frame.columns]
+        if missing:
+            raise ValueError(f"unit column(s) {missing} of {name!r} are not in the frame")
+        if key not in out:
+            out[key] = first_of_units([frame[c] for c in key])
+    return out
 
 
 def build_reference(
@@ -389,6 +464,7 @@ def build_reference(
     prediction_kind: Kind | None = None,
     bins: int = DEFAULT_BINS,
     max_categories: int = DEFAULT_MAX_CATEGORIES,
+    units: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """The reference profile a model is monitored against: its features profiled on ``features`` (the whole
     training set), its outputs on ``predictions`` (out-of-sample rows: validation or cross-fitted predictions;
@@ -396,10 +472,11 @@ def build_reference(
 
     ``prediction`` (role ``prediction``; ``prediction_kind``, or inferred from its dtype) and, when the frame has
     it, ``score`` (numeric: a binary classifier's probability of the positive class) are the model's outputs.
-    ``rows`` is the row count of ``features``.
+    ``rows`` is the row count of ``features``. ``units``: feature -> unit column(s), profiled one row per unit
+    (:func:`build_profile`); ``features`` must then hold the unit columns.
     """
     profile = build_profile(
-        features, numeric=numeric, categorical=categorical, bins=bins, max_categories=max_categories
+        features, numeric=numeric, categorical=categorical, bins=bins, max_categories=max_categories, units=units
     )
     outputs = [prediction, *([score] if score is not None and score in predictions.columns else [])]
     kind = prediction_kind
@@ -453,9 +530,12 @@ def profile_with_edges(frame: pd.DataFrame, reference: Mapping[str, Any]) -> dic
             f"column(s) {', '.join(map(repr, missing))} of the reference profile are not in the frame; "
             f"available: {', '.join(map(str, frame.columns))}"
         )
+    units = {name: col["units"] for name, col in ref["columns"].items() if col.get("units")}
+    selections = _unit_selections(frame, units, ref["columns"])
     columns: dict[str, ColumnProfile] = {}
     for name, col in ref["columns"].items():
-        series = frame[name]
+        unit_cols = tuple(col.get("units") or ())
+        series = frame[name] if not unit_cols else frame[name][selections[unit_cols]]
         if col["kind"] == "numeric":
             acc = NumericAccumulator(cast(NumericColumnProfile, col)["bin_edges"], col["role"])
             acc.add(_numeric_values(name, series))
@@ -464,6 +544,8 @@ def profile_with_edges(frame: pd.DataFrame, reference: Mapping[str, Any]) -> dic
             cat = CategoricalAccumulator(col["role"])
             cat.add_counts(_series_counts(series), nulls=int(series.isna().sum()))
             columns[name] = cat.to_profile(reference_categories(cast(CategoricalColumnProfile, col)))
+        if unit_cols:
+            columns[name]["units"] = list(unit_cols)
     return new_profile(columns, len(frame), ref["params"])
 
 
@@ -495,6 +577,8 @@ def merge_profiles(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]
             columns[name] = _merge_categorical(
                 name, cast(CategoricalColumnProfile, ca), cast(CategoricalColumnProfile, cb)
             )
+        if ca.get("units"):  # per-unit columns: exact when no unit spans both parts (the check streams instead)
+            columns[name]["units"] = list(ca["units"])
     return new_profile(columns, rows, pa_["params"])
 
 
@@ -623,7 +707,7 @@ def _merge_numeric(name: str, a: NumericColumnProfile, b: NumericColumnProfile) 
         col["tail_exponent"] = exponent
     for key in ("interior_positions", "upper_counts"):
         if key in a and key in b:
-            col[key] = [x + y for x, y in zip(a[key], b[key], strict=True)]  # type: ignore[literal-required]
+            col[key] = [x + y for x, y in zip(a[key], b[key], strict=True)]
     col["notes"] = _numeric_notes(col, count + nulls)
     return col
 

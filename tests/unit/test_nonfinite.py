@@ -15,7 +15,7 @@ from monitoring.checks import run_checks
 from monitoring.config import CheckConfig, DriftSettings
 from monitoring.drift import evaluate_drift, wasserstein_numeric
 from monitoring.metrics import metrics_from_report
-from monitoring.profile import NumericAccumulator, merge_profiles, new_profile, quantile_edges
+from monitoring.profile import NumericAccumulator, NumericColumnProfile, merge_profiles, new_profile, quantile_edges
 
 SCALE = 2.0**-64  # exact: a power of two
 
@@ -25,10 +25,10 @@ def exact_std(x: np.ndarray) -> float:
     return float(np.std(x * s) / s)
 
 
-def _profile(values: np.ndarray, edges: np.ndarray) -> dict:
+def _profile(values: np.ndarray, edges: np.ndarray) -> NumericColumnProfile:
     acc = NumericAccumulator(edges)
     acc.add(values)
-    return acc.to_profile()  # type: ignore[return-value]
+    return acc.to_profile()
 
 
 def scaled_w(ref: np.ndarray, cur: np.ndarray) -> float:
@@ -71,9 +71,9 @@ def test_huge_values_in_the_batch_are_drift_not_zero() -> None:
     edges = quantile_edges(ref, 1000)
     r, c = _profile(ref, edges), _profile(cur, edges)
     # Then W is finite and equals the exact distance (the review: the tail sum overflowed and became 0)
-    w = wasserstein_numeric(r, c)  # type: ignore[arg-type]
+    w = wasserstein_numeric(r, c)
     assert np.isfinite(w) and w == pytest.approx(scaled_w(ref, cur), rel=1e-6)
-    report = evaluate_drift({"x": r}, {"x": c}, DriftSettings())  # type: ignore[dict-item]
+    report = evaluate_drift({"x": r}, {"x": c}, DriftSettings())
     assert report.columns[0].verdict == "drift"
 
 
@@ -93,12 +93,14 @@ def test_huge_values_in_the_reference_keep_an_exact_std() -> None:
     # Then the reference mean and std are the exact ones (the review: the std overflowed, W became 2.1e307)
     assert r["std"] == pytest.approx(exact_std(ref), rel=1e-9)
     assert r["mean"] == pytest.approx(float(np.mean(ref * SCALE)) / SCALE, rel=1e-9)
-    assert wasserstein_numeric(r, c) == pytest.approx(scaled_w(ref, cur), rel=1e-6)  # type: ignore[arg-type]
-    report = evaluate_drift({"x": r}, {"x": c}, DriftSettings())  # type: ignore[dict-item]
+    assert wasserstein_numeric(r, c) == pytest.approx(scaled_w(ref, cur), rel=1e-6)
+    report = evaluate_drift({"x": r}, {"x": c}, DriftSettings())
     assert report.columns[0].verdict == "no_drift"
     # ... and merging partitions keeps them exact too
     half = len(cur) // 2
     a, b = _profile(cur[:half], edges), _profile(cur[half:], edges)
-    merged = merge_profiles(new_profile({"x": a}, half, {"bins": 1000, "max_categories": 50}),  # type: ignore[dict-item]
-                            new_profile({"x": b}, half, {"bins": 1000, "max_categories": 50}))  # type: ignore[dict-item]
+    merged = merge_profiles(
+        new_profile({"x": a}, half, {"bins": 1000, "max_categories": 50}),
+        new_profile({"x": b}, half, {"bins": 1000, "max_categories": 50}),
+    )
     assert merged["columns"]["x"]["std"] == pytest.approx(c["std"], rel=1e-9)

@@ -8,6 +8,7 @@ the binomial oracle."""
 from __future__ import annotations
 
 from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -18,7 +19,7 @@ from scipy.stats import binom
 from monitoring.checks import run_checks, with_checks
 from monitoring.config import CheckConfig, ExpectationSettings
 from monitoring.expectations import allowed_unexpected, run_expectations
-from steps._model import TrainConfig
+from steps._model import Task, TrainConfig
 from steps.train import train, write_outputs
 
 
@@ -28,7 +29,7 @@ def _table(name: str) -> tuple[pd.DataFrame, TrainConfig]:
     data = load_diabetes(as_frame=True) if name == "diabetes" else load_breast_cancer(as_frame=True)
     frame = data.frame.rename(columns=lambda c: str(c).replace(" ", "_"))
     features = tuple(c for c in frame.columns if c != "target")
-    task = "regression" if name == "diabetes" else "classification"
+    task: Task = "regression" if name == "diabetes" else "classification"
     return frame, TrainConfig(task=task, target="target", features=features, model_params={"max_iter": 30})
 
 
