@@ -21,7 +21,8 @@ def step_config(spec: PipelineSpec, name: str) -> dict[str, Any]:
     if isinstance(step, ExtractStep):
         return {"sql_path": step.sql, "rows_per_file": step.rows_per_file}
     if isinstance(step, TrainStep):
-        return {"model": _model(spec)}
+        units = profile_units(spec)
+        return {"model": _model(spec)} | ({"profile_units": units} if units else {})
     if isinstance(step, GateStep):
         return {
             "metric": spec.model.metric,
@@ -52,7 +53,18 @@ def train_hyperparameters(spec: PipelineSpec, name: str) -> dict[str, str]:
         "seed": str(m.seed),
         "model_params": json.dumps(m.hyperparameters, sort_keys=True),
         "threads": str(step.resources.threads if step.resources.cpu else 0),
-    }
+    } | ({"profile_units": json.dumps(units, sort_keys=True)} if (units := profile_units(spec)) else {})
+
+
+def profile_units(spec: PipelineSpec) -> dict[str, list[str]]:
+    """feature -> unit column(s) named by the spec's check steps (the reference profiles those per unit)."""
+    from monitoring.config import CheckConfig
+
+    out: dict[str, list[str]] = {}
+    for name, step in spec.steps.items():
+        if isinstance(step, CheckStep):
+            out |= CheckConfig.model_validate(check_config(spec, name)).profile_units()
+    return dict(sorted(out.items()))
 
 
 def check_config(spec: PipelineSpec, name: str) -> dict[str, Any]:
