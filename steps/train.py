@@ -259,7 +259,10 @@ def write_outputs(
     _write_json(model_dir / META_FILE, meta.to_dict())
     # reference profile: the features on the whole training set, the model's outputs on the validation rows
     # (out-of-sample: in-sample scores are sharper than real ones)
-    features = prepare_features(result.validation if training is None else training, config.numeric, config.categorical)
+    source = result.validation if training is None else training
+    features = prepare_features(source, config.numeric, config.categorical)
+    for unit in dict.fromkeys(u for units in config.profile_units.values() for u in units):
+        features[unit] = source[unit].to_numpy()  # entity-aware drift: those features are profiled per unit
     try:
         profile = build_reference(
             features,
@@ -267,6 +270,7 @@ def write_outputs(
             numeric=config.numeric,
             categorical=config.categorical,
             prediction_kind="categorical" if config.task == "classification" else "numeric",
+            units=config.profile_units,
         )
     except ValueError as exc:
         raise StepInputError(config.step, f"cannot profile the training data: {exc}") from exc
@@ -295,7 +299,8 @@ def run(env: Mapping[str, str]) -> TrainResult:
     model_dir = Path(env.get("SM_MODEL_DIR", "/opt/ml/model"))
     config = TrainConfig.from_hyperparameters(load_hyperparameters(config_dir))
     files = list_parquet_files(channel, step=config.step)
-    columns = [config.target, *config.features, *config.id_columns]
+    units = [u for us in config.profile_units.values() for u in us]
+    columns = list(dict.fromkeys([config.target, *config.features, *config.id_columns, *units]))
     check_files(
         {path: open_parquet(path, step=config.step) for path in files},
         required=columns,
