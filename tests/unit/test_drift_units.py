@@ -165,3 +165,29 @@ def test_check_step_counts_units_from_the_spec(tmp_path: Path) -> None:
     firsts = batch.loc[first_of_units([batch["unit"]]), "x"]
     ref_firsts = train.loc[first_of_units([train["unit"]]), "x"]
     assert x.details["statistic"] == pytest.approx(ks_2samp(ref_firsts, firsts).statistic, abs=2e-3)
+
+
+def test_training_entrypoint_profiles_unit_features_per_unit(tmp_path: Path) -> None:
+    # Given training rows clustered by entity and a config naming the unit of x (as the spec's check does)
+    from steps._model import TrainConfig
+    from steps.train import train, write_outputs
+
+    rng = np.random.default_rng(5)
+    frame = rows(entities(rng, 300), rng)
+    frame["label"] = (rng.random(len(frame)) < 1 / (1 + np.exp(-frame["x"]))).astype(int)
+    config = TrainConfig.from_hyperparameters(
+        {
+            "task": "classification",
+            "target": "label",
+            "features": '["x", "b"]',
+            "model_params": '{"max_iter": 10}',
+            "profile_units": json.dumps(
+                CheckConfig.model_validate({"drift": {"units": {"unit": ["x"]}}}).profile_units()
+            ),
+        }
+    )
+    write_outputs(train(frame, config), config, tmp_path, frame)
+    profile = json.loads((tmp_path / "profile.json").read_text())
+    # Then x is profiled on one row per entity, b on every row
+    assert profile["columns"]["x"]["units"] == ["unit"] and profile["columns"]["x"]["count"] == 300
+    assert "units" not in profile["columns"]["b"] and profile["columns"]["b"]["count"] == len(frame)
