@@ -91,6 +91,8 @@ def training_sample(
     return sample
 
 
+REFERENCE_SAMPLE_FILE = "reference_sample.parquet"  # written beside profile.json by the training step
+
 # evidently's distance methods flag a column at value >= threshold; its tests (KS, chi-square, Z) at p < threshold
 _DISTANCES = ("distance", "divergence", "PSI", "psi")
 

@@ -4,7 +4,8 @@ Paths come from the environment, with SageMaker's defaults:
 
     SM_CHANNEL_TRAIN      /opt/ml/input/data/train   one or more *.parquet files (read in name order)
     SM_INPUT_CONFIG_DIR   /opt/ml/input/config       hyperparameters.json (every value a string)
-    SM_MODEL_DIR          /opt/ml/model              model.joblib, model_meta.json, metrics.json, profile.json
+    SM_MODEL_DIR          /opt/ml/model              model.joblib, model_meta.json, metrics.json, profile.json,
+                                                     reference_sample.parquet
     SM_OUTPUT_DIR         /opt/ml/output             ``failure`` (JSON) when the job fails
 
 :func:`train` is the pure core (no environment, no files); :func:`run` is the adapter around it.
@@ -243,6 +244,7 @@ def write_outputs(
     ``training``: the whole training frame the feature reference is profiled on (default: the validation rows)."""
     import joblib
 
+    from monitoring.evidently_report import REFERENCE_SAMPLE_FILE, training_sample
     from monitoring.profile import build_reference, profile_warnings
 
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -277,6 +279,8 @@ def write_outputs(
     for warning in profile_warnings(profile):
         print(f"stepml: step {config.step!r}: warning: {warning}", file=sys.stderr)
     _write_json(model_dir / PROFILE_FILE, profile)
+    outputs = result.validation[[c for c in (PREDICTION, SCORE) if c in result.validation.columns]]
+    training_sample(features, outputs).to_parquet(model_dir / REFERENCE_SAMPLE_FILE, index=False)
     _write_json(model_dir / METRICS_FILE, result.metrics_json())
 
 
