@@ -12,6 +12,8 @@ as a JSON list (``["a.parquet", "b.parquet"]``) or separated by ``os.pathsep``.
     --batch-size N        rows per streamed record batch (default 65536)
     --reference FILE      the reference profile (profile.json written by train): enables drift, the expectation
                           suite generated from it, the evidently sample and the metrics that need it
+    --reference-sample FILE  real training rows (reference_sample.parquet written by train) that evidently's
+                          page is rendered against; copied beside the report
     --predictions FILE    a scoring output file (its ``prediction`` and ``score`` columns are checked); repeatable
     --pipeline NAME       the pipeline's name (the ``Pipeline`` metric dimension; default "stepml")
     --run-id ID           the run this check belongs to (metric history)
@@ -20,7 +22,8 @@ as a JSON list (``["a.parquet", "b.parquet"]``) or separated by ``os.pathsep``.
 Beside the report (same directory) it writes ``metrics.emf.jsonl`` (CloudWatch Embedded Metric Format, one
 document a line, also printed to stdout), ``history.json`` (this run's metric-history record), and with a
 reference ``current_profile.json``, ``reference_profile.json`` (a copy) and ``sample.parquet`` (the bounded
-sample evidently's report is rendered from).
+sample evidently's report is rendered from), and with ``--reference-sample`` a copy of it as
+``reference_sample.parquet`` (the training rows evidently's report is rendered against).
 
 Exit codes: 0 the checks ran (the report says which failed); 2 bad input (missing/corrupt file, bad config,
 unknown column) or a failed check with ``fail_run: true`` (``DataQualityError``, after the report is
@@ -59,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--failure-file", metavar="PATH", help="failure JSON path (env STEPML_FAILURE_FILE)")
     parser.add_argument("--batch-size", metavar="N", help="rows per record batch (env STEPML_BATCH_SIZE)")
     parser.add_argument("--reference", metavar="FILE", help="reference profile JSON (env STEPML_REFERENCE)")
+    parser.add_argument("--reference-sample", metavar="FILE", help="training rows (env STEPML_REFERENCE_SAMPLE)")
     parser.add_argument("--predictions", action="append", metavar="FILE", help="scoring output file, repeatable")
     parser.add_argument("--pipeline", help="pipeline name, the Pipeline dimension (env STEPML_PIPELINE)")
     parser.add_argument("--run-id", help="run id for the metric history (env STEPML_RUN_ID)")
@@ -77,6 +81,7 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
         "failure_file",
         "batch_size",
         "reference",
+        "reference_sample",
         "pipeline",
         "run_id",
         "validation_metric",
@@ -164,6 +169,8 @@ def run(args: argparse.Namespace) -> CheckReport:
     out_dir = Path(args.output).parent
     if reference is not None:
         report = _with_reference_outputs(report, reference, config, [*args.input, *args.predictions], out_dir, step)
+        if args.reference_sample:
+            copy_reference_sample(args.reference_sample, out_dir, step=step)
     document = report.to_dict()
     document["run"] = _emit_metrics(args, step, report, document, out_dir)
     write_json_atomic(Path(args.output), document)
@@ -187,6 +194,16 @@ def load_reference(path: str | None, *, step: str) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         raise StepInputError(step, f"the reference profile {path!r} is not a JSON object")
     return data
+
+
+def copy_reference_sample(path: str, out_dir: Path, *, step: str) -> None:
+    import shutil
+
+    from monitoring.evidently_report import REFERENCE_SAMPLE_FILE
+
+    if not Path(path).is_file():
+        raise StepInputError(step, f"the reference sample {path!r} does not exist or is not a file")
+    shutil.copyfile(path, out_dir / REFERENCE_SAMPLE_FILE)
 
 
 def _with_reference_outputs(
