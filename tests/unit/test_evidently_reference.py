@@ -86,3 +86,37 @@ def test_evidently_still_sees_real_drift(null_case: tuple[dict, pd.DataFrame, pd
     reference, sample, batch = null_case
     moved = batch.assign(remote=(np.random.default_rng(4).random(len(batch)) < 0.3).astype(float))
     assert drift_flags(run_report(reference, moved, reference_rows=sample))["remote"]
+
+
+def test_check_entrypoint_keeps_the_reference_sample(
+    null_case: tuple[dict, pd.DataFrame, pd.DataFrame],  # type: ignore[type-arg]
+    tmp_path: Path,
+) -> None:
+    import json
+
+    from steps.check import main
+
+    reference, sample, batch = null_case
+    features = {**reference, "columns": {k: v for k, v in reference["columns"].items() if v["role"] == "feature"}}
+    (tmp_path / "profile.json").write_text(json.dumps(features))
+    sample.to_parquet(tmp_path / "reference_sample.parquet")
+    batch.to_parquet(tmp_path / "batch.parquet")
+    out = tmp_path / "out" / "report.json"
+    args = [
+        "--input",
+        str(tmp_path / "batch.parquet"),
+        "--output",
+        str(out),
+        "--reference",
+        str(tmp_path / "profile.json"),
+    ]
+    assert main([*args, "--reference-sample", str(tmp_path / "reference_sample.parquet")]) == 0
+    kept = pd.read_parquet(out.parent / "reference_sample.parquet")
+    pd.testing.assert_frame_equal(kept, sample)
+    assert json.loads(out.read_text())["drift"]["dataset"]["verdict"] == "no_drift"
+    assert (
+        main(
+            [*args, "--reference-sample", str(tmp_path / "missing.parquet"), "--failure-file", str(tmp_path / "f.json")]
+        )
+        == 2
+    )
