@@ -144,6 +144,10 @@ def test_check_step_counts_units_from_the_spec(tmp_path: Path) -> None:
     )
     assert reference["columns"]["x"]["units"] == ["unit"]
     assert reference["columns"]["x"]["count"] == train["unit"].nunique()
+    import jsonschema
+
+    schema = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "profile.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(json.loads(json.dumps(reference)))
     assert reference["columns"]["b"]["count"] == len(train)
     batch = rows(entities(rng, 500), rng, 3000)
     # When the batch is checked in two partitions (a unit may span both)

@@ -104,3 +104,23 @@ def test_huge_values_in_the_reference_keep_an_exact_std() -> None:
         new_profile({"x": b}, half, {"bins": 1000, "max_categories": 50}),
     )
     assert merged["columns"]["x"]["std"] == pytest.approx(c["std"], rel=1e-9)
+
+
+def test_a_tail_sum_beyond_the_float_range_is_kept_exactly_and_fits_the_schema() -> None:
+    import json
+
+    import jsonschema
+
+    rng = np.random.default_rng(4)
+    ref, cur = rng.normal(size=2000), rng.normal(size=2000)
+    cur[:10] = 1.7e308  # ten values: a true excess sum of 1.7e309
+    edges = quantile_edges(ref, 1000)
+    c = _profile(cur, edges)
+    assert c["tail_exponent"] > 0
+    assert np.ldexp(c["above_sum"], c["tail_exponent"] - 64) == pytest.approx(
+        float(np.sum(cur[:10] * SCALE - edges[-1] * SCALE)), rel=1e-12
+    )
+    root = Path(__file__).resolve().parents[2]
+    schema = json.loads((root / "schemas" / "profile.schema.json").read_text())
+    doc = json.loads(json.dumps(new_profile({"x": c}, 2000, {"bins": 1000, "max_categories": 50}), allow_nan=False))
+    jsonschema.Draft202012Validator(schema).validate(doc)
