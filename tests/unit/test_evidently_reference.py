@@ -54,7 +54,7 @@ def test_training_sample_is_real_rows(null_case: tuple[dict, pd.DataFrame, pd.Da
     # every sampled row is a training row, none twice
     keys = set(map(tuple, train[NUMERIC].to_numpy()))
     assert all(tuple(r) in keys for r in sample[NUMERIC].to_numpy())
-    assert not sample[NUMERIC + ["category"]].duplicated().any()
+    assert not sample[[*NUMERIC, "category"]].duplicated().any()
     # outputs: out-of-sample rows only (2000 of them), null past them
     assert sample["score"].notna().sum() == 2000
 
