@@ -146,3 +146,18 @@ def test_binary_share_moving_five_points_is_drift() -> None:
         assert exact_w(ref, cur) > 0.1
     report = evaluate_drift(refs, curs, DriftSettings())
     assert [c.verdict for c in report.columns] == ["drift", "drift"]
+
+
+@pytest.mark.parametrize(("old", "new"), [(0.0, -5.0), (1.0, 6.0)])
+def test_values_far_outside_a_discrete_range_are_their_own_cell(old: float, new: float) -> None:
+    # Given a 0/1 column whose shares stay put but 5% of one value moves far outside the range
+    rng = np.random.default_rng(13)
+    ref, cur = (rng.random(5000) < 0.5).astype(float), (rng.random(2000) < 0.5).astype(float)
+    moved = cur.copy()
+    moved[np.flatnonzero(cur == old)[:100]] = new
+    r, c = pair(ref, moved)
+    stats, _ = compare_column("x", r, c, DriftSettings())
+    # Then the chi-square test sees them (scipy on the cells: the two values and the far one)
+    cells = np.array([[np.sum(ref == 0), np.sum(ref == 1), 0], [np.sum(moved == 0), np.sum(moved == 1), 100]])
+    assert stats["test"] == "chi2" and stats["p_value"] < 1e-10
+    assert stats["statistic"] == pytest.approx(chi2_contingency(cells, correction=False).statistic, rel=1e-9)
