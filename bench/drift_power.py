@@ -91,7 +91,7 @@ def clustered_sweep(trials: int, sizes: list[int], seed: int) -> list[dict[str, 
     out = []
     for rows in sizes:
         rng = np.random.default_rng(seed + rows)
-        res = {"rows": rows, "trials": trials}
+        res: dict[str, Any] = {"rows": rows, "trials": trials}
         for mode in ("rows", "units"):
             rejected = dict.fromkeys(("continuous", "binary"), 0)
             alarms, units = 0, []

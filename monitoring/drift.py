@@ -345,10 +345,10 @@ def compare_column(
     if ref["kind"] == "numeric":
         rn, cn = cast(NumericColumnProfile, ref), cast(NumericColumnProfile, cur)
         if is_lattice(rn, settings.discrete_max_values):
-            c = nearest_value_counts(rn, cn)
+            near = nearest_value_counts(rn, cn)
             far_below = float((cn.get("upper_counts") or [0])[0])  # below the range by over half a spacing
             cells_r = np.r_[0, np.asarray(rn["bin_counts"], dtype=np.int64)]
-            cells_c = np.r_[far_below, c[0] - far_below, c[1:]].astype(np.int64)
+            cells_c = np.r_[far_below, near[0] - far_below, near[1:]].astype(np.int64)
             stat, dof, p = chi2_homogeneity(cells_r, cells_c)
             stats |= {"test": "chi2", "statistic": stat, "p_value": p}
             stats["extra"] |= {"dof": dof, "discrete_values": len(rn["bin_edges"])}
