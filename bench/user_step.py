@@ -78,7 +78,9 @@ def make_project(work: Path, warehouse: Path) -> Path:
 
 
 def extract_files(artifact_root: Path) -> list[str]:
-    (manifest,) = [json.loads(p.read_text()) for p in (artifact_root / PIPELINE / "steps" / "invitations").glob("*/_manifest.json")]
+    (manifest,) = [
+        json.loads(p.read_text()) for p in (artifact_root / PIPELINE / "steps" / "invitations").glob("*/_manifest.json")
+    ]
     prefix = artifact_root / manifest["prefix"]
     return [str(prefix / f["path"]) for f in manifest["files"] if f["role"] == "data"]
 

@@ -10,11 +10,24 @@ Numeric columns
       (exact for discrete columns, whose atoms are all edges; within ~1e-3 of the raw-data statistic for
       continuous ones with the default 1000 bins). p-value: the asymptotic Kolmogorov distribution at
       ``(sqrt(nm/(n+m)) + 0.12 + 0.11/sqrt(nm/(n+m))) * D`` (Stephens' small-sample correction).
+    * **chi-square over the values** instead of KS for a discrete column: every reference value is an edge,
+      there are at most ``discrete_max_values`` (20) of them and at least 5 rows per value. Each batch value
+      counts at the nearest reference value (:func:`nearest_value_counts`; values beyond the range by more than
+      half a spacing form their own cell). KS p-values assume a continuous distribution and reject a 0/1 column
+      at a fraction of alpha; this test has its nominal size.
     * **PSI** - population stability index on ``psi_bins`` (10) reference-quantile groups of those bins, the
-      outer groups open-ended; a share of 0 is floored as evidently does (1e-4, or the smallest share / 1e6).
-    * **Wasserstein** - ``integral |F_ref - F_cur| dx`` with the CDFs linear inside each bin and exact outside
-      the reference's range (the profiles' tail sums), divided by the reference std (at least 1e-3, as
-      evidently): the shift in reference standard deviations. The default effect size.
+      outer groups open-ended (one group per value when the reference has at most ``psi_bins`` values), batch
+      values counted at the nearest reference value where the reference is a lattice; a share of 0 is floored
+      as evidently does (1e-4, or the smallest share / 1e6).
+    * **Wasserstein** - ``integral |F_ref - F_cur| dx`` divided by the reference std (at least 1e-3, as
+      evidently): the shift in reference standard deviations, the default effect size. Per bin, from the edge
+      counts, the counts strictly inside and the sum of their relative positions (both profiles record them):
+      where ``F_ref - F_cur`` keeps its sign inside a bin the integral is exact; where the reference has no
+      value inside a bin (a lattice) its CDF is a step and the batch's values inside sit at their centre of
+      mass (exact when they are one value, e.g. a lattice shifted by a constant); otherwise both CDFs are
+      linear inside the bin. Outside the reference's range it is exact (the profiles' tail sums). So it equals
+      scipy's ``wasserstein_distance / std`` on discrete columns (on or off their lattice) up to float rounding,
+      and to ~1e-3 on continuous ones.
 
 Categorical columns
     * **chi-square test of homogeneity** on the 2 x k table (reference counts, current counts) over the
@@ -23,24 +36,38 @@ Categorical columns
     * **PSI** over the same categories (the default effect size).
 
 Verdict per column (:func:`evaluate_drift`): ``insufficient_data`` when either side has fewer than
-``min_sample_size`` non-null values; otherwise ``drift`` only when the effect size is ``>= threshold`` AND the
-test's p-value, adjusted for multiple testing across the tested columns (Benjamini-Hochberg by default), is
-``< alpha``. Dataset drift: the share of drifted feature columns among those with a verdict ``>=
-dataset_drift_share``. No function here returns NaN or Inf: degenerate inputs (empty, constant, all-null,
-unseen-only) give finite values and, where no test is possible, ``p = 1``.
-"""
+``min_sample_size`` non-null values (``extra.reason`` says so in plain words); otherwise ``drift`` only when the
+effect size is ``>= threshold`` AND the test's p-value, adjusted for multiple testing across the tested columns
+(Benjamini-Hochberg by default), is ``< alpha``. Dataset drift: the share of drifted columns - features and
+model outputs (label, score, regression prediction) - among those with a verdict ``>= dataset_drift_share``. No function here returns NaN or Inf: degenerate inputs (empty, constant, all-null,
+unseen-only) give finite values and, where no test is possible, ``p = 1``."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 import numpy as np
-import numpy.typing as npt
 
 from monitoring.config import Correction, DriftSettings, Effect
+from monitoring.drift_stats import (
+    MIN_EXPECTED,
+    MIN_STD,
+    FloatArray,
+    IntArray,
+    _clean,
+    adjust_pvalues,
+    chi2_homogeneity,
+    is_lattice,
+    ks_from_counts,
+    ks_pvalue,
+    nearest_value_counts,
+    psi_from_shares,
+    psi_groups,
+    psi_numeric,
+    wasserstein_numeric,
+)
 from monitoring.profile import (
     OTHER,
     CategoricalColumnProfile,
@@ -48,19 +75,7 @@ from monitoring.profile import (
     NumericColumnProfile,
 )
 
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
-
 Verdict = Literal["drift", "no_drift", "insufficient_data"]
-
-MIN_STD = 1e-3  # the Wasserstein normalizer's floor (evidently's)
-MIN_EXPECTED = 5.0  # Cochran's rule for the chi-square approximation
-
-
-# ---------------------------------------------------------------------------------------------- definitions
-
-
-# ---------------------------------------------------------------------------------------------- results
 
 
 @dataclass(frozen=True)
@@ -94,148 +109,6 @@ class DriftReport:
     correction: Correction
 
 
-# ---------------------------------------------------------------------------------------------- statistics
-
-
-def ks_from_counts(
-    ref: Sequence[int] | IntArray,
-    cur: Sequence[int] | IntArray,
-    ref_at: Sequence[int] | IntArray | None = None,
-    cur_at: Sequence[int] | IntArray | None = None,
-) -> float:
-    """max |F_ref - F_cur| at the bin edges and just below them (``*_at``: counts exactly at each edge).
-
-    With every reference value an edge this is the exact two-sample statistic: between edges F_ref is flat
-    and F_cur only rises, so the supremum is at an edge or at its left limit.
-    """
-    r, c = np.asarray(ref, dtype=np.float64), np.asarray(cur, dtype=np.float64)
-    m, n = r.sum(), c.sum()
-    if m == 0 or n == 0 or r.size < 2:
-        return 0.0
-    fr, fc = np.cumsum(r[:-1]) / m, np.cumsum(c[:-1]) / n
-    d = np.abs(fr - fc)
-    if ref_at is not None and cur_at is not None:
-        left = np.abs((fr - np.asarray(ref_at, dtype=np.float64) / m) - (fc - np.asarray(cur_at, dtype=np.float64) / n))
-        d = np.maximum(d, left)
-    return _clean(float(d.max()), 0.0)
-
-
-def ks_pvalue(d: float, n: int, m: int) -> float:
-    """Two-sided p-value of the two-sample KS statistic ``d`` (asymptotic, Stephens' correction)."""
-    from scipy.special import kolmogorov
-
-    if n <= 0 or m <= 0 or d <= 0:
-        return 1.0
-    en = math.sqrt(n * m / (n + m))
-    return _clip01(float(kolmogorov((en + 0.12 + 0.11 / en) * d)))
-
-
-def psi_from_shares(ref: FloatArray, cur: FloatArray) -> float:
-    """sum((r - c) * ln(r / c)) with zero shares floored as evidently does."""
-    r, c = _floor_zeros(np.asarray(ref, dtype=np.float64)), _floor_zeros(np.asarray(cur, dtype=np.float64))
-    if r.size == 0 or c.size == 0:
-        return 0.0
-    with np.errstate(all="ignore"):
-        value = float(np.sum((r - c) * np.log(r / c)))
-    return _clean(value, 0.0)
-
-
-def psi_groups(ref_counts: Sequence[int] | IntArray, bins: int) -> IntArray:
-    """Group index of each fine bin: ``bins`` reference-quantile groups, the outer ones open-ended."""
-    r = np.asarray(ref_counts, dtype=np.float64)
-    total = r.sum()
-    groups = np.zeros(r.size, dtype=np.int64)
-    if total == 0 or r.size < 2:
-        return groups
-    cum = np.cumsum(r) / total
-    targets = np.arange(1, bins) / bins
-    # the group boundary for target t is the first fine bin whose cumulative share reaches t
-    ends = np.unique(np.minimum(np.searchsorted(cum, targets - 1e-12, side="left"), r.size - 1))
-    groups[:] = np.searchsorted(ends, np.arange(r.size), side="left")
-    return groups
-
-
-def psi_numeric(ref: NumericColumnProfile, cur: NumericColumnProfile, bins: int) -> float:
-    r = np.asarray(ref["bin_counts"], dtype=np.float64)
-    c = np.asarray(cur["bin_counts"], dtype=np.float64)
-    if r.sum() == 0 or c.sum() == 0:
-        return 0.0
-    g = psi_groups(r.astype(np.int64), bins)
-    k = int(g.max()) + 1
-    rs = np.bincount(g, weights=r, minlength=k) / r.sum()
-    cs = np.bincount(g, weights=c, minlength=k) / c.sum()
-    return psi_from_shares(rs, cs)
-
-
-def wasserstein_numeric(ref: NumericColumnProfile, cur: NumericColumnProfile) -> float:
-    """Normalized Wasserstein-1 distance of the binned distributions (see the module docstring)."""
-    edges = np.asarray(ref["bin_edges"], dtype=np.float64)
-    r = np.asarray(ref["bin_counts"], dtype=np.float64)
-    c = np.asarray(cur["bin_counts"], dtype=np.float64)
-    m, n = r.sum(), c.sum()
-    if m == 0 or n == 0 or edges.size == 0:
-        return 0.0
-    with np.errstate(all="ignore"):
-        # tails outside the reference's range: exact from the sums of excess distances
-        dist = (cur["below_sum"] + cur["above_sum"]) / n + (ref["below_sum"] + ref["above_sum"]) / m
-        if edges.size >= 2:
-            d = np.cumsum(r[:-1]) / m - np.cumsum(c[:-1]) / n  # F_ref - F_cur at each edge
-            a, b, w = d[:-1], d[1:], np.diff(edges)
-            same = a * b >= 0
-            crossing = np.where(same, 0.0, (a * a + b * b) / np.where(same, 1.0, np.abs(a) + np.abs(b)))
-            dist += float(np.sum(w * np.where(same, (np.abs(a) + np.abs(b)) / 2, crossing / 2)))
-        std = ref["std"] if ref["std"] is not None else 0.0
-        return _clean(dist / max(std, MIN_STD), 0.0)
-
-
-def chi2_homogeneity(ref: Sequence[int] | IntArray, cur: Sequence[int] | IntArray) -> tuple[float, int, float]:
-    """(statistic, degrees of freedom, p-value) of the 2 x k test of homogeneity (see the module docstring)."""
-    from scipy.stats import chi2
-
-    r, c = np.asarray(ref, dtype=np.float64), np.asarray(cur, dtype=np.float64)
-    m, n = r.sum(), c.sum()
-    if m == 0 or n == 0:
-        return 0.0, 0, 1.0
-    keep = (r + c) > 0
-    r, c = r[keep], c[keep]
-    pooled = (r + c) / (m + n)
-    small = pooled * min(m, n) < MIN_EXPECTED
-    if small.any() and (~small).any():
-        r = np.append(r[~small], r[small].sum())
-        c = np.append(c[~small], c[small].sum())
-        pooled = (r + c) / (m + n)
-    if r.size < 2:
-        return 0.0, 0, 1.0
-    with np.errstate(all="ignore"):
-        stat = float(np.sum((r - m * pooled) ** 2 / (m * pooled) + (c - n * pooled) ** 2 / (n * pooled)))
-    stat = _clean(stat, 0.0)
-    dof = int(r.size - 1)
-    return stat, dof, _clip01(float(chi2.sf(stat, dof)))
-
-
-def adjust_pvalues(p: Sequence[float], method: Correction) -> list[float]:
-    """Adjusted p-values: Benjamini-Hochberg (FDR), Holm or Bonferroni (FWER), or none."""
-    arr = np.asarray(p, dtype=np.float64)
-    k = arr.size
-    if k == 0 or method == "none":
-        return [float(x) for x in arr]
-    if method == "bonferroni":
-        return [float(x) for x in np.minimum(arr * k, 1.0)]
-    order = np.argsort(arr, kind="stable")
-    ranked = arr[order]
-    if method == "holm":
-        adj = np.maximum.accumulate(np.minimum((k - np.arange(k)) * ranked, 1.0))
-    else:  # bh
-        adj = np.minimum.accumulate((ranked * k / np.arange(1, k + 1))[::-1])[::-1]
-        adj = np.minimum(adj, 1.0)
-    out = np.empty(k, dtype=np.float64)
-    out[order] = adj
-    return [float(x) for x in out]
-
-
-# ---------------------------------------------------------------------------------------------- evaluation
-
-
 def compare_column(
     name: str, ref: ColumnProfile, cur: ColumnProfile, settings: DriftSettings
 ) -> tuple[dict[str, Any], bool]:
@@ -254,14 +127,18 @@ def compare_column(
     }
     if ref["kind"] == "numeric":
         rn, cn = cast(NumericColumnProfile, ref), cast(NumericColumnProfile, cur)
-        d = ks_from_counts(rn["bin_counts"], cn["bin_counts"], rn["edge_counts"], cn["edge_counts"])
-        stats |= {
-            "test": "ks",
-            "statistic": d,
-            "p_value": ks_pvalue(d, n_cur, n_ref),
-            "psi": psi_numeric(rn, cn, settings.psi_bins),
-            "wasserstein": wasserstein_numeric(rn, cn),
-        }
+        if is_lattice(rn, settings.discrete_max_values):
+            near = nearest_value_counts(rn, cn)
+            far_below = float((cn.get("upper_counts") or [0])[0])  # below the range by over half a spacing
+            cells_r = np.r_[0, np.asarray(rn["bin_counts"], dtype=np.int64)]
+            cells_c = np.r_[far_below, near[0] - far_below, near[1:]].astype(np.int64)
+            stat, dof, p = chi2_homogeneity(cells_r, cells_c)
+            stats |= {"test": "chi2", "statistic": stat, "p_value": p}
+            stats["extra"] |= {"dof": dof, "discrete_values": len(rn["bin_edges"])}
+        else:
+            d = ks_from_counts(rn["bin_counts"], cn["bin_counts"], rn["edge_counts"], cn["edge_counts"])
+            stats |= {"test": "ks", "statistic": d, "p_value": ks_pvalue(d, n_cur, n_ref)}
+        stats |= {"psi": psi_numeric(rn, cn, settings.psi_bins), "wasserstein": wasserstein_numeric(rn, cn)}
         stats["value"] = stats["wasserstein"] if effect == "wasserstein" else stats["psi"]
     else:
         rc, cc = cast(CategoricalColumnProfile, ref), cast(CategoricalColumnProfile, cur)
@@ -286,7 +163,26 @@ def compare_column(
     testable = enabled and n_ref >= min_n and n_cur >= min_n
     if not enabled:
         stats["extra"]["disabled"] = True
+    elif not testable:
+        stats["extra"]["reason"] = insufficient_reason(n_ref, n_cur, min_n, "unit" if ref.get("units") else "value")
+    if ref.get("units"):
+        stats["extra"]["units"] = list(ref["units"])
     return stats, testable
+
+
+def insufficient_reason(n_ref: int, n_cur: int, min_n: int, unit: str = "value") -> str:
+    """Why a column has no verdict, in plain words."""
+    if n_ref == 0:
+        return f"the reference has no non-null {unit}: nothing to compare with"
+    if n_cur == 0:
+        return f"the batch has no non-null {unit} in this column"
+    sides = [f"the batch has {n_cur}"] if n_cur < min_n else []
+    sides += [f"the reference has {n_ref}"] if n_ref < min_n else []
+    return (
+        f"too few to judge: {' and '.join(sides)} non-null {unit}(s); a verdict needs at least {min_n} on each "
+        "side (min_sample_size)"
+        + (" - rows of one unit are not independent, each unit counts once" if unit == "unit" else "")
+    )
 
 
 def evaluate_drift(
@@ -310,7 +206,8 @@ def evaluate_drift(
         else:
             verdict = "no_drift"
         results.append(ColumnDriftResult(verdict=verdict, **s))
-    features = [r for r in results if r.role == "feature" and r.verdict != "insufficient_data"]
+    # features and model outputs (predicted labels, scores, regression predictions) alike
+    features = [r for r in results if r.verdict != "insufficient_data"]
     drifted = sum(r.verdict == "drift" for r in features)
     share = drifted / len(features) if features else 0.0
     if not features:
@@ -328,20 +225,27 @@ def evaluate_drift(
     )
 
 
-# ---------------------------------------------------------------------------------------------- helpers
-
-
-def _floor_zeros(shares: FloatArray) -> FloatArray:
-    if shares.size == 0 or not (shares > 0).any():
-        return shares
-    smallest = float(shares[shares > 0].min())
-    floor = smallest / 1e6 if smallest <= 1e-4 else 1e-4
-    return np.where(shares == 0, floor, shares)
-
-
-def _clean(x: float, default: float) -> float:
-    return x if math.isfinite(x) else default
-
-
-def _clip01(x: float) -> float:
-    return min(max(x, 0.0), 1.0) if math.isfinite(x) else 1.0
+__all__ = [
+    "MIN_EXPECTED",
+    "MIN_EXPECTED",
+    "MIN_STD",
+    "MIN_STD",
+    "ColumnDriftResult",
+    "DriftReport",
+    "FloatArray",
+    "IntArray",
+    "Verdict",
+    "adjust_pvalues",
+    "chi2_homogeneity",
+    "compare_column",
+    "evaluate_drift",
+    "insufficient_reason",
+    "is_lattice",
+    "ks_from_counts",
+    "ks_pvalue",
+    "nearest_value_counts",
+    "psi_from_shares",
+    "psi_groups",
+    "psi_numeric",
+    "wasserstein_numeric",
+]

@@ -13,16 +13,20 @@ Generated per reference column (overrides: the spec's ``check.columns.<name>``):
 * ``expect_column_values_to_not_be_null`` with ``mostly = 1 - max_null_fraction`` (value: the null fraction);
 * numeric: ``expect_column_values_to_be_between`` the reference ``[min, max]`` widened by ``range_tolerance``
   times the range on each side (or ``min_value``/``max_value``), ``mostly = 1 - max_out_of_range_share``
-  (value: the share outside);
+  (value: the share outside), or lower for a small reference or batch: a value from the reference's own
+  distribution falls outside the range of its N values with a probability distributed Beta(2, N - 1) (mean
+  ``2/(N+1)``), and the check allows the beta-binomial ``1 - false_failure_rate`` quantile of that many;
 * categorical: ``expect_column_values_to_be_in_set`` of the reference categories (all of them must be in the
   profile: a profile that folded rare categories into ``__other__`` skips this check),
-  ``mostly = 1 - max_unseen_share`` (value: the share of unseen values).
+  ``mostly = 1 - max_unseen_share`` (value: the share of unseen values), or lower as above with the
+  Good-Turing rate ``(singletons + 1) / (N + 1)`` of a value the reference never saw.
 
 GX is imported lazily (about 2.5-4 s); its import-time DeprecationWarnings are silenced here, locally.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import warnings
@@ -31,7 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from monitoring.checks import CheckResult, Status
-from monitoring.config import CheckConfig
+from monitoring.config import CheckConfig, ExpectationSettings
 from monitoring.profile import OTHER, CategoricalColumnProfile, NumericColumnProfile, Profile
 from stepml.errors import StepInputError
 
@@ -54,6 +58,25 @@ class ExpectationDef:
     column: str
     kwargs: dict[str, Any]
     threshold: float  # the allowed share of unexpected values (0 for existence/type)
+    # range / in-set: Beta(a, b), the distribution over references of the chance that a value of the reference's
+    # own distribution is unexpected; the allowed count grows to the beta-binomial quantile (allowed_unexpected)
+    base: tuple[float, float] | None = None
+    false_failure_rate: float = ExpectationSettings().false_failure_rate
+
+
+def allowed_unexpected(n: int, share: float, base: tuple[float, float] | None, false_failure_rate: float) -> int:
+    """How many of ``n`` values may be unexpected: ``share * n``, or more when a batch drawn from the reference's
+    own distribution would exceed that with probability above ``false_failure_rate``.
+
+    ``base = (a, b)``: the chance that such a value is unexpected is Beta(a, b) over references (the mass outside
+    the range of N continuous values is exactly Beta(2, N - 1)), so the count is beta-binomial.
+    """
+    allowed = math.floor(share * n + 1e-9)
+    if base is None or n == 0:
+        return allowed
+    from scipy.stats import betabinom
+
+    return max(allowed, int(betabinom.ppf(1.0 - false_failure_rate, n, *base)))
 
 
 def suite_definition(reference: Profile, config: CheckConfig) -> list[ExpectationDef]:
@@ -93,6 +116,7 @@ def suite_definition(reference: Profile, config: CheckConfig) -> list[Expectatio
             lo = o.min_value if o and o.min_value is not None else (None if ref_lo is None else ref_lo - tol * span)
             hi = o.max_value if o and o.max_value is not None else (None if ref_hi is None else ref_hi + tol * span)
             if lo is not None or hi is not None:
+                finite = num["count"] - num["nonfinite_count"]
                 out.append(
                     ExpectationDef(
                         "expect_column_values_to_be_between",
@@ -100,12 +124,18 @@ def suite_definition(reference: Profile, config: CheckConfig) -> list[Expectatio
                         name,
                         {"min_value": lo, "max_value": hi, "mostly": 1.0 - e.max_out_of_range_share},
                         e.max_out_of_range_share,
+                        # outside [min, max] of N continuous values: Beta(2, N - 1); the tolerance only lowers it
+                        None
+                        if (o and (o.min_value is not None or o.max_value is not None))
+                        else (2.0, max(finite - 1, 1)),
+                        e.false_failure_rate,
                     )
                 )
         else:
             freq = cast(CategoricalColumnProfile, col)["frequencies"]
             if freq.get(OTHER, 0) == 0 and len(freq) > 1:
                 unseen = o.max_unseen_share if o and o.max_unseen_share is not None else e.max_unseen_share
+                singletons = sum(1 for k, v in freq.items() if k != OTHER and v == 1)
                 out.append(
                     ExpectationDef(
                         "expect_column_values_to_be_in_set",
@@ -113,6 +143,9 @@ def suite_definition(reference: Profile, config: CheckConfig) -> list[Expectatio
                         name,
                         {"value_set": [k for k in freq if k != OTHER], "mostly": 1.0 - unseen},
                         unseen,
+                        # a value unseen among N: mean (singletons + 1) / (N + 1), Good-Turing's estimate
+                        (singletons + 1.0, max(col["count"] - singletons, 1)),
+                        e.false_failure_rate,
                     )
                 )
     return out
@@ -122,11 +155,30 @@ def _present_columns(reference: Profile) -> set[str]:
     return set(reference["columns"])
 
 
+def sized(definitions: list[ExpectationDef], frame: pd.DataFrame) -> list[ExpectationDef]:
+    """The definitions with ``mostly`` (and the threshold) set for the batch's non-null count per column."""
+    out = []
+    for d in definitions:
+        if d.base is None or d.column not in frame.columns:
+            out.append(d)
+            continue
+        n = int(frame[d.column].notna().sum())
+        k = allowed_unexpected(n, d.threshold, d.base, d.false_failure_rate)
+        share = max(d.threshold, k / n if n else 0.0)
+        mostly = max(0.0, 1.0 - share - 1e-12)
+        kwargs = {**d.kwargs, "mostly": mostly}
+        out.append(ExpectationDef(d.name, d.gx_type, d.column, kwargs, share, d.base, d.false_failure_rate))
+    return out
+
+
 def validate(frame: pd.DataFrame, definitions: list[ExpectationDef], *, step: str = "check") -> list[CheckResult]:
-    """Run the expectations on ``frame`` with GX; one CheckResult per expectation."""
+    """Run the expectations on ``frame`` with GX; one CheckResult per expectation. Range and in-set
+    expectations allow the batch's binomial quantile at their ``false_failure_rate`` (:func:`sized`)."""
     if not definitions:
         return []
     import pandas as pd
+
+    definitions = sized(definitions, frame)
 
     with _GX_IMPORT:
         gx, gxe = _import_gx()
@@ -159,6 +211,8 @@ def validate(frame: pd.DataFrame, definitions: list[ExpectationDef], *, step: st
             value = float(res.get("unexpected_count") or 0) / count if count else 0.0
         status: Status = "pass" if r.success else "fail"
         details: dict[str, Any] = {"gx": d.gx_type, **{k: v for k, v in d.kwargs.items() if k != "value_set"}}
+        if d.base is not None:
+            details["base_rate"] = d.base[0] / (d.base[0] + d.base[1])
         if "observed_value" in res and res["observed_value"] is not None:
             details["observed"] = str(res["observed_value"])
         if res.get("partial_unexpected_list"):

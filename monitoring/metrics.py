@@ -13,11 +13,20 @@ metric                 unit       dimensions                  value
 RowCount               Count      Pipeline[, Step]            rows of the scored dataset
 NullFraction           None       Pipeline[, Step], Feature   null share of each column
 MaxNullFraction        None       Pipeline[, Step]            the ``max_null_fraction`` check's value
+NonFiniteFraction      None       Pipeline[, Step], Feature   share of +-Inf among the non-null values of each
+                                                              floating-point column
+MaxNonFiniteFraction   None       Pipeline[, Step]            the largest ``NonFiniteFraction``
 DriftScore             None       Pipeline[, Step], Feature   PSI of each profiled column (one scale for
                                                               numeric and categorical); omitted when the column
                                                               has ``insufficient_data``
-DriftedColumnsShare    None       Pipeline[, Step]            share of drifted features; omitted when no
-                                                              feature has a verdict
+DriftedColumnsShare    None       Pipeline[, Step]            share of drifted columns (features and model
+                                                              outputs); omitted when none has a verdict
+PredictionDrift        None       Pipeline[, Step]            1 when a model output (label, score, regression
+                                                              prediction) drifted, else 0; omitted without a
+                                                              verdict
+FailedChecks           Count      Pipeline[, Step]            failed data-quality checks (every check but drift)
+FailedExpectations     Count      Pipeline[, Step]            failed ``expect_*`` checks (the suite generated
+                                                              from the reference profile)
 PredictionMean         None       Pipeline[, Step]            mean of ``score`` (binary classification) or of a
                                                               numeric ``prediction``
 ValidationMetric       None       Pipeline[, Step]            the serving model's validation metric
@@ -38,6 +47,23 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 NAMESPACE = "stepml"
+# the catalog of the metrics a check run publishes (``stepml.spec.KNOWN_METRICS`` adds the pipeline's own)
+CHECK_METRICS = frozenset(
+    {
+        "RowCount",
+        "NullFraction",
+        "MaxNullFraction",
+        "NonFiniteFraction",
+        "MaxNonFiniteFraction",
+        "DriftScore",
+        "DriftedColumnsShare",
+        "PredictionDrift",
+        "FailedChecks",
+        "FailedExpectations",
+        "PredictionMean",
+        "ValidationMetric",
+    }
+)
 HISTORY_SCHEMA = "stepml.metrics/1"
 HISTORY_DIR = "metrics"
 
@@ -64,17 +90,34 @@ def metrics_from_report(
     """The datapoints of one check run, from its report document (and the current profile for the mean)."""
     base = {"Pipeline": pipeline, "Step": step}
     out: list[Datapoint] = [Datapoint("RowCount", float(report.get("rows", 0)), "Count", dict(base))]
+    worst_nonfinite: float | None = None
+    prediction_drift: float | None = None
+    failed_checks = failed_expectations = 0
     for c in report.get("checks", []):
         name, column, status = c["name"], c.get("column"), c["status"]
+        if status == "fail" and name not in ("drift", "dataset_drift"):
+            failed_checks += 1
+            failed_expectations += name.startswith("expect_")
+        if name == "drift" and (c.get("details") or {}).get("role") == "prediction" and status != "insufficient_data":
+            prediction_drift = max(prediction_drift or 0.0, 1.0 if status == "fail" else 0.0)
         if name == "null_fraction" and column is not None:
             out.append(Datapoint("NullFraction", c["value"], "None", {**base, "Feature": column}))
         elif name == "max_null_fraction":
             out.append(Datapoint("MaxNullFraction", c["value"], "None", dict(base)))
+        elif name == "nonfinite_fraction" and column is not None:
+            out.append(Datapoint("NonFiniteFraction", c["value"], "None", {**base, "Feature": column}))
+            worst_nonfinite = max(worst_nonfinite or 0.0, float(c["value"]))
         elif name == "drift" and column is not None and status != "insufficient_data":
             psi = (c.get("details") or {}).get("psi", c["value"])
             out.append(Datapoint("DriftScore", float(psi), "None", {**base, "Feature": column}))
         elif name == "dataset_drift" and status != "insufficient_data":
             out.append(Datapoint("DriftedColumnsShare", c["value"], "None", dict(base)))
+    out.append(Datapoint("FailedChecks", float(failed_checks), "Count", dict(base)))
+    out.append(Datapoint("FailedExpectations", float(failed_expectations), "Count", dict(base)))
+    if prediction_drift is not None:
+        out.append(Datapoint("PredictionDrift", prediction_drift, "None", dict(base)))
+    if worst_nonfinite is not None:
+        out.append(Datapoint("MaxNonFiniteFraction", worst_nonfinite, "None", dict(base)))
     mean = prediction_mean(profile) if profile is not None else None
     if mean is not None:
         out.append(Datapoint("PredictionMean", mean, "None", dict(base)))

@@ -20,6 +20,10 @@ A profile is plain JSON (``json.dumps`` works on it as is; it never holds NaN or
           "edge_counts": [3, 0, ...],        # values exactly equal to each edge (left limits of the CDF)
           "below_sum": 0.0,                  # sum of (bin_edges[0] - x) over finite x < bin_edges[0]
           "above_sum": 0.0,                  # sum of (x - bin_edges[-1]) over finite x > bin_edges[-1]
+          "interior_positions": [0.0, ...],  # per bin: sum of (x - e[i-1]) / (e[i] - e[i-1]) over the values
+                                             # strictly inside inner bin i (0 for the two outer bins)
+          "upper_counts": [0, ...],          # per bin: how many of those lie past the bin's midpoint; outer
+                                             # bins: values beyond the range by more than half a spacing
           "notes": ["..."]                   # why a value is null, a column is constant, ...
         },
         "city": {                            # a CategoricalColumnProfile
@@ -52,242 +56,43 @@ with the parallel-variance formula (equal to a single pass up to float rounding)
 parallel are checked as one dataset.
 
 Errors. These are library functions: a bad argument (unknown column, non-numeric ``numeric`` column, profiles
-that cannot be merged) raises ``ValueError``; a step calling them wraps it in its own ``StepInputError``.
-"""
+that cannot be merged) raises ``ValueError``; a step calling them wraps it in its own ``StepInputError``."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-import numpy.typing as npt
 
 if TYPE_CHECKING:
     import pandas as pd
-
-SCHEMA = "stepml.profile/2"
-OTHER = "__other__"
-DEFAULT_BINS = 1000
-DEFAULT_MAX_CATEGORIES = 50
-
-Kind = Literal["numeric", "categorical"]
-Role = Literal["feature", "prediction"]
-
-
-class _ColumnBase(TypedDict):
-    kind: Kind
-    role: Role
-    count: int
-    null_count: int
-    null_fraction: float
-    notes: list[str]
-
-
-class NumericColumnProfile(_ColumnBase):
-    nonfinite_count: int
-    min: float | None
-    max: float | None
-    mean: float | None
-    std: float | None
-    bin_edges: list[float]
-    bin_counts: list[int]
-    edge_counts: list[int]
-    below_sum: float
-    above_sum: float
-
-
-class CategoricalColumnProfile(_ColumnBase):
-    frequencies: dict[str, int]
-
-
-ColumnProfile = NumericColumnProfile | CategoricalColumnProfile
-
-
-class ProfileParams(TypedDict):
-    bins: int
-    max_categories: int
-
-
-class Profile(TypedDict):
-    schema: str
-    rows: int
-    params: ProfileParams
-    columns: dict[str, ColumnProfile]
-
-
-FloatArray = npt.NDArray[np.float64]
-
-
-# ---------------------------------------------------------------------------------------------- accumulators
-
-
-class NumericAccumulator:
-    """Streamed profile of one numeric column against fixed bin edges; feed float arrays (NaN = null)."""
-
-    def __init__(self, edges: Sequence[float] | FloatArray, role: Role = "feature") -> None:
-        self.edges = np.asarray(edges, dtype=np.float64)
-        self.role: Role = role
-        self.nulls = 0
-        self.count = 0
-        self.nonfinite = 0
-        self.counts = np.zeros(max(len(self.edges) + 1, 1), dtype=np.int64)
-        self.at_edges = np.zeros(len(self.edges), dtype=np.int64)
-        self.n_finite = 0
-        self.mean = 0.0
-        self.m2 = 0.0
-        self.overflow = False
-        self.lo = math.inf
-        self.hi = -math.inf
-        self.below = 0.0
-        self.above = 0.0
-
-    def add(self, values: FloatArray) -> None:
-        values = np.asarray(values, dtype=np.float64)
-        isnan = np.isnan(values)
-        nulls = int(isnan.sum())
-        if nulls:
-            values = values[~isnan]
-        self.nulls += nulls
-        self.count += int(values.size)
-        if values.size == 0:
-            return
-        if len(self.edges):
-            idx = np.searchsorted(self.edges, values, side="left")
-            self.counts += np.bincount(idx, minlength=len(self.counts))
-            on_edge = values == self.edges[np.minimum(idx, len(self.edges) - 1)]
-            self.at_edges += np.bincount(idx[on_edge], minlength=len(self.edges))
-        else:
-            self.counts[0] += values.size
-        finite_mask = np.isfinite(values)
-        finite = values if bool(finite_mask.all()) else values[finite_mask]
-        self.nonfinite += int(values.size - finite.size)
-        if finite.size == 0:
-            return
-        with np.errstate(all="ignore"):  # +-1e308 values overflow sums: recorded as null, never as Inf
-            bmin, bmax = float(finite.min()), float(finite.max())
-            self.lo, self.hi = min(self.lo, bmin), max(self.hi, bmax)
-            if len(self.edges):
-                e0, e1 = float(self.edges[0]), float(self.edges[-1])
-                if bmin < e0:
-                    below = finite[finite < e0]
-                    self.below += float(e0 * below.size - below.sum())
-                if bmax > e1:
-                    above = finite[finite > e1]
-                    self.above += float(above.sum() - e1 * above.size)
-            bmean = float(finite.mean())
-            bm2 = float(np.square(finite - bmean).sum()) if math.isfinite(bmean) else math.inf
-        self._merge_moments(int(finite.size), bmean, bm2)
-
-    def _merge_moments(self, n: int, mean: float, m2: float) -> None:
-        if not (math.isfinite(mean) and math.isfinite(m2)):
-            self.overflow = True
-        if self.n_finite == 0:
-            self.n_finite, self.mean, self.m2 = n, mean, m2
-            return
-        total = self.n_finite + n
-        delta = mean - self.mean
-        with np.errstate(all="ignore"):
-            self.mean += delta * n / total
-            self.m2 += m2 + delta * delta * self.n_finite * n / total
-        self.n_finite = total
-
-    def to_profile(self) -> NumericColumnProfile:
-        rows = self.count + self.nulls
-        has = self.n_finite > 0
-        ok = has and not self.overflow
-        mean = _finite(self.mean) if ok else None
-        std = _finite(math.sqrt(max(self.m2 / self.n_finite, 0.0))) if ok and math.isfinite(self.m2) else None
-        col: NumericColumnProfile = {
-            "kind": "numeric",
-            "role": self.role,
-            "count": self.count,
-            "null_count": self.nulls,
-            "null_fraction": _fraction(self.nulls, rows),
-            "notes": [],
-            "nonfinite_count": self.nonfinite,
-            "min": _finite(self.lo) if has else None,
-            "max": _finite(self.hi) if has else None,
-            "mean": mean,
-            "std": std,
-            "bin_edges": [float(e) for e in self.edges],
-            "bin_counts": [int(c) for c in self.counts],
-            "edge_counts": [int(c) for c in self.at_edges],
-            "below_sum": _finite(self.below) or 0.0,
-            "above_sum": _finite(self.above) or 0.0,
-        }
-        col["notes"] = _numeric_notes(col, rows)
-        return col
-
-
-class CategoricalAccumulator:
-    """Streamed value counts of one categorical column (values as strings); feed ``(value, count)`` pairs."""
-
-    def __init__(self, role: Role = "feature") -> None:
-        self.role: Role = role
-        self.nulls = 0
-        self.values: dict[str, int] = {}
-
-    def add_counts(self, pairs: Iterable[tuple[Any, int]], nulls: int = 0) -> None:
-        self.nulls += nulls
-        for value, n in pairs:
-            if value is None or (isinstance(value, float) and math.isnan(value)):
-                self.nulls += int(n)
-                continue
-            key = str(value)
-            self.values[key] = self.values.get(key, 0) + int(n)
-
-    def to_profile(
-        self, categories: Sequence[str] | None, max_categories: int | None = None
-    ) -> CategoricalColumnProfile:
-        """Frequencies over ``categories`` (a batch against a reference) or the top ``max_categories``."""
-        count = sum(self.values.values())
-        frequencies: dict[str, int] = {}
-        if categories is None:
-            assert max_categories is not None
-            ranked = sorted(((-n, k) for k, n in self.values.items() if k != OTHER))[:max_categories]
-            frequencies = {k: -neg for neg, k in ranked}
-        else:
-            frequencies = {k: self.values.get(k, 0) for k in categories if k != OTHER}
-        frequencies[OTHER] = count - sum(frequencies.values())
-        rows = count + self.nulls
-        col: CategoricalColumnProfile = {
-            "kind": "categorical",
-            "role": self.role,
-            "count": count,
-            "null_count": self.nulls,
-            "null_fraction": _fraction(self.nulls, rows),
-            "notes": [],
-            "frequencies": frequencies,
-        }
-        col["notes"] = _categorical_notes(col, rows)
-        return col
-
-
-def quantile_edges(finite: FloatArray, bins: int) -> FloatArray:
-    """Deduplicated quantiles of ``finite`` at ``0, 1/bins, ..., 1`` (empty for no values); every distinct value
-    when there are at most ``bins + 1`` of them (small or discrete references: their ECDF is then exact)."""
-    if finite.size == 0:
-        return np.empty(0, dtype=np.float64)
-    if finite.size <= bins + 1 or np.unique(finite[: bins * 4]).size <= bins + 1:
-        distinct = np.unique(finite)
-        if distinct.size <= bins + 1:
-            return np.asarray(distinct, dtype=np.float64)
-    with np.errstate(all="ignore"):
-        edges = np.quantile(finite, np.linspace(0.0, 1.0, bins + 1))
-    # keep the exact extremes: interpolation can round the max a hair below the largest value
-    edges[0], edges[-1] = float(finite.min()), float(finite.max())
-    edges = np.unique(edges[np.isfinite(edges)])
-    return np.asarray(edges, dtype=np.float64)
-
-
-def new_profile(columns: dict[str, ColumnProfile], rows: int, params: ProfileParams) -> dict[str, Any]:
-    profile: Profile = {"schema": SCHEMA, "rows": rows, "params": params, "columns": columns}
-    return cast(dict[str, Any], profile)
-
-
-# ---------------------------------------------------------------------------------------------- public API
+from monitoring.accumulators import (
+    CategoricalAccumulator,
+    NumericAccumulator,
+    first_of_units,
+    quantile_edges,
+    tail_sums,
+)
+from monitoring.profile_merge import merge_profiles
+from monitoring.profile_model import (
+    DEFAULT_BINS,
+    DEFAULT_MAX_CATEGORIES,
+    OTHER,
+    SCHEMA,
+    TAIL_EXPONENT,
+    TAIL_SCALE,
+    CategoricalColumnProfile,
+    ColumnProfile,
+    FloatArray,
+    Kind,
+    NumericColumnProfile,
+    Profile,
+    ProfileParams,
+    Role,
+    check_profile,
+    new_profile,
+)
 
 
 def build_profile(
@@ -298,20 +103,26 @@ def build_profile(
     prediction: str | None = None,
     bins: int = DEFAULT_BINS,
     max_categories: int = DEFAULT_MAX_CATEGORIES,
+    units: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """Profile ``frame`` as a reference: quantile bin edges and top categories come from this data.
 
     ``prediction`` names the model-output column (role ``"prediction"``); it may also be listed in ``numeric``
     or ``categorical``, otherwise its kind is inferred from its dtype (numeric, non-bool -> numeric).
+    ``units`` maps a column to the column(s) naming the entity it describes (``{"skill": ["candidate_id"]}``):
+    that column is profiled on one row per unit (:func:`first_of_units`) and records ``units``; its counts
+    are then units, not rows.
     """
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
         raise ValueError(f"bins must be an integer >= 1, got {bins!r}")
     if isinstance(max_categories, bool) or not isinstance(max_categories, int) or max_categories < 0:
         raise ValueError(f"max_categories must be an integer >= 0, got {max_categories!r}")
     plan = _plan_columns(frame, numeric, categorical, prediction)
+    selections = _unit_selections(frame, units or {}, plan)
     columns: dict[str, ColumnProfile] = {}
     for name, (kind, role) in plan.items():
-        series = frame[name]
+        unit_cols = tuple((units or {}).get(name, ()))
+        series = frame[name] if not unit_cols else frame[name][selections[unit_cols]]
         if kind == "numeric":
             values = _numeric_values(name, series)
             finite = values[np.isfinite(values)]
@@ -322,7 +133,94 @@ def build_profile(
             cat = CategoricalAccumulator(role)
             cat.add_counts(_series_counts(series), nulls=int(series.isna().sum()))
             columns[name] = cat.to_profile(None, max_categories)
+        if unit_cols:
+            columns[name]["units"] = list(unit_cols)
     return new_profile(columns, len(frame), {"bins": bins, "max_categories": max_categories})
+
+
+def _unit_selections(
+    frame: pd.DataFrame, units: Mapping[str, Sequence[str]], plan: Mapping[str, Any]
+) -> dict[tuple[str, ...], Any]:
+    """One row-selection mask per distinct set of unit columns (see :func:`first_of_units`)."""
+    if isinstance(units, str) or not isinstance(units, Mapping):
+        raise ValueError("units must map column names to lists of unit columns")
+    out: dict[tuple[str, ...], Any] = {}
+    for name, cols in units.items():
+        key = tuple(cols)
+        if name not in plan:
+            raise ValueError(f"units name column {name!r}, which is not profiled")
+        if not key or isinstance(cols, str):
+            raise ValueError(f"units of {name!r} must be a non-empty list of column names")
+        missing = [c for c in key if c not in frame.columns]
+        if missing:
+            raise ValueError(f"unit column(s) {missing} of {name!r} are not in the frame")
+        if key not in out:
+            out[key] = first_of_units([frame[c] for c in key])
+    return out
+
+
+def build_reference(
+    features: pd.DataFrame,
+    predictions: pd.DataFrame,
+    *,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    prediction: str = "prediction",
+    score: str | None = "score",
+    prediction_kind: Kind | None = None,
+    bins: int = DEFAULT_BINS,
+    max_categories: int = DEFAULT_MAX_CATEGORIES,
+    units: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Any]:
+    """The reference profile a model is monitored against: its features profiled on ``features`` (the whole
+    training set), its outputs on ``predictions`` (out-of-sample rows: validation or cross-fitted predictions;
+    in-sample scores are sharper than real ones and would false-alarm).
+
+    ``prediction`` (role ``prediction``; ``prediction_kind``, or inferred from its dtype) and, when the frame has
+    it, ``score`` (numeric: a binary classifier's probability of the positive class) are the model's outputs.
+    ``rows`` is the row count of ``features``. ``units``: feature -> unit column(s), profiled one row per unit
+    (:func:`build_profile`); ``features`` must then hold the unit columns.
+    """
+    profile = build_profile(
+        features, numeric=numeric, categorical=categorical, bins=bins, max_categories=max_categories, units=units
+    )
+    outputs = [prediction, *([score] if score is not None and score in predictions.columns else [])]
+    kind = prediction_kind
+    if kind is None:
+        kind = _plan_columns(predictions, [], [], prediction)[prediction][0]
+    out = build_profile(
+        predictions,
+        numeric=[c for c in outputs if c != prediction or kind == "numeric"],
+        categorical=[prediction] if kind == "categorical" else [],
+        bins=bins,
+        max_categories=max_categories,
+    )
+    for name in outputs:
+        col = out["columns"][name]
+        col["role"] = "prediction"
+        profile["columns"][name] = col
+    return profile
+
+
+def profile_warnings(profile: Mapping[str, Any], min_sample_size: int = 100) -> list[str]:
+    """Plain warnings about a reference profile that the training step prints: a feature with no non-null
+    value, +-Inf values, and outputs too few for a prediction-drift verdict."""
+    out: list[str] = []
+    for name, col in profile["columns"].items():
+        what = "feature" if col["role"] == "feature" else "model output"
+        if col["count"] == 0:
+            out.append(
+                f"{what} {name!r} has no non-null value in the reference data: it carries no information, its "
+                "drift cannot be judged and the check's all_null check fails"
+            )
+        elif col.get("nonfinite_count"):
+            out.append(f"{what} {name!r} has {col['nonfinite_count']} +-Inf value(s) in the reference data")
+        elif col["role"] == "prediction" and col["count"] < min_sample_size:
+            out.append(
+                f"{what} {name!r} is profiled on {col['count']} out-of-sample row(s), fewer than "
+                f"min_sample_size {min_sample_size}: prediction drift will be insufficient_data"
+            )
+    return out
 
 
 def profile_with_edges(frame: pd.DataFrame, reference: Mapping[str, Any]) -> dict[str, Any]:
@@ -338,9 +236,12 @@ def profile_with_edges(frame: pd.DataFrame, reference: Mapping[str, Any]) -> dic
             f"column(s) {', '.join(map(repr, missing))} of the reference profile are not in the frame; "
             f"available: {', '.join(map(str, frame.columns))}"
         )
+    units = {name: col["units"] for name, col in ref["columns"].items() if col.get("units")}
+    selections = _unit_selections(frame, units, ref["columns"])
     columns: dict[str, ColumnProfile] = {}
     for name, col in ref["columns"].items():
-        series = frame[name]
+        unit_cols = tuple(col.get("units") or ())
+        series = frame[name] if not unit_cols else frame[name][selections[unit_cols]]
         if col["kind"] == "numeric":
             acc = NumericAccumulator(cast(NumericColumnProfile, col)["bin_edges"], col["role"])
             acc.add(_numeric_values(name, series))
@@ -349,49 +250,13 @@ def profile_with_edges(frame: pd.DataFrame, reference: Mapping[str, Any]) -> dic
             cat = CategoricalAccumulator(col["role"])
             cat.add_counts(_series_counts(series), nulls=int(series.isna().sum()))
             columns[name] = cat.to_profile(reference_categories(cast(CategoricalColumnProfile, col)))
+        if unit_cols:
+            columns[name]["units"] = list(unit_cols)
     return new_profile(columns, len(frame), ref["params"])
 
 
 def reference_categories(col: CategoricalColumnProfile) -> list[str]:
     return [k for k in col["frequencies"] if k != OTHER]
-
-
-def merge_profiles(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
-    """Combine the profiles of two disjoint batches computed with the SAME bin edges and categories.
-
-    Counts and tail sums add exactly; min/max/mean/std are those of the concatenated batches
-    (parallel-variance formula). Raises ``ValueError`` when the profiles do not share columns, kinds, bin edges
-    or categories.
-    """
-    pa_, pb = check_profile(a, "a"), check_profile(b, "b")
-    if list(pa_["columns"]) != list(pb["columns"]):
-        raise ValueError(f"profiles have different columns: {list(pa_['columns'])} vs {list(pb['columns'])}")
-    rows = pa_["rows"] + pb["rows"]
-    columns: dict[str, ColumnProfile] = {}
-    for name, ca in pa_["columns"].items():
-        cb = pb["columns"][name]
-        if (ca["kind"], ca["role"]) != (cb["kind"], cb["role"]):
-            raise ValueError(
-                f"column {name!r}: kind/role differ ({ca['kind']}/{ca['role']} vs {cb['kind']}/{cb['role']})"
-            )
-        if ca["kind"] == "numeric":
-            columns[name] = _merge_numeric(name, cast(NumericColumnProfile, ca), cast(NumericColumnProfile, cb))
-        else:
-            columns[name] = _merge_categorical(
-                name, cast(CategoricalColumnProfile, ca), cast(CategoricalColumnProfile, cb)
-            )
-    return new_profile(columns, rows, pa_["params"])
-
-
-def check_profile(profile: Mapping[str, Any], what: str) -> Profile:
-    """``profile`` as a typed :class:`Profile`; ``ValueError`` when it is not one of this schema."""
-    if not isinstance(profile, Mapping) or profile.get("schema") != SCHEMA:
-        got = profile.get("schema") if isinstance(profile, Mapping) else type(profile).__name__
-        raise ValueError(f"{what} is not a {SCHEMA} profile (schema: {got!r})")
-    return cast(Profile, profile)
-
-
-# ---------------------------------------------------------------------------------------------- internals
 
 
 def _plan_columns(
@@ -445,116 +310,38 @@ def _series_counts(series: pd.Series[Any]) -> list[tuple[Any, int]]:
     return [(str(k), int(v)) for k, v in counts.items()]
 
 
-def _numeric_notes(col: NumericColumnProfile, rows: int) -> list[str]:
-    notes: list[str] = []
-    if rows == 0:
-        notes.append("no rows: counts are 0, null_fraction is 0.0, min/max/mean/std are null")
-    elif col["count"] == 0:
-        notes.append("all values are null: min/max/mean/std are null")
-    elif col["count"] == col["nonfinite_count"]:
-        notes.append("no finite values: min/max/mean/std are null")
-    if col["nonfinite_count"]:
-        notes.append(
-            f"{col['nonfinite_count']} +-Inf value(s) are left out of min/max/mean/std and counted in the outer bins"
-        )
-    if col["count"] > col["nonfinite_count"]:
-        stats = {"min": col["min"], "max": col["max"], "mean": col["mean"], "std": col["std"]}
-        notes.extend(f"{key} overflowed the float range and is null" for key, v in stats.items() if v is None)
-    if len(col["bin_edges"]) == 0:
-        notes.append("no bin edges (the reference had no finite values): a single bin holds every non-null value")
-    elif len(col["bin_edges"]) == 1:
-        notes.append("one bin edge (the reference is constant): values <= it and values above it")
-    return notes
-
-
-def _categorical_notes(col: CategoricalColumnProfile, rows: int) -> list[str]:
-    if rows == 0:
-        return ["no rows: counts are 0 and null_fraction is 0.0"]
-    if col["count"] == 0:
-        return ["all values are null: frequencies are empty"]
-    return []
-
-
-def _merge_numeric(name: str, a: NumericColumnProfile, b: NumericColumnProfile) -> NumericColumnProfile:
-    if a["bin_edges"] != b["bin_edges"]:
-        raise ValueError(
-            f"column {name!r}: bin edges differ; profile every batch with profile_with_edges(frame, reference)"
-        )
-    na, nb = a["count"] - a["nonfinite_count"], b["count"] - b["nonfinite_count"]
-    mean, std = _merge_moments(na, a["mean"], a["std"], nb, b["mean"], b["std"])
-    nulls = a["null_count"] + b["null_count"]
-    count = a["count"] + b["count"]
-    col: NumericColumnProfile = {
-        "kind": "numeric",
-        "role": a["role"],
-        "count": count,
-        "null_count": nulls,
-        "null_fraction": _fraction(nulls, count + nulls),
-        "notes": [],
-        "nonfinite_count": a["nonfinite_count"] + b["nonfinite_count"],
-        "min": _combine(min, a["min"], b["min"]),
-        "max": _combine(max, a["max"], b["max"]),
-        "mean": mean,
-        "std": std,
-        "bin_edges": list(a["bin_edges"]),
-        "bin_counts": [x + y for x, y in zip(a["bin_counts"], b["bin_counts"], strict=True)],
-        "edge_counts": [x + y for x, y in zip(a["edge_counts"], b["edge_counts"], strict=True)],
-        "below_sum": _finite(a["below_sum"] + b["below_sum"]) or 0.0,
-        "above_sum": _finite(a["above_sum"] + b["above_sum"]) or 0.0,
-    }
-    col["notes"] = _numeric_notes(col, count + nulls)
-    return col
-
-
-def _combine(fn: Any, x: float | None, y: float | None) -> float | None:
-    if x is None:
-        return y
-    if y is None:
-        return x
-    return float(fn(x, y))
-
-
-def _merge_moments(
-    na: int, ma: float | None, sa: float | None, nb: int, mb: float | None, sb: float | None
-) -> tuple[float | None, float | None]:
-    """Chan et al. parallel mean/variance (population, ddof=0) of two disjoint parts."""
-    if na == 0:
-        return (mb, sb) if nb else (None, None)
-    if nb == 0:
-        return ma, sa
-    if ma is None or sa is None or mb is None or sb is None:  # a part overflowed the float range
-        return None, None
-    n = na + nb
-    delta = mb - ma
-    mean = ma + delta * nb / n
-    m2 = sa * sa * na + sb * sb * nb + delta * delta * na * nb / n
-    return _finite(mean), _finite(math.sqrt(max(m2 / n, 0.0)))
-
-
-def _merge_categorical(name: str, a: CategoricalColumnProfile, b: CategoricalColumnProfile) -> CategoricalColumnProfile:
-    if list(a["frequencies"]) != list(b["frequencies"]):
-        raise ValueError(
-            f"column {name!r}: categories differ; profile every batch with profile_with_edges(frame, reference)"
-        )
-    nulls = a["null_count"] + b["null_count"]
-    count = a["count"] + b["count"]
-    col: CategoricalColumnProfile = {
-        "kind": "categorical",
-        "role": a["role"],
-        "count": count,
-        "null_count": nulls,
-        "null_fraction": _fraction(nulls, count + nulls),
-        "notes": [],
-        "frequencies": {k: v + b["frequencies"][k] for k, v in a["frequencies"].items()},
-    }
-    col["notes"] = _categorical_notes(col, count + nulls)
-    return col
-
-
-def _fraction(part: int, whole: int) -> float:
-    return part / whole if whole else 0.0
-
-
-def _finite(x: float) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
+__all__ = [
+    "DEFAULT_BINS",
+    "DEFAULT_BINS",
+    "DEFAULT_MAX_CATEGORIES",
+    "DEFAULT_MAX_CATEGORIES",
+    "OTHER",
+    "OTHER",
+    "SCHEMA",
+    "SCHEMA",
+    "TAIL_EXPONENT",
+    "TAIL_EXPONENT",
+    "TAIL_SCALE",
+    "TAIL_SCALE",
+    "CategoricalAccumulator",
+    "CategoricalColumnProfile",
+    "ColumnProfile",
+    "FloatArray",
+    "Kind",
+    "NumericAccumulator",
+    "NumericColumnProfile",
+    "Profile",
+    "ProfileParams",
+    "Role",
+    "build_profile",
+    "build_reference",
+    "check_profile",
+    "first_of_units",
+    "merge_profiles",
+    "new_profile",
+    "profile_warnings",
+    "profile_with_edges",
+    "quantile_edges",
+    "reference_categories",
+    "tail_sums",
+]

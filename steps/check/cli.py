@@ -130,15 +130,19 @@ def _evidently(store: Store, prefix: str, out: Path) -> str | None:
         return None
     import pandas as pd
 
-    from monitoring.evidently_report import render
+    from monitoring.evidently_report import REFERENCE_SAMPLE_FILE, render
 
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / "sample.parquet"
         store.get_file(join(prefix, "sample.parquet"), local)
         sample = pd.read_parquet(local)
+        rows = None  # real training rows when the check kept them, else a sample drawn from the profile
+        if REFERENCE_SAMPLE_FILE in keys:
+            store.get_file(keys[REFERENCE_SAMPLE_FILE], Path(tmp) / REFERENCE_SAMPLE_FILE)
+            rows = pd.read_parquet(Path(tmp) / REFERENCE_SAMPLE_FILE)
     reference = json.loads(store.read_bytes(join(prefix, "reference_profile.json")))
     target = out.with_name(out.stem + ".evidently.html")
-    render(reference, sample, target, sample_rows=len(sample))
+    render(reference, sample, target, sample_rows=len(sample), reference_rows=rows)
     return target.name
 
 

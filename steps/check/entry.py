@@ -6,8 +6,9 @@ enables drift, the expectation suite generated from it, the evidently sample and
 
 Beside the report (``report.json``) it writes ``metrics.emf.jsonl`` (CloudWatch Embedded Metric Format, one
 document a line, also printed to stdout), ``history.json`` (this run's metric-history record), and with a
-reference ``current_profile.json``, ``reference_profile.json`` (a copy) and ``sample.parquet`` (the bounded
-sample evidently's report is rendered from). A failed check with ``fail_run: true`` raises ``DataQualityError``
+reference ``current_profile.json``, ``reference_profile.json`` (a copy), ``sample.parquet`` (the bounded
+sample evidently's report is rendered from) and, when the model folder has it, ``reference_sample.parquet`` (real
+training rows, written by train: what evidently's report is rendered against). A failed check with ``fail_run: true`` raises ``DataQualityError``
 after the report is written.
 
 Without a reference it imports only pyarrow, numpy, pydantic and stepml (no pandas, no sklearn); with one,
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from pydantic import ValidationError
 
 from monitoring.checks import CheckReport, run_checks, with_checks
 from monitoring.config import CheckConfig
+from monitoring.evidently_report import REFERENCE_SAMPLE_FILE
 from stepml.entry import EntryResult, Invocation
 from stepml.errors import DataQualityError, StepInputError
 from steps.check.summary import REPORT, from_report
@@ -74,6 +77,10 @@ def run(inv: Invocation) -> EntryResult:
     out_dir = inv.output
     if reference is not None:
         report = _with_reference_outputs(report, reference, config, [*paths, *predictions], out_dir, step)
+        assert model is not None and model.model_dir is not None
+        sample = Path(model.model_dir) / REFERENCE_SAMPLE_FILE
+        if sample.is_file():  # real training rows (written by train): what evidently's page is rendered against
+            shutil.copyfile(sample, out_dir / REFERENCE_SAMPLE_FILE)
     document = report.to_dict()
     document["run"] = _emit_metrics(inv, report, document, out_dir, validation)
     write_json_atomic(out_dir / REPORT, document)

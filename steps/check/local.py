@@ -49,7 +49,7 @@ def serving_model_input(ctx: LocalContext, predictions: str) -> Input:
     if manifest is None:
         return ctx.input(predictions)
     model = manifest["summary"]["model"]
-    folder = ctx.model_dir(model["uri"], only=("profile.json",))
+    folder = ctx.model_dir(model["uri"], only=("profile.json", "reference_sample.parquet"))
     return ctx.input(predictions, model_dir=folder, summary={"value": model.get("value")})
 
 

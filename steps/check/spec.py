@@ -16,6 +16,7 @@ class CheckStep(StepSpec):
     type: Literal["check"]
     min_rows: int = Field(1, ge=0)
     max_null_fraction: float = Field(0.1, ge=0, le=1)
+    max_nonfinite_fraction: float = Field(0.0, ge=0, le=1)  # +-Inf among a column's non-null values
     columns: dict[str, ColumnCheck] = {}  # per-column overrides (null fraction, drift, ranges)
     drift: DriftSettings = DriftSettings()
     expectations: ExpectationSettings = ExpectationSettings()
@@ -36,12 +37,20 @@ class CheckStep(StepSpec):
         return {
             "min_rows": self.min_rows,
             "max_null_fraction": self.max_null_fraction,
+            "max_nonfinite_fraction": self.max_nonfinite_fraction,
             "columns": {c: v.model_dump(mode="json", exclude_none=True) for c, v in sorted(self.columns.items())},
             "drift": self.drift.model_dump(mode="json"),
             "expectations": self.expectations.model_dump(mode="json"),
             "report": self.report.model_dump(mode="json"),
             "fail_run": self.fail_run,
         }
+
+    def profile_units(self) -> dict[str, list[str]]:
+        """feature -> unit column(s) this check counts per unit (the train step profiles them the same way)."""
+        from monitoring.config import CheckConfig
+
+        units: dict[str, list[str]] = CheckConfig.model_validate(self.check_config()).profile_units()
+        return units
 
     def key_config(self, ctx: SpecContext) -> dict[str, Any]:
         return {"check": self.check_config()}

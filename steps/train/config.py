@@ -34,6 +34,7 @@ class TrainConfig:
     model_params: Mapping[str, Any] = field(default_factory=dict)
     threads: int = 0  # 0 = all cores
     step: str = "train"
+    profile_units: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # feature -> unit columns
 
     def __post_init__(self) -> None:
         if not self.metric and self.task in TASKS:
@@ -42,6 +43,8 @@ class TrainConfig:
         object.__setattr__(self, "categorical", tuple(self.categorical))
         object.__setattr__(self, "id_columns", tuple(self.id_columns))
         object.__setattr__(self, "model_params", dict(self.model_params))
+        units = {k: tuple(v) if isinstance(v, list | tuple) else () for k, v in self.profile_units.items()}
+        object.__setattr__(self, "profile_units", units)
         problems = self._problems()
         if problems:
             raise StepInputError(self.step, "invalid hyperparameters: " + "; ".join(problems))
@@ -72,6 +75,9 @@ class TrainConfig:
         reserved = sorted(set(OUTPUT_COLUMNS) & set(self.id_columns) | set(OUTPUT_COLUMNS) & set(self.features))
         if reserved:
             out.append(f"'features'/'id_columns': {reserved} are reserved for scoring output columns")
+        bad_units = [k for k, v in self.profile_units.items() if k not in self.features or not v]
+        if bad_units:
+            out.append(f"'profile_units': {bad_units} are not features with a non-empty list of unit columns")
         if not 0.0 < self.validation_fraction < 1.0:
             out.append(f"'validation_fraction': expected a number in (0, 1), got {self.validation_fraction}")
         if not 0 <= self.seed < 2**32:
@@ -106,7 +112,7 @@ class TrainConfig:
         problems: list[str] = []
         known = {
             "step", "task", "target", "features", "categorical", "id_columns", "metric",
-            "validation_fraction", "seed", "model_params", "threads",
+            "validation_fraction", "seed", "model_params", "threads", "profile_units",
         }  # fmt: skip
         unknown = sorted(k for k in raw if k not in known and not k.startswith("sagemaker_"))
         if unknown:
@@ -134,6 +140,7 @@ class TrainConfig:
             "seed": get("seed", _int, 0),
             "model_params": get("model_params", _object, {}),
             "threads": get("threads", _int, 0),
+            "profile_units": get("profile_units", _object, {}),
         }
         if problems:
             raise StepInputError(step, "invalid hyperparameters: " + "; ".join(problems))

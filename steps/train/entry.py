@@ -4,7 +4,8 @@ Paths come from the environment, with SageMaker's defaults:
 
     SM_CHANNEL_TRAIN      /opt/ml/input/data/train   one or more *.parquet files (read in name order)
     SM_INPUT_CONFIG_DIR   /opt/ml/input/config       hyperparameters.json (every value a string)
-    SM_MODEL_DIR          /opt/ml/model              model.joblib, model_meta.json, metrics.json, profile.json
+    SM_MODEL_DIR          /opt/ml/model              model.joblib, model_meta.json, metrics.json, profile.json,
+                                                     reference_sample.parquet
     SM_OUTPUT_DIR         /opt/ml/output             ``failure`` (JSON) when the job fails
 
 :func:`train` is the pure core (no environment, no files); :func:`run` is the adapter around it.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,11 +233,15 @@ def load_hyperparameters(config_dir: Path, *, step: str = "train") -> dict[str, 
     return data
 
 
-def write_outputs(result: TrainResult, config: TrainConfig, model_dir: Path) -> None:
-    """Write model.joblib, model_meta.json, profile.json and (last) metrics.json to ``model_dir``."""
+def write_outputs(
+    result: TrainResult, config: TrainConfig, model_dir: Path, training: pd.DataFrame | None = None
+) -> None:
+    """Write model.joblib, model_meta.json, profile.json and (last) metrics.json to ``model_dir``;
+    ``training``: the whole training frame the feature reference is profiled on (default: the validation rows)."""
     import joblib
 
-    from monitoring.profile import build_profile
+    from monitoring.evidently_report import REFERENCE_SAMPLE_FILE, training_sample
+    from monitoring.profile import build_reference, profile_warnings
 
     model_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(result.model, model_dir / MODEL_FILE)
@@ -249,21 +255,28 @@ def write_outputs(result: TrainResult, config: TrainConfig, model_dir: Path) -> 
         versions=package_versions(),
     )
     _write_json(model_dir / META_FILE, meta.to_dict())
-    # reference profile: the validation rows (a random sample of the training data) with the model's
-    # out-of-sample predictions, i.e. what a scoring run on data like this should look like
-    reference = prepare_features(result.validation, config.numeric, config.categorical)
-    reference[PREDICTION] = result.validation[PREDICTION].to_numpy()
-    prediction_kind = "categorical" if config.task == "classification" else "numeric"
+    # reference profile: the features on the whole training set, the model's outputs on the validation rows
+    # (out-of-sample: in-sample scores are sharper than real ones)
+    source = result.validation if training is None else training
+    features = prepare_features(source, config.numeric, config.categorical)
+    for unit in dict.fromkeys(u for units in config.profile_units.values() for u in units):
+        features[unit] = source[unit].to_numpy()  # entity-aware drift: those features are profiled per unit
     try:
-        profile = build_profile(
-            reference,
-            numeric=[*config.numeric, *([PREDICTION] if prediction_kind == "numeric" else [])],
-            categorical=[*config.categorical, *([PREDICTION] if prediction_kind == "categorical" else [])],
-            prediction=PREDICTION,
+        profile = build_reference(
+            features,
+            result.validation,
+            numeric=config.numeric,
+            categorical=config.categorical,
+            prediction_kind="categorical" if config.task == "classification" else "numeric",
+            units=config.profile_units,
         )
     except ValueError as exc:
         raise StepInputError(config.step, f"cannot profile the training data: {exc}") from exc
+    for warning in profile_warnings(profile):
+        print(f"stepml: step {config.step!r}: warning: {warning}", file=sys.stderr)
     _write_json(model_dir / PROFILE_FILE, profile)
+    outputs = result.validation[[c for c in (PREDICTION, SCORE) if c in result.validation.columns]]
+    training_sample(features, outputs).to_parquet(model_dir / REFERENCE_SAMPLE_FILE, index=False)
     _write_json(model_dir / METRICS_FILE, result.metrics_json())
 
 
@@ -286,7 +299,8 @@ def run(env: Mapping[str, str]) -> TrainResult:
     model_dir = Path(env.get("SM_MODEL_DIR", "/opt/ml/model"))
     config = TrainConfig.from_hyperparameters(load_hyperparameters(config_dir))
     files = list_parquet_files(channel, step=config.step)
-    columns = [config.target, *config.features, *config.id_columns]
+    units = [u for us in config.profile_units.values() for u in us]
+    columns = list(dict.fromkeys([config.target, *config.features, *config.id_columns, *units]))
     check_files(
         {path: open_parquet(path, step=config.step) for path in files},
         required=columns,
@@ -297,7 +311,7 @@ def run(env: Mapping[str, str]) -> TrainResult:
     )
     frame = read_parquet_files(files, columns=columns, step=config.step)
     result = train(frame, config)
-    write_outputs(result, config, model_dir)
+    write_outputs(result, config, model_dir, frame)
     return result
 
 

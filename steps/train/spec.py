@@ -15,7 +15,8 @@ class TrainStep(StepSpec):
         return [] if ctx.spec.model is not None else [StepIssue("a train step needs the spec's 'model' block")]
 
     def key_config(self, ctx: SpecContext) -> dict[str, Any]:
-        return {"model": model_of(ctx).model_dump(mode="json")}
+        units = profile_units(ctx)
+        return {"model": model_of(ctx).model_dump(mode="json")} | ({"profile_units": units} if units else {})
 
     def hyperparameters(self, ctx: SpecContext) -> dict[str, str]:
         """SageMaker hyperparameters (every value a string), as the training entrypoint expects."""
@@ -32,7 +33,18 @@ class TrainStep(StepSpec):
             "seed": str(m.seed),
             "model_params": json.dumps(m.hyperparameters, sort_keys=True),
             "threads": str(self.resources.threads if self.resources.cpu else 0),
-        }
+        } | ({"profile_units": json.dumps(units, sort_keys=True)} if (units := profile_units(ctx)) else {})
+
+
+def profile_units(ctx: SpecContext) -> dict[str, list[str]]:
+    """feature -> unit column(s), as the spec's check steps name them: the reference profile counts those
+    features once per unit (``monitoring``'s entity-aware mode)."""
+    out: dict[str, list[str]] = {}
+    for step in ctx.steps.values():
+        units = getattr(step, "profile_units", None)
+        if callable(units):
+            out |= units()
+    return dict(sorted(out.items()))
 
 
 def model_of(ctx: SpecContext) -> ModelSpec:

@@ -60,9 +60,13 @@ def test_injected_drift_is_flagged_exactly_and_alarms(drifted: tuple[Path, subpr
     assert proc.returncode == 0, proc.stderr + proc.stdout
     report = _check_report(spec)
     dataset = report["drift"]["dataset"]
-    assert set(dataset["drifted"]) == {"skill_score", "category"}
+    # the two injected features, and the score distribution they move (model outputs count too)
+    assert set(dataset["drifted"]) - {"prediction"} == {"skill_score", "category", "score"}
     assert dataset["verdict"] == "drift"
-    assert report["drift"]["columns"]["prediction"]["verdict"] in {"drift", "no_drift"}
+    assert report["drift"]["columns"]["score"]["role"] == "prediction"
+    assert {"metric": "PredictionDrift", "value": 1.0} in [
+        {k: m[k] for k in ("metric", "value")} for m in report["metrics"]
+    ]
     # the run's summary shows the alarm
     assert "feature-drift ALARM" in proc.stdout
     assert "missing-data OK" in proc.stdout

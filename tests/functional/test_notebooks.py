@@ -106,18 +106,19 @@ def test_monitoring_notebook_inspects_runs(make_pipeline, monkeypatch, tmp_path)
     assert 0.15 < float(nulls["skill_score"][0]) < 0.25
     assert nulls["desired_hourly_rate"][1:] == ["0.10", "pass"]  # the spec's per-column override
 
-    # drift: one row per monitored feature plus the prediction, and the dataset verdict agrees with them
+    # drift: one row per monitored feature plus the model outputs (label, score), and the dataset verdict
+    # (which counts the outputs too) agrees with them
     features = yaml.safe_load(spec.read_text())["model"]["features"]
-    assert f"{len(features) + 1} columns tested: {len(features)} features and the prediction" in text
+    assert f"{len(features) + 2} columns tested: {len(features)} features and 2 model outputs" in text
     drift = _table(_cell(nb, "drift-table"))
-    assert sorted(drift) == sorted([*features, "prediction"])
+    assert sorted(drift) == sorted([*features, "prediction", "score"])
     assert drift["last_active_days"][-1] == "True"
     assert float(drift["last_active_days"][7]) > 1.0  # normalized Wasserstein of a 1-std shift
-    drifted = sorted(name for name, row in drift.items() if row[0] == "feature" and row[-1] == "True")
+    drifted = sorted(name for name, row in drift.items() if row[-1] == "True")
     line = re.search(r"^drifted: (.*)$", text, re.M)
     assert line is not None
     assert sorted(line.group(1).split(", ")) == drifted
-    assert f"dataset drift: drift - {len(drifted)} of {len(features)} features drifted" in text
+    assert f"dataset drift: drift - {len(drifted)} of {len(features) + 2} columns drifted" in text
     assert "last_active_days: wasserstein" in text  # the feature furthest past its threshold
 
     # scores against training, and the two runs' metrics side by side

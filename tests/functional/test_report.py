@@ -86,7 +86,7 @@ def test_report_opens_in_chromium_and_shows_the_run(drifted_run: Path, tmp_path:
     assert re.search(r'data-column="skill_score"><td>skill_score</td><td class="drift">drift</td>', text)
     assert 'id="dataset-drift"' in text and "skill_score" in re.search(r'id="drifted-columns">([^<]*)<', text)[1]  # type: ignore[index]
     plots = re.findall(r'data-plot="([^"]+)"><h3>.*?<svg', text)
-    assert "skill_score" in plots and "prediction" in plots and len(plots) == 16
+    assert "skill_score" in plots and "prediction" in plots and "score" in plots and len(plots) == 17
     # alarm states and check results
     assert re.search(r'data-alarm="feature-drift"><td>feature-drift</td><td class="ALARM">ALARM</td>', text)
     assert 'id="checks"' in text and "expect_column_values_to_not_be_null" in text

@@ -64,7 +64,9 @@ def test_null_fraction_per_column_is_exact(tmp_path: Path) -> None:
     assert values["null_fraction:d"] == (1.0, "fail")
     worst = next(c for c in report.checks if c.name == "max_null_fraction")
     assert (worst.column, worst.value, worst.threshold, worst.status) == ("d", 1.0, 0.1, "fail")
-    assert all(c.sample_size == 10 for c in report.checks)
+    assert all(c.sample_size == 10 for c in report.checks if c.name != "nonfinite_fraction")
+    # nonfinite_fraction is judged on the non-null values of the floating-point columns
+    assert {c.column: c.sample_size for c in report.checks if c.name == "nonfinite_fraction"} == {"b": 8}
     data = report.to_dict()
     assert data["schema"] == "stepml.checks/2"
     assert data["status"] == "fail"
@@ -73,6 +75,7 @@ def test_null_fraction_per_column_is_exact(tmp_path: Path) -> None:
         "null_fraction:c",
         "null_fraction:d",
         "max_null_fraction",
+        "all_null:d",  # a column with no value at all fails whatever its null threshold
     ]
     assert json.loads(json.dumps(data, allow_nan=False)) == data
 
@@ -90,13 +93,14 @@ def test_per_column_overrides(tmp_path: Path) -> None:
     assert thresholds["null_fraction:a"] == 0.25  # empty override -> default
     assert thresholds["null_fraction:c"] == 0.5
     assert thresholds["null_fraction:d"] == 1.0
-    assert report.status == "pass", report.describe_failures()
+    # an all-null column fails its all_null check even where its null threshold allows it
+    assert [c.key for c in report.failed] == ["all_null:d"], report.describe_failures()
     worst = next(c for c in report.checks if c.name == "max_null_fraction")
     assert (worst.column, worst.value) == ("b", 0.2)  # overridden c, d are judged by their own checks
 
     strict = CheckConfig.model_validate({"max_null_fraction": 0.25, "columns": {"c": {"max_null_fraction": 0.4}}})
     failed = [c.key for c in run_checks([f], strict).failed]
-    assert failed == ["null_fraction:c", "null_fraction:d", "max_null_fraction"]
+    assert failed == ["null_fraction:c", "null_fraction:d", "max_null_fraction", "all_null:d"]
 
 
 @pytest.mark.parametrize(("min_rows", "status"), [(0, "pass"), (10, "pass"), (11, "fail")])
@@ -236,9 +240,10 @@ def test_entrypoint_writes_report_and_its_result(tmp_path: Path) -> None:
     proc, out = _run_step(tmp_path, [f], config)
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "report.json").read_text())
-    assert report["status"] == "pass" and report["rows"] == 10
+    assert report["status"] == "fail" and report["summary"]["failed"] == ["all_null:d"] and report["rows"] == 10
     result = json.loads((out / "_results" / "result.json").read_text())
-    assert result["rows"] == 10 and result["summary"]["status"] == "pass" and result["summary"]["failed"] == []
+    assert result["rows"] == 10 and result["summary"]["status"] == "fail"
+    assert result["summary"]["failed"] == ["all_null:d"]
     assert not (out / "_results" / "failure.json").exists()
     assert not list(out.glob("*.tmp"))
 

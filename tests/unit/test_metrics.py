@@ -16,6 +16,7 @@ import pytest
 from monitoring.checks import run_checks
 from monitoring.config import CheckConfig
 from monitoring.metrics import (
+    CHECK_METRICS,
     Datapoint,
     emf_documents,
     history_key,
@@ -85,12 +86,18 @@ def test_metrics_and_emf(tmp_path: Path) -> None:
     names = {p.metric for p in points}
     check = Registry().get("check")
     assert check is not None and names <= set(check.metrics)  # what the check type declares, alarms may watch
+    assert set(check.metrics) == CHECK_METRICS  # the type's declaration is the monitoring catalog
     assert names == {
         "RowCount",
         "NullFraction",
         "MaxNullFraction",
+        "NonFiniteFraction",
+        "MaxNonFiniteFraction",
         "DriftScore",
         "DriftedColumnsShare",
+        "PredictionDrift",
+        "FailedChecks",
+        "FailedExpectations",
         "PredictionMean",
         "ValidationMetric",
     }

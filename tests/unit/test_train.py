@@ -237,8 +237,10 @@ def test_run_reads_every_part_and_writes_outputs(tmp_path: Path) -> None:
     assert meta["classes"] == [0, 1] and meta["target"] == "label" and meta["categorical"] == ["color"]
     assert set(meta["versions"]) == {"scikit-learn", "pandas", "numpy", "pyarrow"}
     profile = json.loads((model_dir / PROFILE_FILE).read_text())
-    assert set(profile["columns"]) == {"x1", "x2", "noise", "color", "prediction"}
-    assert profile["columns"]["prediction"]["role"] == "prediction"
+    assert set(profile["columns"]) == {"x1", "x2", "noise", "color", "prediction", "score"}
+    assert profile["columns"]["prediction"]["role"] == profile["columns"]["score"]["role"] == "prediction"
+    # features from every training row, the model's outputs from the out-of-sample validation rows
+    assert profile["columns"]["x1"]["count"] == 240 and profile["columns"]["score"]["count"] == 60
     assert (model_dir / MODEL_FILE).is_file()
 
 
