@@ -7,9 +7,10 @@ runs one step in a unit test.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stepml.user import Output, StepContext
+if TYPE_CHECKING:
+    from stepml.user import Output, StepContext
 
 __version__ = "0.2.0"
 
@@ -40,6 +41,15 @@ def fetch(sql: str, **kwargs: Any) -> Any:
     from stepml.api import fetch as _fetch
 
     return _fetch(sql, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    """``stepml.Output`` and ``stepml.StepContext``, imported when first used (``import stepml`` stays light)."""
+    if name in ("Output", "StepContext"):
+        from stepml import user
+
+        return getattr(user, name)
+    raise AttributeError(f"module 'stepml' has no attribute {name!r}")
 
 
 __all__ = ["Output", "StepContext", "__version__", "build", "fetch", "load", "runs"]

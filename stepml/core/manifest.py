@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import platform
 from collections.abc import Callable, Mapping
+from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 from stepml.core.layout import MANIFEST, is_inside, join, manifest_key, step_prefix
@@ -44,8 +45,9 @@ class Readable(Protocol):
     def list(self, prefix: str) -> list[str]: ...
 
 
+@cache
 def package_versions() -> dict[str, str]:
-    """Installed versions, read from package metadata (imports nothing)."""
+    """Installed versions, read from package metadata (imports nothing); once per process."""
     from importlib import metadata
 
     out = {"python": platform.python_version()}

@@ -7,7 +7,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from monitoring.config import ColumnCheck, DriftSettings, ExpectationSettings, ReportSettings
-from stepml.sdk import SpecContext, StepIssue, StepSpec
+from stepml.spec.context import SpecContext, StepIssue
+from stepml.spec.models import StepSpec
 
 ENTRY = "steps.check.entry:run"
 

@@ -6,7 +6,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from stepml.sdk import SpecContext, SpecFileError, StepIssue, StepSpec, text_digest
+from stepml.spec.context import SpecContext, SpecFileError, StepIssue
+from stepml.spec.models import StepSpec
+from stepml.spec.pipeline import text_digest
 from steps.extract.sqlrender import scan_placeholders
 
 

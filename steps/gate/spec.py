@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import field_validator
 
-from stepml.sdk import SpecContext, StepIssue, StepSpec
+from stepml.spec.context import SpecContext, StepIssue
+from stepml.spec.models import StepSpec
 
 
 class GateStep(StepSpec):

@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from stepml.sdk import SpecContext, StepIssue, StepSpec
+from stepml.spec.context import SpecContext, StepIssue
+from stepml.spec.models import StepSpec
 
 ENTRY = "steps.python.entry:run"
 _FUNCTION = r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$"

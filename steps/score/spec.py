@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from stepml.sdk import SpecContext, StepIssue, StepSpec
+from stepml.spec.context import SpecContext, StepIssue
+from stepml.spec.models import StepSpec
 
 ENTRY = "steps.score.entry:run"
 

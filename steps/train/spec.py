@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from stepml.sdk import ModelSpec, SpecContext, StepIssue, StepSpec
+from stepml.spec.context import SpecContext, StepIssue
+from stepml.spec.models import ModelSpec, StepSpec
 
 
 class TrainStep(StepSpec):
