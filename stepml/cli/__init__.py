@@ -15,6 +15,11 @@ from __future__ import annotations
 
 import sys
 
+if sys.argv[1:2] == ["run"]:  # start a warm step process now: it imports pandas while the command loads the spec
+    from stepml.local import warm
+
+    warm.start()
+
 import typer
 
 from stepml.cli import cloud, extensions, local

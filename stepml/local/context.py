@@ -21,7 +21,8 @@ from stepml.core.params import to_json
 from stepml.core.plan import partition_files
 from stepml.entry import EntryResult, Input, Invocation, failure_path, read_result
 from stepml.errors import StepInputError
-from stepml.local.process import child_env, run_process
+from stepml.local import warm
+from stepml.local.process import child_env, run_process, wait_process
 
 if TYPE_CHECKING:
     from stepml.core.plan import Plan, PlannedStep
@@ -178,12 +179,16 @@ class LocalContext:
         part = invocation.partition
         name = f"{invocation.step}-{part:05d}" if part is not None else invocation.step
         path = invocation.write(self.scratch / "invocations" / f"{name}.json")
-        self.run_process(
-            ["-m", "stepml.entry", str(path)],
-            env=env or {},
-            failure_file=failure_path(self.out_dir, part),
-            log_name=name,
-        )
+        failure = failure_path(self.out_dir, part)
+        proc = warm.take() if not env else None  # a process started with the command, its imports done
+        if proc is None:
+            self.run_process(["-m", "stepml.entry", str(path)], env=env or {}, failure_file=failure, log_name=name)
+        else:
+            log = self.out_dir / "logs" / f"{name}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            warm.hand_over(proc, path, log, [str(self.pipeline.project_root)], self.scratch)
+            timeout = self.spec.resources.timeout_minutes * 60
+            wait_process(self.step.name, proc, log_path=log, failure_file=failure, timeout_s=timeout)
         return StepResult.of(read_result(self.out_dir, part))
 
     def run_partitions(

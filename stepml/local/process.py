@@ -56,16 +56,23 @@ def run_process(
             cwd=cwd,
             preexec_fn=_pdeathsig if sys.platform == "linux" else None,  # noqa: PLW1509 - no threads touch it
         )
-        try:
-            code = proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise StepExecutionError(step, f"timed out after {timeout_s / 60:.0f} min") from None
+        wait_process(step, proc, log_path=log_path, failure_file=failure_file, timeout_s=timeout_s)
+
+
+def wait_process(
+    step: str, proc: subprocess.Popen[bytes], *, log_path: Path, failure_file: Path, timeout_s: float
+) -> None:
+    """Wait for a step's child; on failure raise the error class it reported (or StepExecutionError)."""
+    try:
+        code = proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise StepExecutionError(step, f"timed out after {timeout_s / 60:.0f} min") from None
     if code == 0:
         return
     if failure_file.exists():
         raise from_failure(json.loads(failure_file.read_text()), step=step)
-    tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
+    tail = log_path.read_text(errors="replace").strip().splitlines()[-5:] if log_path.exists() else []
     how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
     raise StepExecutionError(step, f"the process {how}: {' | '.join(tail)}")
