@@ -1,4 +1,5 @@
-"""Target 3: the scoring entrypoint (``python -m steps.score``) - memory vs input size, and partition speed-up.
+"""Target 3: the scoring entry (``python -m stepml.entry`` on a score invocation) - memory vs input size, and
+partition speed-up.
 
 Setup (untimed): ``stepml run --step train --step extract_score`` on the 1M + 1M sample warehouse trains the model
 on the 1M history and extracts the 1M scoring rows (100k-row files). From those files this script writes, with
@@ -107,11 +108,35 @@ def spin_cmd(units: int) -> list[str]:
 
 
 def score_cmd(model_dir: Path, inputs: Sequence[Path], output: Path) -> list[str]:
-    cmd = [PYTHON, "-m", "steps.score", "--step", "score", "--model-dir", str(model_dir), "--model-version", "v1"]
-    cmd += ["--run-id", "bench", "--batch-rows", str(BATCH_ROWS), "--threads", "1", "--output", str(output)]
-    for path in inputs:
-        cmd += ["--input", str(path)]
-    return cmd
+    """The score step's entry as a run starts it: ``python -m stepml.entry <invocation>`` (threads 1)."""
+    from stepml.entry import Input, Invocation
+
+    inv = Invocation(
+        step="score",
+        type="score",
+        entry="steps.score.entry:run",
+        pipeline="bench",
+        run_id="bench",
+        params={},
+        param_types={},
+        config={"batch_rows": BATCH_ROWS},
+        inputs={
+            "extract_score": Input(kinds=("table",), tables={"": [str(p) for p in inputs]}),
+            "gate": Input(kinds=("model",), model_dir=str(model_dir), summary={"version": 1}),
+        },
+        output_dir=str(output.with_suffix(".d")),
+        scratch_dir=str(output.with_suffix(".scratch")),
+        threads=1,
+        partition=0,
+    )
+    return [PYTHON, "-m", "stepml.entry", str(inv.write(output.with_suffix(".invocation.json")))]
+
+
+def collect(output: Path) -> Path:
+    """Move what the entry wrote (``<output>.d/data/part-00000.parquet``) to ``output``."""
+    shutil.move(output.with_suffix(".d") / "data" / "part-00000.parquet", output)
+    shutil.rmtree(output.with_suffix(".d"), ignore_errors=True)
+    return output
 
 
 def rows_in(path: Path) -> int:
@@ -139,7 +164,7 @@ def main() -> None:
         timed = run_timed(
             score_cmd(model_dir, inputs, output), env=env, cwd=REPO, log=OUT / "logs" / f"score-{name}.log"
         )
-        rows = rows_in(output)
+        rows = rows_in(collect(output))
         output.unlink()
         return {**timed.to_json(), "rows": rows, "rows_per_s": round(rows / timed.wall_s)}
 
@@ -164,7 +189,7 @@ def main() -> None:
         one.append(score(split, f"one-worker-{i}"))
         cmds = [score_cmd(model_dir, [f], out / f"two-workers-{i}-{j}.parquet") for j, f in enumerate(split)]
         wall, children = run_parallel_timed(cmds, env=env, cwd=REPO)
-        rows = sum(rows_in(out / f"two-workers-{i}-{j}.parquet") for j in range(2))
+        rows = sum(rows_in(collect(out / f"two-workers-{i}-{j}.parquet")) for j in range(2))
         for j in range(2):
             (out / f"two-workers-{i}-{j}.parquet").unlink()
         two.append({"wall_s": round(wall, 4), "rows": rows, "children": [c.to_json() for c in children]})
@@ -232,7 +257,7 @@ def main() -> None:
         ("speed-up within each round", ", ".join(f"{p:.2f}x" for p in pairs)),
         ("CPU-time speed-up, each round", ", ".join(f"{p:.2f}x" for p in cpu_bound) + "  (if 2 full cores)"),
     ]
-    print_table("scoring entrypoint (python -m steps.score, --threads 1)", table)
+    print_table("scoring entry (python -m stepml.entry, a score invocation, threads 1)", table)
     write_results("scoring", results)
 
 
