@@ -83,3 +83,51 @@ def test_a_processing_user_step_has_its_role_and_the_machine_may_start_its_job(s
     } <= actions
     passes = [s for s in statements if s["Action"] == "iam:PassRole" and json.dumps(s["Resource"]).count(role)]
     assert passes and passes[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+
+
+def test_the_task_execution_role_may_read_the_steps_secrets(synth: Synth) -> None:
+    """ECS resolves a container's ``secrets`` with the task *execution* role when the task starts: that role needs
+    ``ssm:GetParameters`` for Parameter Store and ``secretsmanager:GetSecretValue`` for Secrets Manager (the
+    managed AmazonECSTaskExecutionRolePolicy has neither). AWS: "To use the Amazon ECS secrets feature, you must
+    have the Amazon ECS task execution role and reference it in your task definition."
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html#task-execution-secrets
+    """
+    template = synth.templates["pipeline"]
+    tasks = resources(template, "AWS::ECS::TaskDefinition")
+    top_k = next(t for t in tasks.values() if t["Properties"]["Family"].endswith("top-k"))
+    role = top_k["Properties"]["ExecutionRoleArn"]["Fn::GetAtt"][0]
+    statements = [
+        s
+        for p in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    granted = json.dumps(statements)
+    assert "ssm:GetParameters" in granted and "parameter/partner/key" in granted
+    assert "secretsmanager:GetSecretValue" in granted and "secret:partner/token" in granted
+
+
+def test_a_processing_jobs_environment_fits_sagemakers_limits(tmp_path: Path) -> None:
+    """CreateProcessingJob's ``Environment`` holds at most 100 entries, keys and values at most 256 characters:
+    the compiled job passes only the bucket and where its staged environment is (the stage Lambda writes the rest,
+    settings and this execution's inputs, to S3). AWS:
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateProcessingJob.html (Environment: "Maximum
+    number of 100 items", "Maximum length of 256" for keys and values)."""
+    from stepml.cloud.asl import compile_pipeline, resolve
+    from stepml.spec import load_spec
+
+    raw = yaml.safe_load(EXAMPLE.read_text())
+    raw["project_root"] = str(ROOT)
+    for name in ("extract_train", "extract_score"):
+        raw["steps"][name]["sql"] = str(ROOT / "sql" / Path(raw["steps"][name]["sql"]).name)
+    raw["steps"]["features_train"]["resources"] = {"instance_type": "ml.g5.xlarge"}
+    raw["steps"]["features_train"]["config"] = {"clip_ratio": 3.0, "note": "x" * 2000}  # long settings
+    spec = tmp_path / "pipeline.yaml"
+    spec.write_text(yaml.safe_dump(raw, sort_keys=False))
+    compiled = compile_pipeline(load_spec(spec))
+    job = resolve(compiled.definition)["States"]["features_train: run job"]["Parameters"]
+    environment = job["Environment"]
+    assert len(environment) <= 100
+    assert all(len(k.removesuffix(".$")) <= 256 for k in environment)
+    assert all(len(v) <= 256 for v in environment.values() if isinstance(v, str))
+    assert len(json.dumps(compiled.processing["features_train"].environment)) > 2000  # staged, not passed
