@@ -7,12 +7,10 @@ import datetime as dt
 import io
 import json
 import tarfile
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from stepml.cloud.bundle import lambda_config
 from stepml.cloud.handlers.commit import commit, partition_event
@@ -26,24 +24,12 @@ from stepml.store import open_store
 from steps.check.summary import from_report
 from steps.gate.cloud import decide_event
 from tests.conftest import ROOT
-
-BUCKET = "artifacts"
+from tests.unit.conftest import BUCKET
 
 
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
     return lambda_config(load_spec(ROOT / "pipeline.yaml"))
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for k, v in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("s3")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
 
 
 def _plan(config: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,6 @@ whose code is not the code the key holds, and reads a Processing job's environme
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +13,7 @@ from moto import mock_aws
 
 from stepml.cloud import task
 from stepml.core.digest import Finder, code_digest
-
-BUCKET = "artifacts"
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for k, v in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("s3")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
+from tests.unit.conftest import BUCKET
 
 
 def test_a_partition_stages_only_its_files_of_the_partitioned_input(s3: Any, tmp_path: Path) -> None:

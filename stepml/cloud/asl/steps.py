@@ -118,9 +118,7 @@ class StepStates:
         """Declare that this step runs ``entry`` in an ECS task: its task definition's size and environment
         (the settings, the code digest the image must match), its secrets and its own IAM statements."""
         r = self.spec.resources
-        environment = static_environment(self.pipeline, self.name, entry, config, threads)
-        if secrets:
-            environment["STEPML_SECRETS"] = json.dumps(sorted(secrets))
+        environment = self._environment(entry, config, threads, secrets)
         self._needs[self.name] = TaskNeed(
             self.name, r.cpu or 1024, r.memory or 2048, environment, dict(secrets or {}), policy
         )
@@ -134,13 +132,21 @@ class StepStates:
         secrets: Mapping[str, str] | None = None,
         policy: tuple[dict[str, Any], ...] = (),
     ) -> None:
-        """Declare that this step runs ``entry`` as a SageMaker Processing job (its instance type from the spec)."""
-        environment = static_environment(self.pipeline, self.name, entry, config, threads)
+        """Declare that this step runs ``entry`` as a SageMaker Processing job (its instance type from the spec);
+        it has no secret injection, so the task adapter fetches them by reference (``STEPML_SECRET_REFS``)."""
+        environment = self._environment(entry, config, threads, secrets)
         if secrets:
-            environment["STEPML_SECRETS"] = json.dumps(sorted(secrets))
             environment["STEPML_SECRET_REFS"] = json.dumps(dict(secrets), sort_keys=True)
         instance = self.spec.resources.instance_type or "ml.m5.xlarge"
         self._needs[self.name] = ProcessingNeed(self.name, instance, environment, policy)
+
+    def _environment(
+        self, entry: str, config: Mapping[str, Any], threads: int, secrets: Mapping[str, str] | None
+    ) -> dict[str, str]:
+        environment = static_environment(self.pipeline, self.name, entry, config, threads)
+        if secrets:
+            environment["STEPML_SECRETS"] = json.dumps(sorted(secrets))
+        return environment
 
     def processing_job(self, phase: str, *, next_: str) -> str:
         """The stage Lambda writes the job's environment (settings and this execution's inputs) to S3 - a
