@@ -302,7 +302,10 @@ class Worker:
                 "ECS.InvalidParameterException", {"message": f"environment values not strings: {not_text}"}
             )
         size = len(json.dumps(params["Overrides"], separators=(",", ":")))
-        if size > 8192:  # RunTask rejects overrides above 8,192 characters
+        # RunTask rejects overrides above 8,192 characters: "A total of 8192 characters are allowed for overrides.
+        # This limit includes the JSON formatting characters of the override structure."
+        # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html (moto does not check it)
+        if size > 8192:
             raise TaskFailed("ECS.InvalidParameterException", {"message": f"overrides are {size} characters"})
         env = {
             "ARTIFACT_BUCKET": self.bucket,

@@ -130,3 +130,25 @@ def test_model_package_group_for_the_gate(synth: Synth) -> None:
     synth.template_objs["pipeline"].has_resource_properties(
         "AWS::SageMaker::ModelPackageGroup", {"ModelPackageGroupName": "stepml-job-matching-dev-models"}
     )
+
+
+def test_the_state_machine_may_tag_the_tasks_it_runs(synth: Synth) -> None:
+    """RunTask with ``PropagateTags`` tags the task it starts, and AWS then also authorizes ``ecs:TagResource`` for
+    the caller - the state machine's role, which the Step Functions ECS policy template leaves without it. AWS:
+    "if the user attempts to create a resource with tags, the request fails if the user does not have permissions
+    to use the ecs:TagResource action"; it may be scoped with the condition ``ecs:CreateAction``.
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/supported-iam-actions-tagging.html"""
+    template = synth.templates["pipeline"]
+    definition, _ = state_machine_definition(template)
+    assert '"PropagateTags": "TASK_DEFINITION"' in definition  # the tagging RunTask the rule is about
+    machine = next(iter(resources(template, "AWS::StepFunctions::StateMachine").values()))
+    role = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    statements = [
+        s
+        for p in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    tagging = [s for s in statements if s["Action"] == "ecs:TagResource"]
+    assert len(tagging) == 1 and tagging[0]["Condition"] == {"StringEquals": {"ecs:CreateAction": "RunTask"}}
+    assert ":task/" in json.dumps(tagging[0]["Resource"])  # the tasks of this cluster, not "*"
