@@ -2,8 +2,8 @@
 
 Same work as ``stepml run`` on pipeline.yaml: the same two SQL files (rendered for DuckDB with
 ``stepml.sqlrender.render``) on the same warehouse into pandas, the same sklearn model (built with
-``steps._model.build_pipeline`` from the same features and hyperparameters, so both sides fit an identical
-estimator), an 80/20 split with the same seed and the validation ROC AUC, the model saved with joblib,
+``TrainConfig.build``, the default factory, from the same features and hyperparameters, on the same prepared
+feature frame, so both sides fit an identical estimator), an 80/20 split with the same seed and the validation ROC AUC, the model saved with joblib,
 predictions for the scoring set (one ``predict_proba`` pass) written to parquet, then the check step's checks by
 hand against the training set: row count, null fraction of every scoring column, reference ranges and category
 sets (what the GX suite expects), and drift per feature (scipy's KS and Wasserstein for numeric features,
@@ -30,8 +30,9 @@ from scipy.stats import chi2_contingency, false_discovery_control, ks_2samp, was
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
+from steps._model import prepare_features
 from steps.extract.sqlrender import render
-from steps.train.config import TrainConfig, build_pipeline
+from steps.train.config import TrainConfig
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -75,14 +76,15 @@ def main() -> None:
     train_idx, valid_idx = train_test_split(
         np.arange(len(train_df)), test_size=config.validation_fraction, random_state=config.seed, stratify=y
     )
-    model = build_pipeline(config)
-    model.fit(train_df.iloc[train_idx][features], y[train_idx])
-    auc = roc_auc_score(y[valid_idx], model.predict_proba(train_df.iloc[valid_idx][features])[:, 1])
+    model = config.build()
+    x = prepare_features(train_df, config.numeric, config.categorical)
+    model.fit(x.iloc[train_idx], y[train_idx])
+    auc = roc_auc_score(y[valid_idx], model.predict_proba(x.iloc[valid_idx])[:, 1])
     joblib.dump(model, out / "model.joblib")
     times["train"], t = time.perf_counter() - t, time.perf_counter()
 
     # score
-    proba = model.predict_proba(score_df[features])
+    proba = model.predict_proba(prepare_features(score_df, config.numeric, config.categorical))
     predictions = pd.DataFrame(
         {
             "invitation_id": score_df["invitation_id"].to_numpy(),

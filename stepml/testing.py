@@ -23,7 +23,6 @@ from typing import Any
 from stepml.app import read_output
 from stepml.core import layout
 from stepml.core.manifest import file_role, new_manifest, read_manifest, write_manifest
-from stepml.core.plan import make_plan
 from stepml.errors import StepmlError
 from stepml.spec import DEFAULT_SPEC, Pipeline, load_spec
 from stepml.store.objects import LocalStore
@@ -54,10 +53,10 @@ def run_step(
     root = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="stepml-testing-"))
     try:
         store = LocalStore(root)
-        plan = make_plan(pipeline.plan_input, dict(params or {}))
+        runner = LocalRunner(pipeline, store)
+        plan = runner.plan(dict(params or {}))
         for name, value in given.items():
             _commit_input(pipeline, store, plan, name, value)
-        runner = LocalRunner(pipeline, store)
         runner.run(dict(params or {}), targets={step})
         manifest = read_manifest(store, pipeline.name, step, plan.step(step).key)
         assert manifest is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -13,6 +13,7 @@ from constructs import Construct
 
 from monitoring.metrics import NAMESPACE as METRICS_NAMESPACE
 from stepml.cloud.bundle import stage_asset
+from stepml.cloud.handlers.models import GROUP_PREFIX_ENV, group_name
 from stepml.spec import Pipeline
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -35,6 +36,7 @@ class PipelineFunctions(Construct):
         asset_dir: Path,
         bucket: s3.IBucket,
         topic_arn: str,
+        model_group_prefix: str,
     ) -> None:
         super().__init__(scope, id_)
         self.asset_dir = stage_asset(pipeline, asset_dir)
@@ -64,7 +66,11 @@ class PipelineFunctions(Construct):
                 log_group=log_group,
                 memory_size=512 if name == "Commit" else 256,
                 timeout=Duration.minutes(5 if name == "Commit" else 1),
-                environment={"ARTIFACT_BUCKET": bucket.bucket_name, "TOPIC_ARN": topic_arn},
+                environment={
+                    "ARTIFACT_BUCKET": bucket.bucket_name,
+                    "TOPIC_ARN": topic_arn,
+                    **({GROUP_PREFIX_ENV: model_group_prefix} if name == "Plan" else {}),
+                },
             )
         self.plan = self.functions["Plan"]
         self.commit = self.functions["Commit"]
@@ -81,3 +87,24 @@ class PipelineFunctions(Construct):
         self.roles["Notify"].add_to_policy(  # each execution's run record, <pipeline>/runs/<run id>.json
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{pipeline.name}/runs/*")])
         )
+        lookups = [s.lookup for s in pipeline.plan_input.steps if s.lookup]
+        if lookups:  # model@alias resolved in the plan (stepml.cloud.handlers.models), recorded for the notify
+            plans = bucket.arn_for_objects(f"{pipeline.name}/plans/*")
+            self.roles["Plan"].add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[plans]))
+            self.roles["Notify"].add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[plans]))
+            groups = sorted({group_name(model_group_prefix, str(x["model"])) for x in lookups})
+            stack = Stack.of(self)
+            self.roles["Plan"].add_to_policy(
+                iam.PolicyStatement(
+                    actions=["sagemaker:DescribeModelPackage"],
+                    resources=[
+                        stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{g}/*")
+                        for g in groups
+                    ],
+                )
+            )
+            # ListModelPackages takes no resource-level permission
+            # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html
+            self.roles["Plan"].add_to_policy(
+                iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"])
+            )

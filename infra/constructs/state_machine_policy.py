@@ -50,7 +50,7 @@ class Integrations:
     functions: tuple[lambda_.IFunction, ...]
     topic: sns.ITopic
     sagemaker_role: iam.IRole
-    model_package_group: str
+    model_package_groups: tuple[str, ...]
     cluster: ecs.ICluster
     task_definitions: tuple[ecs.TaskDefinition, ...]
     processing_roles: tuple[iam.IRole, ...]
@@ -118,12 +118,15 @@ def grant_integrations(machine: PipelineStateMachine, name: str, it: Integration
             {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         )
     if any(r.startswith(f"{_STATES}aws-sdk:sagemaker:") for r in uses):  # the model registry
-        group = it.model_package_group
         allow(
             ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"],
             [
-                stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=group),
-                stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group}/*"),
+                arn
+                for group in it.model_package_groups
+                for arn in (
+                    stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=group),
+                    stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group}/*"),
+                )
             ],
         )
         allow(["sagemaker:ListModelPackages"], ["*"])

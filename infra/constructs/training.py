@@ -1,4 +1,5 @@
-"""SageMaker: the training execution role and the model package group that holds candidates and the champion."""
+"""SageMaker: the training execution role and, per model the pipeline trains, the model package group that holds
+its candidates and champion (``<stepml-stage>-<model>``, shared by every pipeline of the project that scores it)."""
 
 from __future__ import annotations
 
@@ -9,21 +10,26 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from infra.nag import suppress
+from stepml.cloud.handlers.models import group_name
 
 
 class Training(Construct):
     """The role a training job assumes (read inputs, write the model, pull the image, write logs)."""
 
-    def __init__(self, scope: Construct, id_: str, *, prefix: str, bucket: s3.IBucket) -> None:
+    def __init__(self, scope: Construct, id_: str, *, group_prefix: str, models: list[str], bucket: s3.IBucket) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
-        self.group_name = f"{prefix}-models"
-        self.group = sagemaker.CfnModelPackageGroup(
-            self,
-            "ModelPackageGroup",
-            model_package_group_name=self.group_name,
-            model_package_group_description="stepml candidates; the latest Approved package is the champion",
-        )
+        self.group_prefix = group_prefix
+        self.group_names = {m: group_name(group_prefix, m) for m in models}
+        self.groups = {
+            m: sagemaker.CfnModelPackageGroup(
+                self,
+                f"ModelPackageGroup{''.join(p.capitalize() for p in m.split('-'))}",
+                model_package_group_name=g,
+                model_package_group_description=f"stepml model {m}: candidates; the latest Approved is the champion",
+            )
+            for m, g in self.group_names.items()
+        }
         self.role = iam.Role(self, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
         bucket.grant_read_write(self.role)
         log_arn = stack.format_arn(service="logs", resource="log-group", resource_name="/aws/sagemaker/TrainingJobs*")

@@ -54,7 +54,14 @@ class PipelineStack(Stack):
             vpc=network.vpc,
             bucket=bucket,
         )
-        training = Training(self, "Training", prefix=config.prefix, bucket=bucket)
+        trained = sorted(
+            {
+                st.model_name(pipeline.context(n))
+                for n, st in pipeline.steps.items()
+                if st.type == "gate" and hasattr(st, "model_name")
+            }
+        )
+        training = Training(self, "Training", group_prefix=f"stepml-{config.stage}", models=trained, bucket=bucket)
         processing = ProcessingRoles(self, "Processing", jobs=compiled.processing, bucket=bucket)
         functions = PipelineFunctions(
             self,
@@ -63,6 +70,7 @@ class PipelineStack(Stack):
             asset_dir=config.asset_dir,
             bucket=bucket,
             topic_arn=topic.topic_arn,
+            model_group_prefix=training.group_prefix,
         )
         subnets = network.task_subnets.subnet_ids
         substitutions = {
@@ -73,7 +81,7 @@ class PipelineStack(Stack):
             "TopicArn": topic.topic_arn,
             "ImageUri": containers.image_uri,
             "SageMakerRoleArn": training.role.role_arn,
-            "ModelPackageGroup": training.group_name,
+            "ModelGroupPrefix": training.group_prefix,
             "ClusterArn": containers.cluster.cluster_arn,
             "SecurityGroupId": network.security_group.security_group_id,
             **{f"Subnet{i}": subnets[i % len(subnets)] for i in range(SUBNET_COUNT)},
@@ -105,7 +113,7 @@ class PipelineStack(Stack):
                 functions=(functions.plan, functions.commit),
                 topic=topic,
                 sagemaker_role=training.role,
-                model_package_group=training.group_name,
+                model_package_groups=tuple(training.group_names.values()),
                 cluster=containers.cluster,
                 task_definitions=tuple(containers.task_definitions.values()),
                 processing_roles=tuple(processing.roles.values()),

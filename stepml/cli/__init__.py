@@ -9,6 +9,7 @@ place (2: bad spec or parameters; 1: a step or the run failed). Step types add t
     local       run, status, plan, explain, sample-data
     cloud       asl (offline), start, cloud-status, resume, logs
     explain     why a step would hit or miss the cache
+    models      the model registry: list, promote, rollback, approve, reject
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import typer
 
 from stepml.cli import cloud, extensions, local
 from stepml.cli.common import err_console
+from stepml.cli.models import models_app
 from stepml.errors import RunError, SpecError, StepmlError
 
 app = typer.Typer(
@@ -37,6 +39,7 @@ app.command("status")(local.status)
 app.command("plan")(local.plan_cmd)
 app.command("explain")(local.explain)
 app.command("sample-data")(local.sample_data)
+app.add_typer(models_app, name="models")
 cloud.register(app)
 extensions.register(app)
 

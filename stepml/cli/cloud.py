@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-_SpecOpt = Annotated[Path, typer.Option("--spec", "-f", help="Pipeline spec file.")]
+_SpecOpt = Annotated[Path, typer.Option("--spec", "-f", "--pipeline", help="Pipeline spec file, or a pipeline's name.")]
 _ParamOpt = Annotated[
     list[str] | None,
     typer.Option("--param", "-p", help="Run parameter key=value (repeatable): validated, and shown as the input."),
@@ -30,16 +30,16 @@ def asl(spec: _SpecOpt = Path("pipeline.yaml"), param: _ParamOpt = None, resolve
     from stepml.cloud.asl import compile_definition, to_json
     from stepml.cloud.asl import resolve as fill
     from stepml.core.params import parse_assignments
-    from stepml.core.plan import make_plan
+    from stepml.core.plan import plan_params
     from stepml.spec import load_spec
 
     pipeline = load_spec(spec)
     given = parse_assignments(param or [])
-    plan = make_plan(pipeline.plan_input, given)  # validates the parameters exactly as an execution's Plan state will
+    values = plan_params(pipeline.plan_input, given)  # validated exactly as an execution's Plan state will
     definition = compile_definition(pipeline)
     typer.echo(to_json(fill(definition) if resolve else definition))
     if param:
-        typer.echo(f"# execution input: {json.dumps({'params': plan.params})}", err=True)
+        typer.echo(f"# execution input: {json.dumps({'params': values})}", err=True)
 
 
 _MachineOpt = Annotated[
@@ -111,13 +111,13 @@ def start(
     def act() -> None:
         from stepml.cloud import ops
         from stepml.core.params import parse_assignments
-        from stepml.core.plan import make_plan
+        from stepml.core.plan import plan_params
         from stepml.spec import load_spec
 
         given = parse_assignments(param or [])
-        plan = make_plan(load_spec(spec).plan_input, given)  # ParamError before anything starts
+        values = plan_params(load_spec(spec).plan_input, given)  # ParamError before anything starts
         sfn = _client("stepfunctions")
-        arn = ops.start(sfn, _machine(sfn, spec, state_machine, stage), {k: plan.params[k] for k in given}, name=name)
+        arn = ops.start(sfn, _machine(sfn, spec, state_machine, stage), {k: values[k] for k in given}, name=name)
         typer.echo(arn)
 
     _guard(act)

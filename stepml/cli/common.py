@@ -16,7 +16,15 @@ from stepml.local.runner import Events
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
-SpecOpt = Annotated[Path, typer.Option("--spec", "-f", help="Pipeline spec file.")]
+SpecOpt = Annotated[
+    Path,
+    typer.Option(
+        "--spec",
+        "-f",
+        "--pipeline",
+        help="Pipeline spec file, or the name of one of the project's pipelines (stepml.yaml, pipelines/*.yaml).",
+    ),
+]
 ParamOpt = Annotated[list[str] | None, typer.Option("--param", "-p", help="Run parameter key=value (repeatable).")]
 RootOpt = Annotated[str | None, typer.Option("--root", help="Artifact root (path or s3://...); overrides the spec.")]
 

@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 from stepml.core import manifest as mf
-from stepml.core.plan import make_plan
 from stepml.spec import Pipeline
 from stepml.store.objects import Store
 
@@ -38,7 +37,9 @@ def diff_components(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def explain_step(pipeline: Pipeline, store: Store, step: str, params: dict[str, Any]) -> list[str]:
-    plan = make_plan(pipeline.plan_input, params)
+    from stepml.local.runner import LocalRunner
+
+    plan = LocalRunner(pipeline, store).plan(params)  # model lookups resolved against the registry
     planned = plan.step(step)
     c = planned.components
     sources = pipeline.code_digest(step).files(pipeline.project_root)

@@ -90,10 +90,10 @@ def _plan_table(plan: Plan, store: Store) -> Table:
 
 def plan_cmd(spec: SpecOpt = Path(DEFAULT_SPEC), param: ParamOpt = None, root: RootOpt = None) -> None:
     """Print the steps in order with their cache keys and whether each is cached."""
-    from stepml.core.plan import make_plan
+    from stepml.local.runner import LocalRunner
 
     pipeline, store = open_project(spec, root)
-    console.print(_plan_table(make_plan(pipeline.plan_input, params(param)), store))
+    console.print(_plan_table(LocalRunner(pipeline, store).plan(params(param)), store))
 
 
 def explain(

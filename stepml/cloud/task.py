@@ -74,9 +74,9 @@ def stage_inputs(env: Mapping[str, str], s3: Any, work: Path) -> dict[str, Input
         partition_files = set(next(i for i in items if int(i["index"]) == index)["files"])
     inputs: dict[str, Input] = {}
     for name, given in json.loads(env.get("STEPML_INPUTS", "{}")).items():
-        prefix = str(given["prefix"])
+        prefix = str(given.get("prefix") or "")
         tables: dict[str, list[str]] = {}
-        for key in _keys(s3, bucket, prefix):
+        for key in _keys(s3, bucket, prefix) if prefix else []:
             rel = key[len(prefix) + 1 :]
             table = "" if rel.startswith("data/") else (rel.split("/")[1] if rel.startswith("tables/") else None)
             if table is None or (table == "" and not _in_partition(key, prefix, partition_files)):
@@ -84,7 +84,8 @@ def stage_inputs(env: Mapping[str, str], s3: Any, work: Path) -> dict[str, Input
             tables.setdefault(table, []).append(_download(s3, bucket, key, work / "in" / name / rel))
         model_dir = str(_model(s3, given["model_uri"], work / "model" / name)) if given.get("model_uri") else None
         summary = {k: v for k, v in given.items() if k not in ("prefix", "model_uri")}
-        inputs[name] = Input(kinds=tuple(kinds.get(name, ())), tables=tables, model_dir=model_dir, summary=summary)
+        kind = kinds.get(name, ["model"] if model_dir and not prefix else [])  # a model the plan resolved
+        inputs[name] = Input(kinds=tuple(kind), tables=tables, model_dir=model_dir, summary=summary)
     return inputs
 
 

@@ -6,6 +6,7 @@
     <pipeline>/runs/<run_id>.json                      one run's record: what each step did
     <pipeline>/metrics/<stamp>-<run_id>.json           one run's metric history record (the check step's)
     <pipeline>/failures/<run_id>/<step>/logs/...       the logs of a failed attempt, kept for reading
+    <pipeline>/plans/<execution>.json                  what a cloud execution's plan resolved (model lookups)
     models/<model>/...                                 the model registry of a project (stepml.store.models)
 
 Every key is built here, for the local runner, the cloud Lambdas and the CLI alike.
@@ -48,6 +49,11 @@ def run_key(pipeline: str, run_id: str) -> str:
 def failure_prefix(pipeline: str, run_id: str, step: str) -> str:
     """Where the logs of a failed attempt are kept (its attempt folder is removed: no output survives)."""
     return join(pipeline, "failures", run_id, step)
+
+
+def plan_record_key(pipeline: str, execution_name: str) -> str:
+    """What a cloud execution's plan resolved (model lookups), for rebuilding its keys after the fact."""
+    return join(pipeline, "plans", f"{execution_name}.json")
 
 
 def runs_prefix(pipeline: str) -> str:

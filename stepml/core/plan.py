@@ -7,14 +7,17 @@ the cloud plan Lambda embeds the same record and calls the same function (this m
 library), so local and cloud keys are equal for the same spec and parameters.
 
 A step's key is the SHA-256 (first 20 hex digits) of the canonical JSON of its key components:
-``{"step", "type", "params", "config", "code", "upstream": {name: key}}``.
+``{"step", "type", "params", "config", "code", "upstream": {name: key}}``, and ``"resolved"`` for a step whose
+output depends on state outside the plan - a model it looks up by alias (``lookup``): a :data:`Resolver` (the
+local model registry, or SageMaker's model package groups in the plan Lambda) turns the lookup into the model
+version it finds, and the key holds that version's **content digest**, never the alias.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -42,6 +45,30 @@ class StepRecord:
     params: tuple[str, ...]
     config: dict[str, Any]
     code: str
+    # a model looked up when the run is planned: {"model": name, "alias": "champion" | "challenger" | "<N>",
+    # "required": bool, "unless_from": upstream step whose own model does not count (a gate's candidate)}
+    lookup: dict[str, Any] | None = None
+
+
+# step name, its lookup, {upstream step: key} -> the model version found ({"version", "digest", "uri",
+# "train_key"}) or None
+Resolver = Callable[[str, Mapping[str, Any], Mapping[str, str]], "dict[str, Any] | None"]
+
+
+def empty_registry(step: str, lookup: Mapping[str, Any], upstream: Mapping[str, str]) -> dict[str, Any] | None:
+    """A resolver for a project whose registry holds no model yet (tests, offline tools)."""
+    return None
+
+
+def recorded(resolved: Mapping[str, Any]) -> Resolver:
+    """A resolver that replays what an earlier resolution found (``{step: found}``): the cloud commit and notify
+    Lambdas recompute the plan the plan Lambda made without looking again (the champion may have moved since)."""
+
+    def resolve(step: str, lookup: Mapping[str, Any], upstream: Mapping[str, str]) -> dict[str, Any] | None:
+        found = resolved.get(step)
+        return dict(found) if isinstance(found, Mapping) else None
+
+    return resolve
 
 
 @dataclass(frozen=True)
@@ -77,6 +104,7 @@ class PlannedStep:
     key: str
     needs: tuple[str, ...]
     components: dict[str, Any] = field(repr=False)
+    resolved: dict[str, Any] | None = None  # the model version the step's lookup found
 
 
 @dataclass(frozen=True)
@@ -145,14 +173,20 @@ def order(steps: tuple[StepRecord, ...]) -> list[StepRecord]:
     return out
 
 
-def make_plan(pinput: PlanInput, given: Mapping[str, Any]) -> Plan:
-    """Validate ``given`` against the declared parameters and compute every step's key, in dependency order."""
+def plan_params(pinput: PlanInput, given: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` validated against the declared parameters, defaults filled, as canonical JSON values."""
     values = params_mod.resolve(pinput.params, given)
-    canon = {k: params_mod.to_json(v) for k, v in values.items()}
+    return {k: params_mod.to_json(v) for k, v in values.items()}
+
+
+def make_plan(pinput: PlanInput, given: Mapping[str, Any], resolve: Resolver | None = None) -> Plan:
+    """Validate ``given`` against the declared parameters and compute every step's key, in dependency order;
+    ``resolve`` answers the steps' model lookups (required when a step has one)."""
+    canon = plan_params(pinput, given)
     keys: dict[str, str] = {}
     planned: list[PlannedStep] = []
     for s in order(pinput.steps):
-        components = {
+        components: dict[str, Any] = {
             "step": s.name,
             "type": s.type,
             "params": {p: canon[p] for p in sorted(s.params)},
@@ -160,7 +194,36 @@ def make_plan(pinput: PlanInput, given: Mapping[str, Any]) -> Plan:
             "code": s.code,
             "upstream": {d: keys[d] for d in sorted(s.needs)},
         }
+        found = None
+        if s.lookup is not None:
+            found, components["resolved"] = _resolve(s, keys, resolve)
         key = digest(canonical_json(components))[:KEY_LENGTH]
         keys[s.name] = key
-        planned.append(PlannedStep(s.name, s.type, key, s.needs, components))
+        planned.append(PlannedStep(s.name, s.type, key, s.needs, components, found))
     return Plan(pinput.pipeline, canon, tuple(planned))
+
+
+def _resolve(
+    s: StepRecord, keys: Mapping[str, str], resolve: Resolver | None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """(the version found, what enters the key: its content digest, or None when there is none - or when it is the
+    model of ``unless_from``, which the step then uses as if there were none)."""
+    lookup = s.lookup or {}
+    what = f"{lookup.get('model')}@{lookup.get('alias')}"
+    if resolve is None:
+        raise StepmlError(f"step {s.name!r} looks up model {what} but nothing can resolve it here")
+    found = resolve(s.name, lookup, {d: keys[d] for d in s.needs})
+    if found is None:
+        if lookup.get("required"):
+            raise StepmlError(
+                f"step {s.name!r}: model {what} does not exist yet; train and register a version first "
+                "(stepml models list shows what there is)"
+            )
+        return None, None
+    unless = lookup.get("unless_from")
+    if unless and found.get("train_key") == keys.get(str(unless)):
+        return found, None
+    digest_ = found.get("digest")
+    if not isinstance(digest_, str) or not digest_:
+        raise StepmlError(f"step {s.name!r}: model {what} (version {found.get('version')}) records no content digest")
+    return found, digest_

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from stepml.core.plan import Plan, PlannedStep
     from stepml.spec.pipeline import Pipeline
     from stepml.store.lock import StepLock
-    from stepml.store.models import Registry
+    from stepml.store.models import Registries
     from stepml.store.objects import Store
 
 EXECUTOR = {"name": "local"}
@@ -42,7 +42,7 @@ class Attempt:
     step: PlannedStep
     params: dict[str, Any]
     run_id: str
-    registry: Registry
+    registry: Registries  # the project's model registries, by model name
     log: Callable[[str], None]
     clock: Callable[[], float]
 

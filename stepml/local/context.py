@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from stepml.core.plan import Plan, PlannedStep
     from stepml.spec.models import StepSpec
     from stepml.spec.pipeline import Pipeline
-    from stepml.store.models import Registry
+    from stepml.store.models import Registries
     from stepml.store.objects import Store
 
 
@@ -55,7 +55,7 @@ class LocalContext:
     out_dir: Path  # where this attempt's files go (on a local store: the attempt folder itself)
     scratch: Path  # private temporary folder
     upstream: dict[str, dict[str, Any]]  # upstream step name -> its manifest
-    registry: Registry
+    registry: Registries  # the project's model registries, by model name
     log: Callable[[str], None] = print
     _downloads: dict[str, Path] = field(default_factory=dict)
 

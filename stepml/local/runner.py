@@ -32,7 +32,7 @@ from stepml.errors import LockError, RunError, StepError, StepmlError
 from stepml.local.attempt import Attempt
 from stepml.spec.pipeline import Pipeline
 from stepml.store.lock import Owner, StepLock
-from stepml.store.models import Registry
+from stepml.store.models import Registries
 from stepml.store.objects import Store
 
 DEFAULT_PARALLEL = 4
@@ -70,8 +70,15 @@ class LocalRunner:
         self.clock = clock
         self._save_lock = threading.Lock()
 
+    def registries(self, owner: Owner) -> Registries:
+        """The project's model registries (a pipeline's own registry from before named models is taken over by
+        the model named after it)."""
+        return Registries(self.store, owner, legacy={self.pipeline.name: self.pipeline.name})
+
     def plan(self, params: dict[str, Any]) -> Plan:
-        return make_plan(self.pipeline.plan_input, params)
+        """Keys for ``params``; model lookups (a score step's ``model@champion``, a gate's champion) resolved
+        against the registry now."""
+        return make_plan(self.pipeline.plan_input, params, self.registries(Owner.current("plan")).resolve)
 
     def run(
         self,
@@ -120,7 +127,7 @@ class LocalRunner:
     ) -> list[StepError]:
         """Settle every step: ready ones at once (up to ``parallel``), locked ones again after ``poll``."""
         outcomes = {o.name: o for o in record.steps}
-        registry = Registry(self.store, plan.pipeline, owner)
+        registry = self.registries(owner)
         failures: list[StepError] = []
         pending = list(steps)
         order = {s.name: i for i, s in enumerate(steps)}
@@ -190,7 +197,7 @@ class LocalRunner:
         owner: Owner,
         forced: set[str],
         out: StepOutcome,
-        registry: Registry,
+        registry: Registries,
         failures: list[StepError],
     ) -> bool:
         """Settle ``step`` (cache hit, computed or failed) and return True, or False if another run holds it."""

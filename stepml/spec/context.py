@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from stepml.core.steptypes import Registry, StepType
-    from stepml.spec.models import PipelineSpec, StepSpec
+    from stepml.spec.models import ModelSpec, PipelineSpec, StepSpec
 
 
 @dataclass(frozen=True)
@@ -54,3 +54,49 @@ class SpecContext:
         """This step's upstream steps whose type produces ``kind``."""
         needs = self.steps[self.name].needs if self.name in self.steps else []
         return [d for d in needs if (t := self.step_type(d)) is not None and kind in t.produces]
+
+    # ------------------------------------------------------------------ models
+    def model_ref(self, step: str | None = None) -> tuple[str, str | None] | None:
+        """(model name, alias or None) a step uses: its own ``model`` field, else the first upstream step's
+        (model producers first), else the spec's only model."""
+        seen: set[str] = set()
+
+        def walk(name: str) -> tuple[str, str | None] | None:
+            s = self.steps.get(name)
+            if s is None or name in seen:
+                return None
+            seen.add(name)
+            ref = getattr(s, "model", None)
+            if isinstance(ref, str) and ref:
+                model, _, alias = ref.partition("@")
+                return model, alias or None
+            producers = [d for d in s.needs if (t := self.step_type(d)) is not None and "model" in t.produces]
+            for d in [*producers, *(d for d in s.needs if d not in producers)]:
+                found = walk(d)
+                if found is not None:
+                    return (found[0], None)
+            return None
+
+        found = walk(step or self.name)
+        if found is None:
+            only = list(self.spec.named_models())
+            return (only[0], None) if len(only) == 1 else None
+        return found
+
+    def model(self, step: str | None = None) -> tuple[str, ModelSpec] | None:
+        """(name, spec) of the model a step uses; None when it names none or an unknown one."""
+        ref = self.model_ref(step)
+        models = self.spec.named_models()
+        return (ref[0], models[ref[0]]) if ref is not None and ref[0] in models else None
+
+    def model_issues(self, what: str) -> list[StepIssue]:
+        """Why :meth:`model` is None for this step, as an issue at its ``model`` field."""
+        ref = self.model_ref()
+        known = sorted(self.spec.named_models())
+        if ref is None:
+            if not known:
+                return [StepIssue(f"{what} needs a model: declare one under 'model' or 'models'")]
+            return [StepIssue(f"{what} must say which model it uses: one of {known}", ("model",))]
+        if ref[0] not in known:
+            return [StepIssue(f"unknown model {ref[0]!r}; models: {known or 'none declared'}", ("model",))]
+        return []

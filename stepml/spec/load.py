@@ -20,6 +20,7 @@ from stepml.errors import Issue, SpecError
 from stepml.spec.context import SpecFileError, StepIssue
 from stepml.spec.models import DEFAULT_SPEC, PipelineSpec, StepSpec
 from stepml.spec.pipeline import Pipeline
+from stepml.spec.project import spec_path
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it
 # pipeline-wide metrics (published by the state machine's own alarms); step types add theirs
@@ -207,8 +208,9 @@ def _semantic_issues(pipeline: Pipeline, positions: Positions) -> list[Issue]:
 
 
 def load_spec(path: str | Path = DEFAULT_SPEC) -> Pipeline:
-    """Read, validate and return the pipeline at ``path``; raise ``SpecError`` listing every problem."""
-    p = Path(path)
+    """Read, validate and return the pipeline at ``path`` (or the project's pipeline of that name); raise
+    ``SpecError`` listing every problem."""
+    p = spec_path(path)
     name = str(p)
     try:
         text = p.read_text()

@@ -81,34 +81,65 @@ class WarehouseSpec(_Model):
 
 
 # ---------------------------------------------------------------- model
+MODEL_NAME = r"^[a-z][a-z0-9-]{0,47}$"  # also part of a SageMaker model package group name (no underscores)
+MODEL_REF = r"^[a-z][a-z0-9-]{0,47}(@(champion|challenger|[1-9][0-9]{0,8}))?$"
+CALLABLE = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
+
+
 class ModelSpec(_Model):
-    """What is learned: the task, the target, the features. Shared by train, score and check."""
+    """What is learned and by what: the task, the target, the features, the user's factory or trainer and its
+    hyperparameters. Shared by the train, gate, score and check steps that use the model."""
 
     task: Literal["classification", "regression"]
     target: str
     features: list[str] = Field(min_length=1)
     categorical: list[str] = []
+    text: list[str] = []  # free-text features (strings; a text model's factory vectorizes them)
     id_columns: list[str] = Field(min_length=1)
     metric: Literal["roc_auc", "log_loss", "accuracy", "rmse", "mae", "r2"]
     validation_fraction: float = Field(0.2, gt=0, lt=1)
     seed: int = 42
-    hyperparameters: dict[str, int | float | str | bool] = {}
+    factory: str | None = Field(None, pattern=CALLABLE)  # package.module:callable -> estimator (default: GBM)
+    trainer: str | None = Field(None, pattern=CALLABLE)  # package.module:Class with fit()/load() instead
+    hyperparameters: dict[str, Any] = {}  # any the factory/trainer accepts; a value {param: NAME} is a run param
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
         unknown = [c for c in self.categorical if c not in self.features]
         if unknown:
             raise ValueError(f"categorical columns {unknown} are not in features")
+        bad = [c for c in self.text if c not in self.features or c in self.categorical]
+        if bad:
+            raise ValueError(f"text columns {bad} must be features and not categorical")
         if self.target in self.features:
             raise ValueError(f"target {self.target!r} must not be a feature")
         classification_metrics = {"roc_auc", "log_loss", "accuracy"}
         if (self.task == "classification") != (self.metric in classification_metrics):
             raise ValueError(f"metric {self.metric!r} does not fit task {self.task!r}")
+        if self.factory and self.trainer:
+            raise ValueError("give either 'factory' (an estimator) or 'trainer' (fit/load), not both")
+        for name, value in self.hyperparameters.items():
+            if isinstance(value, dict) and "param" in value and set(value) != {"param"}:
+                raise ValueError(f"hyperparameter {name!r}: a run parameter is given as {{param: NAME}} alone")
         return self
 
     @property
     def higher_is_better(self) -> bool:
         return self.metric in {"roc_auc", "accuracy", "r2"}
+
+    @property
+    def code_ref(self) -> str | None:
+        """The user's factory or trainer (``package.module:name``), None for the built-in default."""
+        return self.trainer or self.factory
+
+    def param_refs(self) -> dict[str, str]:
+        """hyperparameter -> the run parameter that feeds it."""
+        return {k: str(v["param"]) for k, v in self.hyperparameters.items() if isinstance(v, dict) and "param" in v}
+
+    def hyperparameters_for(self, params: Any) -> dict[str, Any]:
+        """The hyperparameters with run parameters filled in (``params``: canonical JSON values by name)."""
+        refs = self.param_refs()
+        return {k: (params[refs[k]] if k in refs else v) for k, v in self.hyperparameters.items()}
 
 
 # ---------------------------------------------------------------- steps
@@ -167,6 +198,11 @@ class StepSpec(_Model):
     def cloud_settings(self, ctx: SpecContext) -> dict[str, Any]:
         """What the cloud facet of the type reads at run time (embedded in the Lambda asset's config)."""
         return {}
+
+    def lookup(self, ctx: SpecContext) -> dict[str, Any] | None:
+        """A model this step looks up when the run is planned (``stepml.core.plan.StepRecord.lookup``): its
+        output depends on which version the registry holds, so that version's digest enters the key."""
+        return None
 
 
 # ---------------------------------------------------------------- schedule and alarms
@@ -240,7 +276,8 @@ class PipelineSpec(_Model):
     artifact_root: str = "./.stepml"
     warehouse: WarehouseSpec = WarehouseSpec()
     params: dict[str, ParamSpec] = {}
-    model: ModelSpec | None = None  # what train, score and check learn and watch; pipelines without them need none
+    model: ModelSpec | None = None  # one model, named after the pipeline (shorthand for ``models``)
+    models: dict[str, ModelSpec] = {}  # named models: train, gate, score and check say which they use
     steps: dict[str, dict[str, Any]]  # validated per step type by stepml.spec.load (Pipeline.steps is typed)
     schedule: ScheduleSpec | None = None
     alarms: list[AlarmSpec] = []
@@ -257,6 +294,23 @@ class PipelineSpec(_Model):
         if not steps:
             raise ValueError("a pipeline needs at least one step")
         return steps
+
+    @model_validator(mode="after")
+    def _models(self) -> PipelineSpec:
+        if self.model is not None and self.models:
+            raise ValueError("give either 'model' (one model) or 'models' (named models), not both")
+        bad = [n for n in self.models if not re.match(MODEL_NAME, n)]
+        if bad:
+            raise ValueError(f"model names must match {MODEL_NAME}: {bad}")
+        for name, model in self.named_models().items():
+            unknown = sorted(p for p in model.param_refs().values() if p not in self.params)
+            if unknown:
+                raise ValueError(f"model {name!r}: hyperparameters refer to undeclared run parameter(s) {unknown}")
+        return self
+
+    def named_models(self) -> dict[str, ModelSpec]:
+        """Every model by name; the single ``model`` is named after the pipeline."""
+        return {self.name: self.model} if self.model is not None else dict(self.models)
 
     @field_validator("params")
     @classmethod

@@ -133,6 +133,7 @@ class Pipeline:
                     params=tuple(sorted(significant)),
                     config=config,
                     code=self.code_digest(name).digest,
+                    lookup=step.lookup(ctx),
                 )
             )
         params = {

@@ -1,18 +1,27 @@
-"""A model registry in the artifact store: versions and the champion.
+"""The project's model registry in the artifact store: per model name, its versions, aliases and champion.
 
-    <pipeline>/registry/versions/<000001>.json   {version, model_prefix, train_key, metric, value, status, ...}
-    <pipeline>/registry/models/<000001>/...       a copy of the model files (outlives cache clean-up and reruns)
-    <pipeline>/registry/models/<000001>/...       a copy of the model files (outlives reruns and clean-up)
-    <pipeline>/registry/champion.json            {version, promoted_at, run_id}
+    models/<name>/versions/<000001>.json   {version, model, digest, train_key, pipeline, step, metric, value,
+                                            metrics, status, registered_at, run_id, model_prefix}
+    models/<name>/files/<000001>/...       a copy of the model files (outlives cache clean-up and reruns)
+    models/<name>/champion.json            {version, promoted_at, run_id, by, history: [earlier champions]}
 
-Changes happen under one registry lock, so concurrent gates never hand out the same version number. In AWS the
-same role is played by a SageMaker Model Package Group.
+``status`` is ``approved`` (it became or may become champion), ``pending`` (awaits a person: a gate with
+``approval: manual``; SageMaker's PendingManualApproval) or ``rejected`` (short of the gate). Aliases: ``champion``;
+``challenger``, the latest version that is not the champion; a number. Every pipeline of a project shares the
+registry, so "train weekly, score daily" is two pipelines (or two schedules) and one model name. Changes happen
+under one lock per model, so concurrent gates never hand out the same version number. In AWS the same role is
+played by one SageMaker Model Package Group per model.
+
+Registries written before named models (``<pipeline>/registry/...``, one per pipeline) are copied here the first
+time the model is opened, champion kept.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from stepml.core.layout import join
@@ -20,22 +29,32 @@ from stepml.errors import LockError, StepmlError
 from stepml.store.lock import Owner, StepLock
 from stepml.store.objects import Store
 
+ALIASES = ("champion", "challenger")
 
-class Registry:
-    def __init__(self, store: Store, pipeline: str, owner: Owner, *, clock: Any = time.time) -> None:
+
+class ModelRegistry:
+    def __init__(
+        self, store: Store, name: str, owner: Owner, *, legacy_pipeline: str | None = None, clock: Any = time.time
+    ) -> None:
         self.store = store
-        self.pipeline = pipeline
+        self.name = name
         self.owner = owner
         self.clock = clock
+        self.legacy_pipeline = legacy_pipeline
+        self._migrated = False
 
     def _k(self, *parts: str) -> str:
-        return join(self.pipeline, "registry", *parts)
+        return join("models", self.name, *parts)
 
+    # ------------------------------------------------------------------ reading
     def versions(self) -> list[dict[str, Any]]:
+        self._migrate()
         out = []
         for k in self.store.list(self._k("versions")):
             if k.endswith(".json"):
-                out.append(json.loads(self.store.read_bytes(k)))
+                data = json.loads(self.store.read_bytes(k))
+                if isinstance(data, dict) and isinstance(data.get("version"), int):
+                    out.append(data)
         return sorted(out, key=lambda v: int(v["version"]))
 
     def get(self, version: int) -> dict[str, Any]:
@@ -43,54 +62,203 @@ class Registry:
         for v in self.versions():
             if int(v["version"]) == version:
                 return v
-        raise StepmlError(f"model registry {self._k()} has no version {version}")
+        raise StepmlError(f"model {self.name!r} has no version {version}")
+
+    def _pointer(self) -> dict[str, Any] | None:
+        self._migrate()
+        got = self.store.read_versioned(self._k("champion.json"))
+        return json.loads(got[0]) if got is not None else None
 
     def champion(self) -> dict[str, Any] | None:
-        got = self.store.read_versioned(self._k("champion.json"))
-        if got is None:
+        pointer = self._pointer()
+        if pointer is None:
             return None
-        pointer = json.loads(got[0])
-        for v in self.versions():
-            if v["version"] == pointer["version"]:
-                return v
-        return None
+        return next((v for v in self.versions() if v["version"] == pointer["version"]), None)
 
+    def challenger(self) -> dict[str, Any] | None:
+        """The latest registered version that is not the champion (awaiting approval, or short of the gate)."""
+        champion = self.champion()
+        others = [v for v in self.versions() if champion is None or v["version"] != champion["version"]]
+        return others[-1] if others else None
+
+    def resolve(self, alias: str) -> dict[str, Any] | None:
+        """``champion``, ``challenger`` or a version number -> that version (None when there is none)."""
+        if alias == "champion":
+            return self.champion()
+        if alias == "challenger":
+            return self.challenger()
+        if alias.isdigit():
+            return next((v for v in self.versions() if v["version"] == int(alias)), None)
+        raise StepmlError(f"unknown model alias {alias!r}: expected champion, challenger or a version number")
+
+    def history(self) -> list[dict[str, Any]]:
+        pointer = self._pointer()
+        return [*pointer.get("history", []), {k: v for k, v in pointer.items() if k != "history"}] if pointer else []
+
+    # ------------------------------------------------------------------ writing
     def _locked(self) -> StepLock:
-        lock = StepLock(self.store, join(self.pipeline, "locks", "registry.json"), self.owner, lease_seconds=30)
+        lock = StepLock(self.store, self._k("lock.json"), self.owner, lease_seconds=30)
         deadline = self.clock() + 120
         while not lock.acquire():
             if self.clock() > deadline:
-                raise LockError("the model registry stayed locked for 120 s")
+                raise LockError(f"the registry of model {self.name!r} stayed locked for 120 s")
             time.sleep(0.1)
         return lock
 
-    def register(self, entry: dict[str, Any], *, source_prefix: str, promote: bool) -> dict[str, Any]:
+    def register(self, entry: dict[str, Any], *, source_prefix: str, status: str, promote: bool) -> dict[str, Any]:
         """Add a version holding a copy of the model files under ``source_prefix`` (or return the existing
-        version for the same train key); promote it to champion if asked."""
+        version for the same train key, its status updated); promote it to champion if asked."""
         lock = self._locked()
         try:
             existing = [v for v in self.versions() if v.get("train_key") == entry["train_key"]]
             if existing:
                 version = existing[-1]
+                if version.get("status") != status and not (version.get("status") == "approved" and not promote):
+                    version = {**version, "status": status}
+                    self._write_version(version)
             else:
                 number = max((int(v["version"]) for v in self.versions()), default=0) + 1
-                model_prefix = self._k("models", f"{number:06d}")
+                model_prefix = self._k("files", f"{number:06d}")
                 for key in self.store.list(source_prefix):
                     rel = key[len(source_prefix) + 1 :]
                     self.store.write_bytes(join(model_prefix, rel), self.store.read_bytes(key))
                 version = {
                     **entry,
+                    "model": self.name,
                     "version": number,
+                    "digest": entry.get("digest") or self._digest(model_prefix),
+                    "status": status,
                     "model_prefix": model_prefix,
                     "registered_at": self.clock(),
                     "run_id": self.owner.run_id,
                 }
-                self.store.write_bytes(
-                    self._k("versions", f"{number:06d}.json"), json.dumps(version, indent=2).encode()
-                )
+                self._write_version(version)
             if promote:
-                pointer = {"version": version["version"], "promoted_at": self.clock(), "run_id": self.owner.run_id}
-                self.store.write_bytes(self._k("champion.json"), json.dumps(pointer).encode())
+                self._promote(version["version"], by=f"gate in run {self.owner.run_id}")
             return version
         finally:
             lock.release()
+
+    def promote(self, version: int, *, by: str = "manual") -> dict[str, Any]:
+        """Make ``version`` the champion by hand (approving it if it was pending or rejected)."""
+        lock = self._locked()
+        try:
+            entry = self.get(version)
+            if entry.get("status") != "approved":
+                entry = {**entry, "status": "approved"}
+                self._write_version(entry)
+            self._promote(version, by=by)
+            return entry
+        finally:
+            lock.release()
+
+    def rollback(self, *, by: str = "manual") -> dict[str, Any]:
+        """Make the previous champion the champion again."""
+        history = self.history()
+        current = history[-1]["version"] if history else None
+        earlier = [h["version"] for h in history[:-1] if h["version"] != current]
+        if not earlier:
+            raise StepmlError(f"model {self.name!r} has no earlier champion to roll back to")
+        return self.promote(earlier[-1], by=by)
+
+    def reject(self, version: int) -> dict[str, Any]:
+        lock = self._locked()
+        try:
+            entry = {**self.get(version), "status": "rejected"}
+            self._write_version(entry)
+            return entry
+        finally:
+            lock.release()
+
+    def _promote(self, version: int, *, by: str) -> None:
+        before = self._pointer()
+        history = [*before.get("history", []), {k: v for k, v in before.items() if k != "history"}] if before else []
+        if before is not None and before.get("version") == version:
+            return
+        pointer = {"version": version, "promoted_at": self.clock(), "run_id": self.owner.run_id, "by": by}
+        self.store.write_bytes(self._k("champion.json"), json.dumps({**pointer, "history": history[-50:]}).encode())
+
+    def _write_version(self, version: dict[str, Any]) -> None:
+        key = self._k("versions", f"{int(version['version']):06d}.json")
+        self.store.write_bytes(key, json.dumps(version, indent=2).encode())
+
+    def _digest(self, model_prefix: str) -> str:
+        """A copied model's content digest: its stepml_model.json's, else (an older model) its files'."""
+        meta_key = join(model_prefix, "stepml_model.json")
+        if self.store.exists(meta_key):
+            recorded = json.loads(self.store.read_bytes(meta_key)).get("digest")
+            if isinstance(recorded, str) and recorded:
+                return recorded
+        h = hashlib.sha256()
+        for key in sorted(self.store.list(model_prefix)):
+            if key.rsplit("/", 1)[-1] in ("model.joblib", "model_meta.json"):
+                h.update(key.rsplit("/", 1)[-1].encode() + b"\0" + self.store.read_bytes(key))
+        return h.hexdigest()
+
+    # ------------------------------------------------------------------ migration
+    def _migrate(self) -> None:
+        """Copy a pre-named-models registry (``<pipeline>/registry``) here once, champion kept."""
+        if self._migrated or not self.legacy_pipeline:
+            return
+        self._migrated = True
+        old = join(self.legacy_pipeline, "registry")
+        if self.store.list(self._k("versions")) or not self.store.list(join(old, "versions")):
+            return
+        for key in sorted(self.store.list(join(old, "versions"))):
+            entry = json.loads(self.store.read_bytes(key))
+            number = int(entry["version"])
+            model_prefix = self._k("files", f"{number:06d}")
+            for src in self.store.list(str(entry["model_prefix"])):
+                rel = src[len(str(entry["model_prefix"])) + 1 :]
+                self.store.write_bytes(join(model_prefix, rel), self.store.read_bytes(src))
+            status = entry.get("status", "approved")
+            migrated = {
+                **entry,
+                "model": self.name,
+                "pipeline": self.legacy_pipeline,
+                "status": status,
+                "model_prefix": model_prefix,
+                "migrated_from": key,
+            }
+            migrated["digest"] = self._digest(model_prefix)
+            self._write_version(migrated)
+        got = self.store.read_versioned(join(old, "champion.json"))
+        if got is not None:
+            pointer = json.loads(got[0])
+            self.store.write_bytes(self._k("champion.json"), json.dumps({**pointer, "history": []}).encode())
+
+
+class Registries:
+    """The model registries a run uses, opened on first use. A model takes over the pre-named-models registry of
+    the pipeline it is named after (a spec's single ``model`` is named after its pipeline); ``legacy`` maps other
+    names."""
+
+    def __init__(self, store: Store, owner: Owner, *, legacy: dict[str, str] | None = None) -> None:
+        self.store = store
+        self.owner = owner
+        self.legacy = dict(legacy or {})
+        self._open: dict[str, ModelRegistry] = {}
+
+    def get(self, name: str) -> ModelRegistry:
+        if name not in self._open:
+            legacy = self.legacy.get(name, name)
+            self._open[name] = ModelRegistry(self.store, name, self.owner, legacy_pipeline=legacy)
+        return self._open[name]
+
+    def resolve(self, step: str, lookup: Mapping[str, Any], upstream: Mapping[str, str]) -> dict[str, Any] | None:
+        """A :data:`stepml.core.plan.Resolver`: a step's model lookup -> the version the registry holds."""
+        found = self.get(str(lookup["model"])).resolve(str(lookup["alias"]))
+        if found is None:
+            return None
+        return {
+            "model": found["model"],
+            "version": found["version"],
+            "digest": found["digest"],
+            "uri": self.store.uri(found["model_prefix"]),
+            "train_key": found.get("train_key"),
+            "value": found.get("value"),
+        }
+
+    def names(self) -> list[str]:
+        found = {k.split("/")[1] for k in self.store.list("models") if k.count("/") >= 2}
+        return sorted(found | {n for n in self.legacy if self.get(n).versions()})

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 _STATE_STYLE = {"OK": "green", "ALARM": "bold red", "INSUFFICIENT_DATA": "yellow"}
 
-SpecOpt = Annotated[Path, typer.Option("--spec", "-f", help="Pipeline spec file.")]
+SpecOpt = Annotated[Path, typer.Option("--spec", "-f", "--pipeline", help="Pipeline spec file, or a pipeline's name.")]
 RootOpt = Annotated[str | None, typer.Option("--root", help="Artifact root (path or s3://...); overrides the spec.")]
 RunArg = Annotated[str | None, typer.Argument(metavar="[RUN]", help="Run id or prefix; default: the latest.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="HTML file; default ./stepml-report-<run>.html")]

@@ -25,7 +25,8 @@ class CheckStep(StepSpec):
     fail_run: bool = False
 
     def issues(self, ctx: SpecContext) -> list[StepIssue]:
-        model = ctx.spec.model
+        found = ctx.model()
+        model = found[1] if found is not None else None
         known = (set(model.features) | set(model.id_columns) if model else set()) | {"prediction", "score"}
         return [
             StepIssue("not a feature, id column or prediction column", ("columns", col))

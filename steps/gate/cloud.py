@@ -27,7 +27,12 @@ def decide_event(event: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[
     decision = decide(
         float(candidate["summary"]["value"]), champion_value, GateConfig(**settings["gate"]), is_champion=is_champion
     )
-    return {"passed": decision.passed, "reasons": decision.reasons}
+    reasons = list(decision.reasons)
+    if decision.passed and settings.get("approval") == "manual" and not is_champion:
+        # stays PendingManualApproval: a person approves it (stepml models approve, or the SageMaker console)
+        reasons.append(f"the candidate awaits manual approval in model package group of {settings.get('model')!r}")
+        return {"passed": False, "reasons": reasons}
+    return {"passed": decision.passed, "reasons": reasons}
 
 
 ACTIONS = {"decide": decide_event}
@@ -42,6 +47,7 @@ def finish(ctx: FinishContext) -> dict[str, Any]:
         "value": float(train["summary"]["value"]),
         "train_key": train["key"],
         "uri": train["summary"]["model"]["uri"],
+        "digest": train["summary"]["model"].get("digest"),
     }
     before = None
     if champion.get("present"):
@@ -50,9 +56,11 @@ def finish(ctx: FinishContext) -> dict[str, Any]:
             "version": _version(champion.get("arn")),
             "value": float(meta["value"]) if "value" in meta else None,
             "uri": champion.get("model_uri"),
+            "digest": meta.get("digest"),
         }
     out = summary(
         passed=bool(decision.get("passed")), reasons=decision.get("reasons", []), candidate=candidate, champion=before
     )
+    out["model"]["name"] = ctx.settings.get("model")
     ctx.put_json(f"{ctx.attempt}/decision.json", out)
     return {"rows": None, "summary": out, "detail": detail(out)}

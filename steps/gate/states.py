@@ -12,15 +12,17 @@ from steps.gate.spec import GateStep
 def build(b: StepStates) -> str:
     gate = b.spec
     assert isinstance(gate, GateStep)
-    model = b.pipeline.spec.model
-    assert model is not None
+    found = b.pipeline.context(b.name).model()
+    assert found is not None
+    name, model = found
+    group = f"${{ModelGroupPrefix}}-{name}"  # stepml.cloud.handlers.models.group_name
     train = b.upstream_of("model")
     value = b.result(train, "summary.value")
     first = b.task(
         "register candidate",
         "arn:aws:states:::aws-sdk:sagemaker:createModelPackage",
         {
-            "ModelPackageGroupName": "${ModelPackageGroup}",
+            "ModelPackageGroupName": group,
             "ModelPackageDescription.$": f"States.Format('{b.pipeline.name} {train} key {{}}', $.results.{train}.key)",
             "ModelApprovalStatus": "PendingManualApproval",
             "InferenceSpecification": {
@@ -33,6 +35,8 @@ def build(b: StepStates) -> str:
                 "metric": model.metric,
                 "value.$": f"States.Format('{{}}', {value})",
                 "train_key.$": b.result(train, "key"),
+                "digest.$": b.result(train, "summary.model.digest"),
+                "model": name,
             },
         },
         result_selector={"arn.$": "$.ModelPackageArn"},
@@ -44,7 +48,7 @@ def build(b: StepStates) -> str:
         "find champion",
         "arn:aws:states:::aws-sdk:sagemaker:listModelPackages",
         {
-            "ModelPackageGroupName": "${ModelPackageGroup}",
+            "ModelPackageGroupName": group,
             "ModelApprovalStatus": "Approved",
             "SortBy": "CreationTime",
             "SortOrder": "Descending",

@@ -18,14 +18,14 @@ def summary(
     candidate: Mapping[str, Any],
     champion: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
-    """``candidate``/``champion``: ``{"version", "value", "uri"}`` (the candidate also ``train_key``)."""
+    """``candidate``/``champion``: ``{"version", "value", "uri", "digest"}`` (the candidate also ``train_key``)."""
     chosen = candidate if passed or champion is None else champion
     return {
         "passed": passed,
         "reasons": list(reasons),
         "candidate": {k: candidate.get(k) for k in ("version", "value", "train_key", "uri")},
         "champion_before": {k: champion.get(k) for k in ("version", "value", "uri")} if champion else None,
-        "model": {k: chosen.get(k) for k in ("version", "value", "uri")},
+        "model": {k: chosen.get(k) for k in ("version", "value", "uri", "digest")},
     }
 
 

@@ -10,7 +10,7 @@ STEP_TYPE = StepType(
     cloud="steps.score.cloud",
     read="stepml.outputs:read_tables",
     produces=("predictions", "table"),
-    consumes=(Consumes("model", 1, 1), Consumes("table", 1, 1)),
+    consumes=(Consumes("model", 0, 1), Consumes("table", 1, 1)),
     sources=("steps.score.entry",),
     description="Batch predictions: local processes, or a Distributed Map of ECS tasks.",
 )

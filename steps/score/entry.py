@@ -40,20 +40,37 @@ class ScoreResult:
 # --------------------------------------------------------------------------------------------- core
 
 
+# final estimators whose binary predict_proba is sigmoid(decision_function) and predict is decision > 0
+_SIGMOID_DECISION = {
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    "sklearn.linear_model._logistic.LogisticRegression",
+}
+
+
+def _final(estimator: Any) -> Any:
+    steps = getattr(estimator, "steps", None)
+    return steps[-1][1] if isinstance(steps, list) and steps else estimator
+
+
 def predict(model: LoadedModel, frame: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
     """(prediction, score) for a pandas frame holding the model's features; score only for binary models.
 
-    For a binary model one pass of the trees gives both: the decision value d predicts the positive class
-    when d > 0 (exactly what ``predict`` does) and its probability is sigmoid(d) (what ``predict_proba`` does).
+    For a binary gradient-boosting or logistic model one pass gives both: the decision value d predicts the
+    positive class when d > 0 (exactly what ``predict`` does) and its probability is sigmoid(d) (what
+    ``predict_proba`` does). Other models: ``predict`` and ``predict_proba``.
     """
     pipeline = model.pipeline
+    x = model.prepare(frame)
     if model.meta.binary:
-        from scipy.special import expit
+        final = _final(pipeline)
+        if f"{type(final).__module__}.{type(final).__qualname__}" in _SIGMOID_DECISION:
+            from scipy.special import expit
 
-        decision = np.asarray(pipeline.decision_function(frame), dtype=np.float64)
-        classes = np.asarray(pipeline.classes_)
-        return classes[(decision > 0).astype(np.intp)], expit(decision)
-    return np.asarray(pipeline.predict(frame)), None
+            decision = np.asarray(pipeline.decision_function(x), dtype=np.float64)
+            classes = np.asarray(pipeline.classes_)
+            return classes[(decision > 0).astype(np.intp)], expit(decision)
+        return np.asarray(pipeline.predict(x)), np.asarray(pipeline.predict_proba(x))[:, 1]
+    return np.asarray(pipeline.predict(x)), None
 
 
 def output_schema(model: LoadedModel, input_schema: pa.Schema) -> pa.Schema:
@@ -61,7 +78,8 @@ def output_schema(model: LoadedModel, input_schema: pa.Schema) -> pa.Schema:
     meta = model.meta
     fields = [input_schema.field(c) for c in meta.id_columns]
     if meta.task == "classification":
-        prediction_type = pa.array(np.asarray(model.pipeline.classes_)).type
+        classes = getattr(model.pipeline, "classes_", None)
+        prediction_type = pa.array(np.asarray(classes if classes is not None else model.meta.classes)).type
     else:
         prediction_type = pa.float64()
     fields.append(pa.field(PREDICTION, prediction_type))

@@ -9,6 +9,7 @@ import tarfile
 from typing import TYPE_CHECKING, Any
 
 from stepml.errors import StepExecutionError
+from steps.train.hyper import fill_params
 from steps.train.summary import detail, rows, summary
 
 if TYPE_CHECKING:
@@ -23,18 +24,22 @@ def job_name(pipeline: str, step: str, key: str, suffix: str) -> str:
 
 def plan_entry(ctx: PlanContext) -> dict[str, Any]:
     suffix = f"{ctx.execution_suffix}{ctx.started_at[-6:]}"
-    return {"job_name": job_name(ctx.plan.pipeline, ctx.step.name, ctx.step.key, suffix)}
+    hyper = fill_params(ctx.settings["hyperparameters"], ctx.settings["param_refs"], ctx.plan.params)
+    return {"job_name": job_name(ctx.plan.pipeline, ctx.step.name, ctx.step.key, suffix), "hyperparameters": hyper}
 
 
 def finish(ctx: FinishContext) -> dict[str, Any]:
     model_uri = str(ctx.task["model_uri"])
     key = model_uri.removeprefix(f"s3://{ctx.bucket}/")
-    metrics: dict[str, Any] | None = None
+    found: dict[str, Any] = {}
     body = ctx.s3.get_object(Bucket=ctx.bucket, Key=key)["Body"]
     with tarfile.open(fileobj=io.BytesIO(body.read()), mode="r:gz") as tar:
         for member in tar.getmembers():
-            if member.name.rsplit("/", 1)[-1] == "metrics.json" and (f := tar.extractfile(member)) is not None:
-                metrics = json.loads(f.read())
+            name = member.name.rsplit("/", 1)[-1]
+            if name in ("metrics.json", "stepml_model.json") and (f := tar.extractfile(member)) is not None:
+                found[name] = json.loads(f.read())
+    metrics = found.get("metrics.json")
     if metrics is None:
         raise StepExecutionError(ctx.name, f"{model_uri} has no metrics.json; the training container did not finish")
-    return {"rows": rows(metrics), "summary": summary(metrics, model_uri, ctx.step.key), "detail": detail(metrics)}
+    out = summary(metrics, model_uri, ctx.step.key, found.get("stepml_model.json"))
+    return {"rows": rows(metrics), "summary": out, "detail": detail(metrics)}

@@ -1,4 +1,4 @@
-"""The training configuration: SageMaker-style hyperparameters parsed and checked, the estimator pipeline built."""
+"""The training configuration: SageMaker-style hyperparameters parsed and checked, the user's model built."""
 
 from __future__ import annotations
 
@@ -8,13 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from stepml.errors import StepInputError
-from steps._model import DEFAULT_METRIC, METRICS, OUTPUT_COLUMNS, TASKS, Task, prepare_features
-
-# estimator parameters stepml sets itself
-_RESERVED_MODEL_PARAMS = ("random_state", "categorical_features")
+from steps._factory import DEFAULT_FACTORY, ModelShape, build_estimator, trainer_of
+from steps._model import DEFAULT_METRIC, METRICS, OUTPUT_COLUMNS, TASKS, Task
 
 # --------------------------------------------------------------------------------------------- config
 
@@ -31,10 +27,14 @@ class TrainConfig:
     metric: str = ""  # "" -> DEFAULT_METRIC[task]
     validation_fraction: float = 0.2
     seed: int = 0
-    model_params: Mapping[str, Any] = field(default_factory=dict)
+    model_params: Mapping[str, Any] = field(default_factory=dict)  # the model's hyperparameters
     threads: int = 0  # 0 = all cores
     step: str = "train"
     profile_units: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # feature -> unit columns
+    text: tuple[str, ...] = ()  # text features (a subset of features)
+    factory: str = DEFAULT_FACTORY  # package.module:callable returning an estimator
+    trainer: str | None = None  # package.module:ClassOrObject with fit/load (instead of a factory)
+    model: str = ""  # the model's name in the spec
 
     def __post_init__(self) -> None:
         if not self.metric and self.task in TASKS:
@@ -42,6 +42,7 @@ class TrainConfig:
         object.__setattr__(self, "features", tuple(self.features))
         object.__setattr__(self, "categorical", tuple(self.categorical))
         object.__setattr__(self, "id_columns", tuple(self.id_columns))
+        object.__setattr__(self, "text", tuple(self.text))
         object.__setattr__(self, "model_params", dict(self.model_params))
         units = {k: tuple(v) if isinstance(v, list | tuple) else () for k, v in self.profile_units.items()}
         object.__setattr__(self, "profile_units", units)
@@ -68,6 +69,9 @@ class TrainConfig:
         not_features = [c for c in self.categorical if c not in self.features]
         if not_features:
             out.append(f"'categorical': {not_features} are not in 'features' (categorical must be a subset)")
+        not_features = [c for c in self.text if c not in self.features or c in self.categorical]
+        if not_features:
+            out.append(f"'text': {not_features} are not features, or are also categorical")
         if self.target in self.features:
             out.append(f"'features': contains the target column {self.target!r}")
         if self.target in self.id_columns:
@@ -84,14 +88,23 @@ class TrainConfig:
             out.append(f"'seed': expected an integer in [0, 2**32), got {self.seed}")
         if self.threads < 0:
             out.append(f"'threads': expected 0 (all cores) or a positive integer, got {self.threads}")
-        bad = [k for k in _RESERVED_MODEL_PARAMS if k in self.model_params]
-        if bad:
-            out.append(f"'model_params': {bad} are set by stepml (use 'seed' and 'categorical')")
-        elif self.task in TASKS:
-            problem = _check_model_params(self.task, self.model_params)
-            if problem:
-                out.append(f"'model_params': {problem}")
+        if not out:
+            try:
+                self.build()
+            except StepInputError as exc:
+                out.append(f"'model_params': {exc.message}")
         return out
+
+    @property
+    def shape(self) -> ModelShape:
+        return ModelShape(self.task, self.numeric, self.categorical, self.text, self.seed)
+
+    def build(self) -> Any:
+        """The unfitted estimator from the factory, or the trainer object; a named error when the
+        hyperparameters are not accepted (checked before any data is read)."""
+        if self.trainer:
+            return trainer_of(self.trainer, self.model_params, step=self.step)
+        return build_estimator(self.factory, self.shape, self.model_params, step=self.step)
 
     @property
     def higher_is_better(self) -> bool:
@@ -99,7 +112,7 @@ class TrainConfig:
 
     @property
     def numeric(self) -> tuple[str, ...]:
-        return tuple(c for c in self.features if c not in self.categorical)
+        return tuple(c for c in self.features if c not in self.categorical and c not in self.text)
 
     @classmethod
     def from_hyperparameters(cls, raw: Mapping[str, Any]) -> TrainConfig:
@@ -112,7 +125,8 @@ class TrainConfig:
         problems: list[str] = []
         known = {
             "step", "task", "target", "features", "categorical", "id_columns", "metric",
-            "validation_fraction", "seed", "model_params", "threads", "profile_units",
+            "validation_fraction", "seed", "model_params", "threads", "profile_units", "text", "factory",
+            "trainer", "model",
         }  # fmt: skip
         unknown = sorted(k for k in raw if k not in known and not k.startswith("sagemaker_"))
         if unknown:
@@ -141,6 +155,10 @@ class TrainConfig:
             "model_params": get("model_params", _object, {}),
             "threads": get("threads", _int, 0),
             "profile_units": get("profile_units", _object, {}),
+            "text": get("text", _str_list, ()),
+            "factory": get("factory", _str, DEFAULT_FACTORY) or DEFAULT_FACTORY,
+            "trainer": get("trainer", _str, None) or None,
+            "model": get("model", _str, ""),
         }
         if problems:
             raise StepInputError(step, "invalid hyperparameters: " + "; ".join(problems))
@@ -204,66 +222,3 @@ def _float(value: Any) -> float:
     if not math.isfinite(result):
         raise _HyperparameterError(f"expected a finite number, got {value!r}")
     return result
-
-
-def _estimator_class(task: Task) -> Any:
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-
-    return HistGradientBoostingClassifier if task == "classification" else HistGradientBoostingRegressor
-
-
-def _check_model_params(task: Task, params: Mapping[str, Any]) -> str | None:
-    """Return a problem with ``params`` for the task's estimator, or None."""
-    from sklearn.utils._param_validation import InvalidParameterError
-
-    cls = _estimator_class(task)
-    try:
-        estimator = cls(**params)
-    except TypeError as exc:
-        valid = sorted(cls().get_params())
-        return f"{exc} (valid keys: {valid})"
-    try:
-        estimator._validate_params()
-    except InvalidParameterError as exc:
-        return str(exc)
-    return None
-
-
-def build_pipeline(config: TrainConfig) -> Any:
-    """An unfitted sklearn Pipeline: :func:`prepare_features`, ordinal encoding of categoricals (unknown and
-    missing categories become NaN, which the booster treats as missing), a HistGradientBoosting estimator."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder
-
-    params = dict(config.model_params)
-    prepare = FunctionTransformer(
-        prepare_features, kw_args={"numeric": list(config.numeric), "categorical": list(config.categorical)}
-    )
-    steps: list[tuple[str, Any]] = [("prepare", prepare)]
-    categorical_features: list[int] | None = None
-    if config.categorical:
-        encoder = OrdinalEncoder(
-            handle_unknown="use_encoded_value",
-            unknown_value=np.nan,
-            encoded_missing_value=np.nan,
-            # rare categories are grouped so the booster's category limit (max_bins) always holds
-            max_categories=int(params.get("max_bins", 255)),
-            dtype=np.float64,
-        )
-        steps.append(
-            (
-                "encode",
-                ColumnTransformer(
-                    [("categorical", encoder, list(config.categorical))],
-                    remainder="passthrough",
-                    verbose_feature_names_out=False,
-                ),
-            )
-        )
-        categorical_features = list(range(len(config.categorical)))
-    estimator = _estimator_class(config.task)(
-        **params, random_state=config.seed, categorical_features=categorical_features
-    )
-    steps.append(("model", estimator))
-    return Pipeline(steps)

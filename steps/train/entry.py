@@ -4,8 +4,8 @@ Paths come from the environment, with SageMaker's defaults:
 
     SM_CHANNEL_TRAIN      /opt/ml/input/data/train   one or more *.parquet files (read in name order)
     SM_INPUT_CONFIG_DIR   /opt/ml/input/config       hyperparameters.json (every value a string)
-    SM_MODEL_DIR          /opt/ml/model              model.joblib, model_meta.json, metrics.json, profile.json,
-                                                     reference_sample.parquet
+    SM_MODEL_DIR          /opt/ml/model              stepml_model.json, estimator.joblib (or artifacts/ of a
+                                                     trainer), metrics.json, profile.json, reference_sample.parquet
     SM_OUTPUT_DIR         /opt/ml/output             ``failure`` (JSON) when the job fails
 
 :func:`train` is the pure core (no environment, no files); :func:`run` is the adapter around it.
@@ -20,7 +20,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -28,20 +28,23 @@ import pandas as pd
 from stepml.entry import guarded
 from stepml.errors import StepInputError
 from steps._model import (
-    META_FILE,
+    ESTIMATOR_FILE,
     METRICS_FILE,
     MIN_TRAIN_ROWS,
-    MODEL_FILE,
+    MODEL_JSON,
     PREDICTION,
     PROFILE_FILE,
     SCORE,
     ModelMeta,
+    distribution_of,
+    model_files,
     package_versions,
     prepare_features,
     thread_limit,
 )
 from steps._parquet import check_files, list_parquet_files, open_parquet, read_parquet_files
-from steps.train.config import TrainConfig, build_pipeline
+from steps.train.config import TrainConfig
+from steps.train.fit import fit_model, predict_proba
 
 __all__ = ["TrainConfig", "TrainResult", "load_hyperparameters", "main", "run", "train", "write_outputs"]
 
@@ -50,7 +53,7 @@ __all__ = ["TrainConfig", "TrainResult", "load_hyperparameters", "main", "run", 
 class TrainResult:
     """A fitted model and how it did on the held-out validation rows."""
 
-    model: Any  # fitted sklearn Pipeline
+    model: Any  # the fitted estimator (or a trainer's loaded predictor)
     metric: str
     value: float
     higher_is_better: bool
@@ -74,11 +77,14 @@ class TrainResult:
 # --------------------------------------------------------------------------------------------- core
 
 
-def train(frame: pd.DataFrame, config: TrainConfig) -> TrainResult:
-    """Fit the model on a seeded train/validation split of ``frame`` and score it on the validation rows."""
+def train(frame: pd.DataFrame, config: TrainConfig, model_dir: Path | None = None) -> TrainResult:
+    """Fit the model on a seeded train/validation split of ``frame`` and score it on the validation rows.
+
+    ``model_dir``: where a trainer writes its model (under ``artifacts/``); a temporary folder when None."""
     from sklearn.model_selection import train_test_split
 
     step = config.step
+    built = config.build()  # the hyperparameters are checked before anything is fitted
     missing = [c for c in (config.target, *config.features, *config.id_columns) if c not in frame.columns]
     if missing:
         raise StepInputError(step, f"missing column(s) {missing} in the training data")
@@ -123,15 +129,17 @@ def train(frame: pd.DataFrame, config: TrainConfig) -> TrainResult:
     if config.task == "classification" and len(np.unique(y_train)) < 2:
         raise StepInputError(step, f"the training split of {config.target!r} has a single class")
 
-    features = frame[list(config.features)]
-    model = build_pipeline(config)
+    features = prepare_features(frame, config.numeric, config.categorical, config.text)
+    x_valid = features.iloc[valid_idx]
     with thread_limit(config.threads):
-        model.fit(features.iloc[train_idx], y_train)
-        x_valid = features.iloc[valid_idx]
-        prediction = model.predict(x_valid)
-        proba = model.predict_proba(x_valid) if config.task == "classification" else None
+        model = fit_model(built, config, features, y, train_idx, valid_idx, model_dir)
+        prediction = np.asarray(model.predict(x_valid))
+        proba = predict_proba(model, x_valid, config) if config.task == "classification" else None
 
-    classes = tuple(model.classes_.tolist()) if config.task == "classification" else None
+    classes = None
+    if config.task == "classification":
+        known = getattr(model, "classes_", None)
+        classes = tuple(np.asarray(known if known is not None else np.unique(y_train)).tolist())
     metrics = _metrics(config, y_valid, prediction, proba, classes)
     if config.metric not in metrics:
         raise StepInputError(
@@ -236,15 +244,18 @@ def load_hyperparameters(config_dir: Path, *, step: str = "train") -> dict[str, 
 def write_outputs(
     result: TrainResult, config: TrainConfig, model_dir: Path, training: pd.DataFrame | None = None
 ) -> None:
-    """Write model.joblib, model_meta.json, profile.json and (last) metrics.json to ``model_dir``;
-    ``training``: the whole training frame the feature reference is profiled on (default: the validation rows)."""
+    """Write the model (estimator.joblib; a trainer's artifacts/ are already there), stepml_model.json,
+    profile.json and (last) metrics.json to ``model_dir``; ``training``: the whole training frame the feature
+    reference is profiled on (default: the validation rows)."""
     import joblib
 
     from monitoring.evidently_report import REFERENCE_SAMPLE_FILE, training_sample
     from monitoring.profile import build_reference, profile_warnings
 
     model_dir.mkdir(parents=True, exist_ok=True)
-    joblib.dump(result.model, model_dir / MODEL_FILE)
+    kind: Literal["estimator", "trainer"] = "trainer" if config.trainer else "estimator"
+    if kind == "estimator":
+        joblib.dump(result.model, model_dir / ESTIMATOR_FILE)
     meta = ModelMeta(
         task=config.task,
         target=config.target,
@@ -252,13 +263,20 @@ def write_outputs(
         categorical=config.categorical,
         id_columns=config.id_columns,
         classes=result.classes,
-        versions=package_versions(),
+        versions=package_versions(distribution_of(config.trainer or config.factory)),
+        text=config.text,
+        kind=kind,
+        name=config.model,
+        factory=None if config.trainer else config.factory,
+        trainer=config.trainer,
+        hyperparameters=config.model_params,
+        files=model_files(model_dir, kind),
     )
-    _write_json(model_dir / META_FILE, meta.to_dict())
+    _write_json(model_dir / MODEL_JSON, meta.to_dict())
     # reference profile: the features on the whole training set, the model's outputs on the validation rows
     # (out-of-sample: in-sample scores are sharper than real ones)
     source = result.validation if training is None else training
-    features = prepare_features(source, config.numeric, config.categorical)
+    features = prepare_features(source, config.numeric, config.categorical)  # text columns are not profiled
     for unit in dict.fromkeys(u for units in config.profile_units.values() for u in units):
         features[unit] = source[unit].to_numpy()  # entity-aware drift: those features are profiled per unit
     try:
@@ -310,7 +328,7 @@ def run(env: Mapping[str, str]) -> TrainResult:
         + (f", id_columns {list(config.id_columns)}" if config.id_columns else ""),
     )
     frame = read_parquet_files(files, columns=columns, step=config.step)
-    result = train(frame, config)
+    result = train(frame, config, model_dir)
     write_outputs(result, config, model_dir, frame)
     return result
 

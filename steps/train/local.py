@@ -25,7 +25,7 @@ def run(ctx: LocalContext) -> StepResult:
     channel = opt_ml / "input" / "data" / "train"
     config_dir.mkdir(parents=True, exist_ok=True)
     channel.mkdir(parents=True, exist_ok=True)
-    hyper = step.hyperparameters(ctx.pipeline.context(ctx.name))
+    hyper = step.hyperparameters(ctx.pipeline.context(ctx.name), ctx.plan.params)
     (config_dir / "hyperparameters.json").write_text(json.dumps(hyper, indent=2))
     for i, path in enumerate(ctx.input_paths(source)):
         link = channel / f"part-{i:05d}.parquet"
@@ -45,14 +45,17 @@ def run(ctx: LocalContext) -> StepResult:
     }
     ctx.run_process(["-m", "steps.train.entry"], env=env, failure_file=output / "failure", log_name="train")
     metrics = json.loads((model_dir / "metrics.json").read_text())
+    meta = json.loads((model_dir / "stepml_model.json").read_text())
     return StepResult(
-        rows=rows(metrics), summary=summary(metrics, ctx.output_uri("model"), ctx.step.key), detail=detail(metrics)
+        rows=rows(metrics),
+        summary=summary(metrics, ctx.output_uri("model"), ctx.step.key, meta),
+        detail=detail(metrics),
     )
 
 
 @dataclass
 class TrainedModel:
-    model: Any  # the fitted scikit-learn estimator
+    model: Any  # steps._model.LoadedModel: predict / predict_proba on raw feature columns
     metrics: dict[str, Any]
     meta: dict[str, Any]
     profile: dict[str, Any]
@@ -63,13 +66,14 @@ class TrainedModel:
 
 
 def read(store: Store, manifest: dict[str, Any]) -> TrainedModel:
-    import joblib
+    from steps._model import load_model, read_meta
 
     files = read_folder(store, manifest, "model")
+    folder = files["metrics.json"].parent
     return TrainedModel(
-        model=joblib.load(files["model.joblib"]),
+        model=load_model(folder, step=manifest.get("step", "train")),
         metrics=json.loads(files["metrics.json"].read_text()),
-        meta=json.loads(files["model_meta.json"].read_text()),
+        meta=read_meta(folder, step=manifest.get("step", "train")).to_dict(),
         profile=json.loads(files["profile.json"].read_text()) if "profile.json" in files else {},
         version=manifest["key"],
     )

@@ -22,7 +22,7 @@ def build(b: StepStates) -> str:
                 "TrainingInputMode": "File",
                 "ContainerEntrypoint": ["python", "-m", "steps.train.entry"],
             },
-            "HyperParameters": step.hyperparameters(b.pipeline.context(b.name)),
+            "HyperParameters.$": b.plan("hyperparameters"),
             "InputDataConfig": [
                 {
                     "ChannelName": "train",

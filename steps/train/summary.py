@@ -6,16 +6,28 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def summary(metrics: Mapping[str, Any], model_uri: str, key: str) -> dict[str, Any]:
+def summary(
+    metrics: Mapping[str, Any], model_uri: str, key: str, meta: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """``metrics``: the entrypoint's ``metrics.json``; ``model_uri``: where the model is (a folder locally, SageMaker's
-    ``model.tar.gz`` in AWS); ``key``: the step's key, the model's version until a gate registers it.
+    ``model.tar.gz`` in AWS); ``key``: the step's key, the model's version until a gate registers it; ``meta``: the
+    model's ``stepml_model.json`` (its name, content digest, hyperparameters).
 
-    ``model`` is what every step producing a model records for its consumers: ``{"uri", "version", "value"}``."""
+    ``model`` is what every step producing a model records for its consumers: ``{"uri", "version", "value",
+    "digest", "name"}``."""
+    meta = meta or {}
     return {
         "metric": metrics["metric"],
         "value": metrics["value"],
         "metrics": dict(metrics.get("metrics", {})),
-        "model": {"uri": model_uri, "version": key, "value": metrics["value"]},
+        "hyperparameters": dict(meta.get("hyperparameters", {})),
+        "model": {
+            "uri": model_uri,
+            "version": key,
+            "value": metrics["value"],
+            "digest": meta.get("digest"),
+            "name": meta.get("name"),
+        },
     }
 
 

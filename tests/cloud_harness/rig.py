@@ -27,13 +27,14 @@ from moto.core.config import DefaultConfig
 
 from stepml.cloud.asl import Compiled, compile_pipeline, resolve, task_definition_var
 from stepml.cloud.bundle import lambda_config
+from stepml.cloud.handlers.models import GROUP_PREFIX_ENV, group_name
 from stepml.spec import Pipeline
 from tests.cloud_harness.transform import for_moto
 from tests.cloud_harness.worker import Worker
 
 EXECUTE: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}}
 ACCOUNT, REGION = "123456789012", "us-east-1"
-BUCKET, TABLE, GROUP = "stepml-artifacts", "stepml-locks", "stepml-models"
+BUCKET, TABLE, GROUP_PREFIX = "stepml-artifacts", "stepml-locks", "stepml-rig"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/stepml-states"
 PLAN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:stepml-plan"
 COMMIT_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:stepml-commit"
@@ -123,7 +124,7 @@ def placeholder_values(compiled: Compiled) -> dict[str, str]:
         "LockTable": TABLE,
         "PlanFunctionArn": PLAN_ARN,
         "CommitFunctionArn": COMMIT_ARN,
-        "ModelPackageGroup": GROUP,
+        "ModelGroupPrefix": GROUP_PREFIX,
         "SageMakerRoleArn": f"arn:aws:iam::{ACCOUNT}:role/stepml-sagemaker",
     }
     return {n: values.get(n, resolve({"v": f"${{{n}}}"})["v"]) for n in compiled.substitutions}
@@ -276,7 +277,12 @@ def open_rig(
             AttributeDefinitions=[{"AttributeName": "lock_id", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-        sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    existing = {
+        g["ModelPackageGroupName"] for g in sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"]
+    }
+    for model in pipeline.spec.named_models():
+        if group_name(GROUP_PREFIX, model) not in existing:
+            sagemaker.create_model_package_group(ModelPackageGroupName=group_name(GROUP_PREFIX, model))
     topic_arn = sns.create_topic(Name="stepml-notifications")["TopicArn"]
     notices_url = sqs.create_queue(QueueName=f"{name}-notices")["QueueUrl"]
     notices_arn = sqs.get_queue_attributes(QueueUrl=notices_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -285,8 +291,15 @@ def open_rig(
 
     config_path = workdir / f"{name}-stepml_cloud.json"
     config_path.write_text(json.dumps(lambda_config(pipeline)))
-    saved = {k: os.environ.get(k) for k in ("STEPML_CLOUD_CONFIG", "ARTIFACT_BUCKET", "TOPIC_ARN")}
-    os.environ.update({"STEPML_CLOUD_CONFIG": str(config_path), "ARTIFACT_BUCKET": BUCKET, "TOPIC_ARN": topic_arn})
+    saved = {k: os.environ.get(k) for k in ("STEPML_CLOUD_CONFIG", "ARTIFACT_BUCKET", "TOPIC_ARN", GROUP_PREFIX_ENV)}
+    os.environ.update(
+        {
+            "STEPML_CLOUD_CONFIG": str(config_path),
+            "ARTIFACT_BUCKET": BUCKET,
+            "TOPIC_ARN": topic_arn,
+            GROUP_PREFIX_ENV: GROUP_PREFIX,
+        }
+    )
     load_config.cache_clear()
 
     compiled = compile_pipeline(pipeline)

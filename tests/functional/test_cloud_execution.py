@@ -17,11 +17,12 @@ import boto3
 import pytest
 
 import stepml
+from stepml.cloud.handlers.models import group_name
 from stepml.core import manifest as mf
 from stepml.local.runner import LocalRunner, load_run
 from stepml.spec import load_spec
 from stepml.store import open_store
-from tests.cloud_harness.rig import GROUP, REGION, Rig, failures
+from tests.cloud_harness.rig import GROUP_PREFIX, REGION, Rig, failures
 from tests.cloud_harness.transform import without_locks
 from tests.cloud_harness.worker import INJECTED
 
@@ -182,7 +183,7 @@ def test_a_failing_gate_keeps_the_champion_and_notifies(make_pipeline, cloud) ->
     ]
     assert gate["model"]["version"] == 1 and gate["candidate"]["version"] == 2
     approved = boto3.client("sagemaker", region_name=REGION).list_model_packages(
-        ModelPackageGroupName=GROUP, ModelApprovalStatus="Approved"
+        ModelPackageGroupName=group_name(GROUP_PREFIX, "job-matching"), ModelApprovalStatus="Approved"
     )["ModelPackageSummaryList"]
     assert [p["ModelPackageArn"].rsplit("/", 1)[-1] for p in approved] == ["1"]
     assert summary["steps"]["gate"] == "ran"

@@ -48,7 +48,8 @@ def test_train_uses_the_spec_resources_and_hyperparameters(definition: dict[str,
     params = train["Parameters"]
     step = pipeline.step("train")
     assert isinstance(step, TrainStep)
-    assert params["HyperParameters"] == step.hyperparameters(pipeline.context("train"))
+    # the plan Lambda fills run parameters into the hyperparameters (steps.train.cloud.plan_entry)
+    assert params["HyperParameters.$"] == "$.plan.steps.train.hyperparameters"
     assert params["ResourceConfig"]["InstanceType"] == "ml.m5.xlarge"
     assert params["StoppingCondition"]["MaxRuntimeInSeconds"] == 60 * 60
     assert params["AlgorithmSpecification"]["ContainerEntrypoint"] == ["python", "-m", "steps.train.entry"]

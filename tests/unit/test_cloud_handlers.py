@@ -17,6 +17,7 @@ from stepml.cloud.handlers.commit import commit, partition_event
 from stepml.cloud.handlers.notify import run_record, summarize
 from stepml.cloud.handlers.plan import plan_payload
 from stepml.core.manifest import MANIFEST_SCHEMA, damaged_files, read_manifest
+from stepml.core.plan import empty_registry
 from stepml.core.runs import RunRecord
 from stepml.errors import StepInputError
 from stepml.spec import load_spec
@@ -34,7 +35,13 @@ def config() -> dict[str, Any]:
 
 def _plan(config: dict[str, Any]) -> dict[str, Any]:
     return plan_payload(
-        config, {}, bucket=BUCKET, execution_id="arn:x:run", execution_name="run-1", started_at="2026-05-01T03:00:00Z"
+        config,
+        {},
+        bucket=BUCKET,
+        execution_id="arn:x:run",
+        execution_name="run-1",
+        started_at="2026-05-01T03:00:00Z",
+        resolve=empty_registry,
     )
 
 
@@ -126,7 +133,8 @@ def test_train_commit_reads_the_metrics_from_model_tar(config: dict[str, Any], s
     task = {"model_uri": f"s3://{BUCKET}/{key}", "job_name": "job"}
     out = commit({"step": "train", "plan": plan, "task": task, "results": {}}, config=config, bucket=BUCKET, s3=s3)
     assert out["summary"]["value"] == 0.81 and out["summary"]["model"]["uri"] == task["model_uri"]
-    assert out["summary"]["model"] == {"uri": task["model_uri"], "version": entry["key"], "value": 0.81}
+    expected = {"uri": task["model_uri"], "version": entry["key"], "value": 0.81, "digest": None, "name": None}
+    assert out["summary"]["model"] == expected
 
 
 @pytest.mark.parametrize(
@@ -225,7 +233,13 @@ def test_run_record_has_the_plan_keys_and_the_history_statuses(config: dict[str,
     # Then it is a local-style run record: the keys the plan Lambda computed, the statuses the history shows
     assert record is not None
     planned = plan_payload(
-        config, {"score_days": "7"}, bucket=BUCKET, execution_id="arn:x", execution_name="x", started_at="2026-05-01"
+        config,
+        {"score_days": "7"},
+        bucket=BUCKET,
+        execution_id="arn:x",
+        execution_name="x",
+        started_at="2026-05-01",
+        resolve=empty_registry,
     )
     loaded = RunRecord.from_json(record)
     assert loaded.run_id == "20260501T030000-5f0c-schedule" and loaded.status == "failed"

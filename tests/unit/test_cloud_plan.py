@@ -7,12 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from stepml.cloud.bundle import CONFIG_FILE, stage_asset
 from stepml.cloud.handlers import _config
+from stepml.cloud.handlers.models import GROUP_PREFIX_ENV
 from stepml.cloud.handlers.plan import handler
-from stepml.core.plan import make_plan
+from stepml.core.plan import empty_registry, make_plan
 from stepml.errors import ParamError
 from stepml.spec import load_spec
 from steps.extract import sqltokens
@@ -28,9 +30,12 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def lambda_env(staged: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def lambda_env(staged: Path, monkeypatch: pytest.MonkeyPatch, s3: Any) -> Iterator[None]:
+    """The plan Lambda's environment, on moto: the gate's champion look-up finds an empty model package group."""
     monkeypatch.setenv("STEPML_CLOUD_CONFIG", str(staged / CONFIG_FILE))
     monkeypatch.setenv("ARTIFACT_BUCKET", "artifacts")
+    monkeypatch.setenv(GROUP_PREFIX_ENV, "stepml-test")
+    boto3.client("sagemaker").create_model_package_group(ModelPackageGroupName="stepml-test-job-matching")
     _config.load_config.cache_clear()
     yield
     _config.load_config.cache_clear()
@@ -51,7 +56,7 @@ def _event(params: dict[str, Any]) -> dict[str, Any]:
 )
 def test_cloud_keys_equal_local_keys(lambda_env: None, params: dict[str, Any]) -> None:
     # Given the same spec and parameters, the plan Lambda and the local runner compute the same keys
-    local = make_plan(load_spec(ROOT / "pipeline.yaml").plan_input, params)
+    local = make_plan(load_spec(ROOT / "pipeline.yaml").plan_input, params, empty_registry)
     cloud = handler(_event(params))
     assert {n: s["key"] for n, s in cloud["steps"].items()} == {s.name: s.key for s in local.steps}
     assert cloud["params"] == local.params

@@ -21,6 +21,7 @@ from stepml.core.plan import (
     Plan,
     PlanInput,
     StepRecord,
+    empty_registry,
     make_plan,
 )
 from stepml.errors import ParamError, StepmlError
@@ -62,14 +63,14 @@ def reference_input() -> PlanInput:
 
 @pytest.fixture(scope="module")
 def reference_plan(reference_input: PlanInput) -> Plan:
-    return make_plan(reference_input, {})
+    return make_plan(reference_input, {}, empty_registry)
 
 
 # ---------------------------------------------------------------- determinism and order
 def test_keys_are_deterministic() -> None:
     # Given the same spec loaded twice / When planned twice
-    a = make_plan(load_spec(ROOT / "pipeline.yaml").plan_input, {})
-    b = make_plan(load_spec(ROOT / "pipeline.yaml").plan_input, {})
+    a = make_plan(load_spec(ROOT / "pipeline.yaml").plan_input, {}, empty_registry)
+    b = make_plan(load_spec(ROOT / "pipeline.yaml").plan_input, {}, empty_registry)
     # Then every key is equal, and keys are short hex digests
     assert keys(a) == keys(b)
     assert set(keys(a)) == ALL_STEPS
@@ -81,7 +82,7 @@ def test_keys_are_deterministic() -> None:
 
 def test_copied_spec_plans_the_same_keys(tmp_path: Path, reference_plan: Plan) -> None:
     # the spec's location does not enter the keys: a copy elsewhere plans identically
-    assert keys(make_plan(load_spec(write_spec(tmp_path)).plan_input, {})) == keys(reference_plan)
+    assert keys(make_plan(load_spec(write_spec(tmp_path)).plan_input, {}, empty_registry)) == keys(reference_plan)
 
 
 def test_order_is_topological(reference_plan: Plan) -> None:
@@ -114,13 +115,13 @@ def test_order_follows_dependencies_not_declaration() -> None:
             record("a"),
         ),
     )
-    assert [s.name for s in make_plan(pinput, {}).steps] == ["a", "b", "c"]
+    assert [s.name for s in make_plan(pinput, {}, empty_registry).steps] == ["a", "b", "c"]
 
 
 def test_cycle_in_plan_input_is_an_error() -> None:
     pinput = PlanInput("p", {}, (record("a", "b"), record("b", "a")))
     with pytest.raises(StepmlError, match="dependency cycle"):
-        make_plan(pinput, {})
+        make_plan(pinput, {}, empty_registry)
 
 
 def test_plan_params_are_canonical_json(reference_plan: Plan) -> None:
@@ -131,13 +132,15 @@ def test_plan_params_are_canonical_json(reference_plan: Plan) -> None:
 
 def test_invalid_params_are_rejected(reference_input: PlanInput) -> None:
     with pytest.raises(ParamError) as info:
-        make_plan(reference_input, {"lookback_days": "3", "nope": "1"})
+        make_plan(reference_input, {"lookback_days": "3", "nope": "1"}, empty_registry)
     assert {i.where for i in info.value.issues} == {"param lookback_days", "param nope"}
 
 
 def test_string_and_typed_params_give_the_same_keys(reference_input: PlanInput, reference_plan: Plan) -> None:
     # "--param score_days=30" and the default 30 are the same run
-    assert keys(make_plan(reference_input, {"score_days": "30", "as_of": "2026-05-01"})) == keys(reference_plan)
+    assert keys(make_plan(reference_input, {"score_days": "30", "as_of": "2026-05-01"}, empty_registry)) == keys(
+        reference_plan
+    )
 
 
 # ---------------------------------------------------------------- what each change invalidates
@@ -152,26 +155,26 @@ def test_string_and_typed_params_give_the_same_keys(reference_input: PlanInput, 
 def test_param_changes_invalidate_only_dependent_steps(
     reference_input: PlanInput, reference_plan: Plan, given: dict[str, Any], expected: set[str]
 ) -> None:
-    assert changed(reference_plan, make_plan(reference_input, given)) == expected
+    assert changed(reference_plan, make_plan(reference_input, given, empty_registry)) == expected
 
 
 def test_editing_one_extracts_sql_changes_it_and_downstream(tmp_path: Path) -> None:
     # Given two copies of the project, one with a comment added to the scoring SQL
-    base = make_plan(load_spec(write_spec(tmp_path / "a")).plan_input, {})
+    base = make_plan(load_spec(write_spec(tmp_path / "a")).plan_input, {}, empty_registry)
     edited_path = write_spec(tmp_path / "b")
     sql = tmp_path / "b" / "sql" / "scoring_set.sql"
     sql.write_text(sql.read_text() + "\n-- reviewed\n")
-    edited = make_plan(load_spec(edited_path).plan_input, {})
+    edited = make_plan(load_spec(edited_path).plan_input, {}, empty_registry)
     # Then the extract and what depends on it change; the training branch does not
     assert changed(base, edited) == {"extract_score", "score", "check"}
 
 
 def test_editing_training_sql_changes_the_training_branch(tmp_path: Path) -> None:
-    base = make_plan(load_spec(write_spec(tmp_path / "a")).plan_input, {})
+    base = make_plan(load_spec(write_spec(tmp_path / "a")).plan_input, {}, empty_registry)
     edited_path = write_spec(tmp_path / "b")
     sql = tmp_path / "b" / "sql" / "training_set.sql"
     sql.write_text(sql.read_text().replace("ORDER BY i.invitation_id", "ORDER BY i.invitation_id DESC"))
-    edited = make_plan(load_spec(edited_path).plan_input, {})
+    edited = make_plan(load_spec(edited_path).plan_input, {}, empty_registry)
     assert changed(base, edited) == {"extract_train", "train", "gate", "score", "check"}
 
 
@@ -195,7 +198,7 @@ def test_editing_training_sql_changes_the_training_branch(tmp_path: Path) -> Non
 def test_config_changes_invalidate_only_dependent_steps(
     tmp_path: Path, reference_plan: Plan, mutate: Mutator, expected: set[str]
 ) -> None:
-    edited = make_plan(load_spec(write_spec(tmp_path, mutate)).plan_input, {})
+    edited = make_plan(load_spec(write_spec(tmp_path, mutate)).plan_input, {}, empty_registry)
     assert changed(reference_plan, edited) == expected
 
 
@@ -208,9 +211,9 @@ def test_plan_input_json_round_trip(reference_input: PlanInput, reference_plan: 
     rebuilt = PlanInput.from_json(data)
     # Then it equals the original and plans identical keys, with and without parameters
     assert rebuilt == reference_input
-    assert keys(make_plan(rebuilt, {})) == keys(reference_plan)
+    assert keys(make_plan(rebuilt, {}, empty_registry)) == keys(reference_plan)
     given = {"as_of": "2026-02-01", "score_days": "7"}
-    assert keys(make_plan(rebuilt, given)) == keys(make_plan(reference_input, given))
+    assert keys(make_plan(rebuilt, given, empty_registry)) == keys(make_plan(reference_input, given, empty_registry))
 
 
 # ---------------------------------------------------------------- code digests
@@ -224,7 +227,10 @@ def test_each_step_hashes_its_type_code_with_what_it_imports() -> None:
     assert "steps/_model.py" in pipeline.code_digest("train").files(ROOT)
     assert "steps/_model.py" not in pipeline.code_digest("gate").files(ROOT)
     # and the key holds that digest
-    assert make_plan(pipeline.plan_input, {}).step("check").components["code"] == pipeline.code_digest("check").digest
+    assert (
+        make_plan(pipeline.plan_input, {}, empty_registry).step("check").components["code"]
+        == pipeline.code_digest("check").digest
+    )
 
 
 # ---------------------------------------------------------------- navigation

@@ -157,10 +157,12 @@ def test_string_in_numeric_feature_is_an_input_error(binary: LoadedModel, tmp_pa
 
 
 def test_model_dir_without_model(tmp_path: Path) -> None:
-    with pytest.raises(StepInputError, match=r"does not exist; expected model\.joblib and model_meta\.json"):
+    with pytest.raises(StepInputError, match=r"does not exist; expected the files a train step writes"):
         load_model(tmp_path / "missing", step="score")
+    with pytest.raises(StepInputError, match=r"has no stepml_model\.json"):
+        load_model(tmp_path, step="score")
     (tmp_path / "model_meta.json").write_text("{}")
-    with pytest.raises(StepInputError, match=r"has no model\.joblib"):
+    with pytest.raises(StepInputError, match=r"model_meta\.json is not a valid model_meta\.json"):
         load_model(tmp_path, step="score")
 
 

@@ -216,11 +216,15 @@ def test_train_needing_a_check_step(tmp_path: Path) -> None:
     assert all(i.line == needs_line for i in err.issues if i.where == "steps.train.needs")
 
 
-def test_score_needs_exactly_one_model_step(tmp_path: Path) -> None:
+def test_score_needs_a_model_step_or_a_registered_model(tmp_path: Path) -> None:
     path = write_spec(tmp_path, set_step("score", needs=["extract_score"]))
-    err = spec_error(path)
-    issue = only(err.issues, "steps.score.needs")
-    assert issue.message == "a score step needs exactly 1 upstream step(s) producing 'model', found 0"
+    issue = only(spec_error(path).issues, "steps.score")
+    assert issue.message == "needs a model: a gate or train step in 'needs', or 'model: NAME@champion'"
+    both = write_spec(tmp_path / "both", set_step("score", model="job-matching@champion"))
+    issue = only(spec_error(both).issues, "steps.score.model")
+    assert "scores with the model of 'gate'" in issue.message
+    unknown = write_spec(tmp_path / "unknown", set_step("score", needs=["extract_score"], model="nope@champion"))
+    assert "unknown model 'nope'" in only(spec_error(unknown).issues, "steps.score.model").message
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 
 from stepml.errors import StepInputError
-from steps._model import META_FILE, METRICS_FILE, MODEL_FILE, PROFILE_FILE
+from steps._model import ESTIMATOR_FILE as MODEL_FILE
+from steps._model import METRICS_FILE, PROFILE_FILE
+from steps._model import MODEL_JSON as META_FILE
 from steps.train.config import TrainConfig
 from steps.train.entry import run, train
 
@@ -235,7 +237,11 @@ def test_run_reads_every_part_and_writes_outputs(tmp_path: Path) -> None:
     assert (metrics["n_train"], metrics["n_validation"]) == (180, 60)
     meta = json.loads((model_dir / META_FILE).read_text())
     assert meta["classes"] == [0, 1] and meta["target"] == "label" and meta["categorical"] == ["color"]
-    assert set(meta["versions"]) == {"scikit-learn", "pandas", "numpy", "pyarrow"}
+    assert {"python", "scikit-learn", "pandas", "numpy", "pyarrow", "joblib"} <= set(meta["versions"])
+    assert meta["format"] == "stepml.model/1" and meta["kind"] == "estimator"
+    assert meta["factory"] == "steps._factory:gradient_boosting"
+    assert meta["hyperparameters"] == {"max_iter": 30, "learning_rate": 0.2}
+    assert list(meta["files"]) == [MODEL_FILE] and len(meta["digest"]) == 64
     profile = json.loads((model_dir / PROFILE_FILE).read_text())
     assert set(profile["columns"]) == {"x1", "x2", "noise", "color", "prediction", "score"}
     assert profile["columns"]["prediction"]["role"] == profile["columns"]["score"]["role"] == "prediction"

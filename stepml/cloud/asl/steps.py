@@ -209,13 +209,21 @@ class StepStates:
             "Overrides": {"ContainerOverrides": [{"Name": asl.CONTAINER_NAME, "Environment": environment}]},
         }
 
-    def inputs_state(self, inputs: Mapping[str, Mapping[str, str]], *, next_: str) -> str:
+    def inputs_state(
+        self,
+        inputs: Mapping[str, Mapping[str, str]],
+        *,
+        next_: str,
+        extra: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> str:
         """A Pass state gathering the upstream values the task adapter needs at ``$.inputs``: per upstream its
-        attempt prefix (and whatever else ``inputs`` maps to JSONPaths, e.g. a model URI)."""
-        built = {
-            up: {"prefix.$": self.result(up, "prefix"), **{f"{k}.$": v for k, v in extra.items()}}
-            for up, extra in inputs.items()
+        attempt prefix (and whatever else ``inputs`` maps to JSONPaths, e.g. a model URI); ``extra``: inputs that
+        are no upstream step (a model the plan resolved), given as Parameters."""
+        built: dict[str, Any] = {
+            up: {"prefix.$": self.result(up, "prefix"), **{f"{k}.$": v for k, v in more.items()}}
+            for up, more in inputs.items()
         }
+        built.update({k: dict(v) for k, v in (extra or {}).items()})
         return self.add("inputs", {"Type": "Pass", "Parameters": built, "ResultPath": "$.inputs", "Next": next_})
 
     def run_environment(self) -> list[dict[str, Any]]:

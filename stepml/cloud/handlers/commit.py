@@ -27,7 +27,7 @@ from typing import Any, cast
 from stepml.cloud.handlers._config import load_config, type_facet
 from stepml.cloud.handlers.context import FinishContext
 from stepml.core.manifest import file_role, new_manifest
-from stepml.core.plan import PlanInput, make_plan, partition_files
+from stepml.core.plan import PlanInput, make_plan, partition_files, recorded
 from stepml.errors import StepExecutionError, StepInputError
 
 EXECUTOR = {"name": "aws-stepfunctions"}
@@ -46,7 +46,8 @@ def commit(
     plan_state = event["plan"]
     entry = plan_state["steps"][step]
     attempt = str(entry["attempt"])
-    plan = make_plan(PlanInput.from_json(config["plan_input"]), plan_state["params"])
+    resolved = {n: e.get("resolved") for n, e in plan_state["steps"].items()}
+    plan = make_plan(PlanInput.from_json(config["plan_input"]), plan_state["params"], recorded(resolved))
     planned = plan.step(step)
     if planned.key != entry["key"]:
         raise StepExecutionError(step, f"key mismatch: planned {entry['key']}, recomputed {planned.key}")

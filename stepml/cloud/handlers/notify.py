@@ -154,17 +154,18 @@ def run_record(
     reports: Sequence[StepReport],
     *,
     bucket: str,
+    resolved: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """The execution as a run record (``stepml.core.runs``, what ``stepml status`` and ``stepml.load(step, run=...)``
     read): each step's key from :func:`stepml.core.plan.make_plan` on the execution's parameters, the same function
     and input the plan Lambda used. None when the parameters do not plan (the run failed before any step)."""
     from stepml.core.layout import step_prefix
-    from stepml.core.plan import PlanInput, make_plan
+    from stepml.core.plan import PlanInput, make_plan, recorded
     from stepml.core.runs import RunRecord, StepOutcome
     from stepml.errors import StepmlError
 
     try:
-        plan = make_plan(PlanInput.from_json(dict(plan_input)), dict(params))
+        plan = make_plan(PlanInput.from_json(dict(plan_input)), dict(params), recorded(resolved or {}))
     except StepmlError:
         return None
     started = _ts(detail["startDate"])
@@ -199,6 +200,20 @@ def run_record(
     return record.to_json()
 
 
+def _resolved(s3: Any, bucket: str, pipeline: str, name: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """What the execution's plan resolved (model lookups), as the plan Lambda recorded it; {} without lookups."""
+    if not name or not any(s.get("lookup") for s in config["plan_input"]["steps"]):
+        return {}
+    from stepml.core.layout import plan_record_key
+
+    try:
+        body = s3.get_object(Bucket=bucket, Key=plan_record_key(pipeline, name))["Body"].read()
+    except Exception:  # the plan failed before recording: run_record then finds no plan either
+        return {}
+    data = json.loads(body)
+    return dict(data.get("resolved", {})) if isinstance(data, dict) else {}
+
+
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     import boto3
 
@@ -220,7 +235,8 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     summary = summarize(pipeline, steps, detail, history, os.environ.get("AWS_REGION", "us-east-1"))
     bucket = os.environ["ARTIFACT_BUCKET"]
     params = (json.loads(detail.get("input") or "{}") or {}).get("params") or {}
-    record = run_record(config["plan_input"], params, detail, summary.steps, bucket=bucket)
+    resolved = _resolved(boto3.client("s3"), bucket, pipeline, str(detail.get("name", "")), config)
+    record = run_record(config["plan_input"], params, detail, summary.steps, bucket=bucket, resolved=resolved)
     if record is not None:
         from stepml.core.layout import run_key
 

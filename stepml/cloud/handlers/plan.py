@@ -21,7 +21,7 @@ from typing import Any
 from stepml.cloud.handlers._config import load_config, type_facet
 from stepml.cloud.handlers.context import PlanContext
 from stepml.core import layout
-from stepml.core.plan import PlanInput, make_plan
+from stepml.core.plan import PlanInput, Resolver, make_plan
 
 
 def _started(started_at: str) -> dt.datetime:
@@ -37,8 +37,9 @@ def plan_payload(
     execution_name: str,
     started_at: str,
     environment: Mapping[str, str] | None = None,
+    resolve: Resolver | None = None,
 ) -> dict[str, Any]:
-    plan = make_plan(PlanInput.from_json(config["plan_input"]), params or {})
+    plan = make_plan(PlanInput.from_json(config["plan_input"]), params or {}, resolve)
     started = _started(started_at)
     suffix = hashlib.sha256(execution_id.encode()).hexdigest()[:6]
     stamp = started.strftime("%Y%m%dT%H%M%S")
@@ -55,6 +56,8 @@ def plan_payload(
             "attempt": attempt,
             "uri": f"s3://{bucket}/{attempt}",
         }
+        if s.resolved is not None:
+            entry["resolved"] = s.resolved
         facet = type_facet(config, s.name)
         if hasattr(facet, "plan_entry"):
             ctx = PlanContext(
@@ -74,12 +77,31 @@ def plan_payload(
 
 
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
-    return plan_payload(
-        load_config(),
+    config = load_config()
+    resolve = None
+    if any(s.get("lookup") for s in config["plan_input"]["steps"]):  # model lookups: SageMaker, only when needed
+        import boto3
+
+        from stepml.cloud.handlers.models import GROUP_PREFIX_ENV, sagemaker_resolver
+
+        resolve = sagemaker_resolver(boto3.client("sagemaker"), os.environ[GROUP_PREFIX_ENV])
+    payload = plan_payload(
+        config,
         event.get("params") or {},
         bucket=os.environ["ARTIFACT_BUCKET"],
         execution_id=str(event["execution_id"]),
         execution_name=str(event["execution_name"]),
         started_at=str(event["started_at"]),
         environment=os.environ,
+        resolve=resolve,
     )
+    resolved = {n: e["resolved"] for n, e in payload["steps"].items() if "resolved" in e}
+    if resolved:  # the notify Lambda rebuilds the run's keys from it (the champion may move during the run)
+        import json
+
+        import boto3
+
+        key = layout.plan_record_key(payload["pipeline"], payload["run_id"])
+        body = json.dumps({"params": payload["params"], "resolved": resolved}).encode()
+        boto3.client("s3").put_object(Bucket=os.environ["ARTIFACT_BUCKET"], Key=key, Body=body)
+    return payload
