@@ -5,8 +5,11 @@
 # dependencies come from the spec's container.requirements (build arg REQUIREMENTS).
 FROM public.ecr.aws/docker/library/python:3.11-slim
 
+# PYTHONHASHSEED: string hashes (set order) fixed, so a model pickled here is byte-identical to one pickled by a
+# local run (stepml.local.process.STEP_ENV): equal keys, equal model digests
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    PYTHONHASHSEED=0 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 

@@ -29,10 +29,15 @@ def _pdeathsig() -> None:  # pragma: no cover - runs in the child
         pass
 
 
+# what every step process runs with, locally and in the image (Dockerfile): string hashing (the order of sets
+# pickled into a model) fixed, so the same training gives byte-identical model files and content digests
+STEP_ENV = {"PYTHONHASHSEED": "0"}
+
+
 def child_env(extra: Mapping[str, str], import_path: Sequence[Path]) -> dict[str, str]:
-    """The runner's environment, the project on the import path, and ``extra``."""
+    """The runner's environment, the project on the import path, :data:`STEP_ENV`, and ``extra``."""
     path = [str(p) for p in import_path] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(path)), **extra}
+    return {**os.environ, **STEP_ENV, "PYTHONPATH": os.pathsep.join(dict.fromkeys(path)), **extra}
 
 
 def run_process(

@@ -16,7 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
-from stepml.local.process import _pdeathsig
+from stepml.local.process import STEP_ENV, _pdeathsig
 
 _LOCK = threading.Lock()
 _WAITING: list[subprocess.Popen[bytes]] = []  # at most one
@@ -28,6 +28,7 @@ def start() -> None:
         if not _WAITING:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "stepml.local.warm"],
+                env={**os.environ, **STEP_ENV},
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

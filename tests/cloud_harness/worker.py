@@ -244,6 +244,7 @@ class Worker:
             (config_dir / "hyperparameters.json").write_text(json.dumps(params["HyperParameters"]))
             env = {
                 **os.environ,
+                "PYTHONHASHSEED": "0",  # the image's ENV (Dockerfile)
                 "SM_MODEL_DIR": str(model_dir),
                 "SM_CHANNEL_TRAIN": str(opt_ml / "input" / "data" / "train"),
                 "SM_INPUT_CONFIG_DIR": str(config_dir),

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import boto3
 import joblib
 import pandas as pd
 import pytest
@@ -198,3 +199,104 @@ def test_a_trainer_for_a_non_sklearn_model(tmp_path: Path, sample_warehouse: Pat
     assert json.loads((folder / "artifacts" / "coefficients.json").read_text())["alpha"] == 0.5
     scored = pd.read_parquet(store.local_path(f"{manifest(pipeline, store, record, 'score_gbm')['prefix']}/data"))
     assert scored["prediction"].notna().all() and "score" not in scored
+
+
+def example_spec(tmp_path: Path, sample_warehouse: Path) -> Path:
+    """examples/job_matching/models.yaml on the small warehouse: three models (a factory, a text factory, the
+    LightGBM trainer), each with its own train -> gate -> score chain."""
+    wd = tmp_path / "example"
+    wd.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(sample_warehouse, wd / "warehouse.duckdb")
+    raw: dict[str, Any] = yaml.safe_load((ROOT / "examples" / "job_matching" / "models.yaml").read_text())
+    raw["artifact_root"] = str(wd / "artifacts")
+    raw["warehouse"]["local"] = {"path": str(wd / "warehouse.duckdb")}
+    raw["project_root"] = str(ROOT)  # the example's code (examples.job_matching) is the project's
+    for name in ("extract_train", "extract_score"):
+        raw["steps"][name]["sql"] = str(ROOT / "sql" / Path(raw["steps"][name]["sql"]).name)
+    raw["steps"]["extract_train"]["min_rows"] = 100
+    raw["steps"]["check"]["min_rows"] = 100
+    raw["models"]["acceptance-lgbm"]["hyperparameters"]["num_boost_round"] = 30
+    for gate in ("gate_logistic", "gate_text", "gate_lgbm"):
+        raw["steps"][gate]["min_value"] = 0.55
+    path = wd / "models.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def test_the_models_example_runs_in_the_moto_rig_as_it_does_locally(
+    tmp_path: Path, sample_warehouse: Path, cloud: Any
+) -> None:
+    from stepml.cloud.handlers.models import group_name
+    from tests.cloud_harness.rig import GROUP_PREFIX, failures
+
+    spec = example_spec(tmp_path, sample_warehouse)
+    pipeline = load_spec(spec)
+    with cloud(pipeline) as rig:
+        described = rig.run({})
+        assert described["status"] == "SUCCEEDED", json.dumps(failures(rig, described["executionArn"]), default=str)
+        there = rig.manifests()
+        # every model registered in its own model package group, with the content digest the score key will hold
+        sm = boto3.client("sagemaker", region_name="us-east-1")  # moto's state, shared with the rig
+        for model, train in (("acceptance-logistic", "train_logistic"), ("acceptance-lgbm", "train_lgbm")):
+            packages = sm.list_model_packages(ModelPackageGroupName=group_name(GROUP_PREFIX, model))
+            [summary] = packages["ModelPackageSummaryList"]
+            described_package = sm.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+            digest = there[train]["summary"]["model"]["digest"]
+            assert described_package["CustomerMetadataProperties"]["digest"] == digest
+            assert described_package["ModelApprovalStatus"] == "Approved"
+
+    # a second pipeline scores with the champion of one of them, resolved by the plan Lambda
+    def score_only(raw: dict[str, Any]) -> None:
+        raw["name"] = "daily-models"
+        raw.pop("models")
+        raw["steps"] = {k: raw["steps"][k] for k in ("extract_score", "features_score")}
+        raw["steps"]["score"] = {"type": "score", "needs": ["features_score"],
+                                 "model": "acceptance-lgbm@champion", "partitions": 1}  # fmt: skip
+
+    daily_raw = yaml.safe_load(spec.read_text())
+    score_only(daily_raw)
+    daily_path = spec.with_name("daily.yaml")
+    daily_path.write_text(yaml.safe_dump(daily_raw, sort_keys=False))
+    with cloud(load_spec(daily_path), name="daily") as daily_rig:
+        done = daily_rig.run({})
+        assert done["status"] == "SUCCEEDED", json.dumps(failures(daily_rig, done["executionArn"]), default=str)
+        scored = daily_rig.manifests()["score"]
+        assert scored["components"]["resolved"] == there["train_lgbm"]["summary"]["model"]["digest"]
+        assert scored["rows"] == there["score_lgbm"]["rows"]
+    # locally the same spec computes the same keys, rows and metrics
+    local_pipeline, store, record = run(spec)
+    for outcome in record.steps:
+        here = manifest(local_pipeline, store, record, outcome.name)
+        assert (here["key"], here["rows"]) == (there[outcome.name]["key"], there[outcome.name]["rows"]), outcome.name
+        if outcome.type == "train":
+            assert here["summary"]["value"] == pytest.approx(there[outcome.name]["summary"]["value"])
+        if outcome.name in ("train_logistic", "train_lgbm"):  # byte-identical models (PYTHONHASHSEED=0 in both);
+            # a TfidfVectorizer pickles the id() of its stop-word list, so the text model's bytes differ per process
+            assert here["summary"]["model"]["digest"] == there[outcome.name]["summary"]["model"]["digest"], outcome.name
+
+
+def test_manual_approval_waits_for_a_person(tmp_path: Path, sample_warehouse: Path) -> None:
+    from tests.conftest import stepml_cli
+
+    def manual(raw: dict[str, Any]) -> None:
+        raw["steps"]["gate"]["approval"] = "manual"
+        for name in ("train_gbm", "gate_gbm", "score_gbm"):
+            raw["steps"].pop(name)
+
+    spec = project(tmp_path, sample_warehouse, manual)
+    # a passing candidate awaits approval; with no champion to fall back to, nothing can be scored: a named error
+    with pytest.raises(RunError, match=r"awaits approval: stepml models approve acceptance 1"):
+        run(spec)
+    listed = stepml_cli(spec, "models")
+    assert listed.returncode == 0, listed.stderr
+    assert "pending" in listed.stdout and "challenger" in listed.stdout
+    approved = stepml_cli(spec, "models", "approve", "acceptance", "1")
+    assert approved.returncode == 0, approved.stderr
+    # approved, v1 is the champion: the gate (whose key holds the champion) re-runs and keeps it; scoring goes on
+    pipeline, store, record = run(spec)
+    status = {o.name: o.status for o in record.steps}
+    assert status["train"] == "cached" and status["score"] == "ran"
+    m = manifest(pipeline, store, record, "score")
+    assert set(pd.read_parquet(store.local_path(f"{m['prefix']}/data"))["model_version"]) == {"v1"}
+    again = stepml_cli(spec, "models", "approve", "acceptance", "1")
+    assert again.returncode != 0 and "not awaiting approval" in again.stderr
