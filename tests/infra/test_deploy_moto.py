@@ -99,6 +99,9 @@ def test_stacks_deploy_unmodified_with_their_outputs(deployed: Deployment) -> No
     assert statuses == {
         "CDKToolkit": "CREATE_COMPLETE",
         **{deployed.stack(k): "CREATE_COMPLETE" for k in KINDS},
+        # the project's second pipeline (pipelines/daily_scores.yaml) on the first one's data stack
+        "stepml-daily-scores-dev-monitoring": "CREATE_COMPLETE",
+        "stepml-daily-scores-dev-pipeline": "CREATE_COMPLETE",
     }
     for kind in KINDS:  # what CloudFormation holds is what cdk synth wrote: no template patching
         body = cfn.get_template(StackName=deployed.stack(kind))["TemplateBody"]
@@ -177,16 +180,18 @@ def test_state_machine_runs_the_compiled_definition_wired_to_the_deployed_resour
     assert values["ArtifactBucket"] == data["ArtifactBucketName"]
     assert values["LockTable"] == data["LockTableName"]
     assert values["TopicArn"] == topic_arn
-    assert values["ModelPackageGroup"] == f"{deployed.prefix}-models"
+    assert values["ModelGroupPrefix"] == "stepml-dev"  # groups stepml-dev-<model>
     assert spec.warehouse.athena is not None
     assert values["AthenaWorkGroup"] == spec.warehouse.athena.workgroup
     lambda_ = deployed.client("lambda")
     for name, module in (("PlanFunctionArn", "plan"), ("CommitFunctionArn", "commit")):
         config = lambda_.get_function(FunctionName=values[name])["Configuration"]
         assert config["Handler"] == f"stepml.cloud.handlers.{module}.handler", name
+        lookups = {"STEPML_MODEL_GROUP_PREFIX": "stepml-dev"} if module == "plan" else {}  # the gate's champion
         assert config["Environment"]["Variables"] == {
             "ARTIFACT_BUCKET": values["ArtifactBucket"],
             "TOPIC_ARN": topic_arn,
+            **lookups,
         }
     ecs = deployed.client("ecs")
     assert values["ClusterArn"] in ecs.list_clusters()["clusterArns"]

@@ -126,9 +126,10 @@ def test_execution_status_changes_reach_the_notify_function(synth: Synth) -> Non
     )
 
 
-def test_model_package_group_for_the_gate(synth: Synth) -> None:
+def test_model_package_group_per_model_the_pipeline_gates(synth: Synth) -> None:
+    """One group per model, named ``stepml-<stage>-<model>`` (stage-scoped, shared by the project's pipelines)."""
     synth.template_objs["pipeline"].has_resource_properties(
-        "AWS::SageMaker::ModelPackageGroup", {"ModelPackageGroupName": "stepml-job-matching-dev-models"}
+        "AWS::SageMaker::ModelPackageGroup", {"ModelPackageGroupName": "stepml-dev-job-matching"}
     )
 
 

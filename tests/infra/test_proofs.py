@@ -165,7 +165,10 @@ def test_cdk_cli_synth_without_credentials(node_tools: Path, tmp_path: Path) -> 
         timeout=300,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # every pipeline of the project (stepml.yaml): the first one's data stack shared
     assert sorted(p.name for p in out.glob("*.template.json")) == [
+        "stepml-daily-scores-dev-monitoring.template.json",
+        "stepml-daily-scores-dev-pipeline.template.json",
         "stepml-job-matching-dev-data.template.json",
         "stepml-job-matching-dev-monitoring.template.json",
         "stepml-job-matching-dev-pipeline.template.json",
