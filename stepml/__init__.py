@@ -36,6 +36,13 @@ def runs(**kwargs: Any) -> list[dict[str, Any]]:
     return _runs(**kwargs)
 
 
+def models(**kwargs: Any) -> list[dict[str, Any]]:
+    """The project's registered model versions, aliases and metrics. See :func:`stepml.api.models`."""
+    from stepml.api import models as _models
+
+    return _models(**kwargs)
+
+
 def fetch(sql: str, **kwargs: Any) -> Any:
     """Run a parameterized warehouse query and return a DataFrame. See :func:`stepml.api.fetch`."""
     from stepml.api import fetch as _fetch

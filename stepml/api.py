@@ -86,6 +86,29 @@ def runs(
     ]
 
 
+def models(
+    *, spec: str | Path = DEFAULT_SPEC, root: str | None = None, store: Store | None = None
+) -> list[dict[str, Any]]:
+    """Every registered model version of the project (the registry under the artifact root): ``model``,
+    ``version``, ``alias`` (champion / challenger / ""), ``status``, ``metric``, ``value``, ``metrics``,
+    ``pipeline``, ``digest``, ``registered_at``. Computes nothing; ``pandas.DataFrame(stepml.models())`` tabulates."""
+    from stepml.store.lock import Owner
+    from stepml.store.models import Registries
+
+    pipeline, st = open_project(spec, root, store)
+    registries = Registries(st, Owner.current("api"), legacy={pipeline.name: pipeline.name})
+    out: list[dict[str, Any]] = []
+    for name in registries.names():
+        registry = registries.get(name)
+        champion, challenger = registry.champion(), registry.challenger()
+        for v in registry.versions():
+            alias = "champion" if champion and v["version"] == champion["version"] else ""
+            alias = alias or ("challenger" if challenger and v["version"] == challenger["version"] else "")
+            keys = ("version", "status", "metric", "value", "metrics", "pipeline", "digest", "registered_at")
+            out.append({"model": name, "alias": alias, **{k: v.get(k) for k in keys}})
+    return out
+
+
 def fetch(
     sql: str | Path, *, spec: str | Path = DEFAULT_SPEC, warehouse: str | Path | None = None, **params: Any
 ) -> Any:

@@ -19,8 +19,12 @@ def add_features(raw: pd.DataFrame, *, clip_ratio: float = 3.0) -> pd.DataFrame:
     out["log_last_active"] = np.log1p(out["last_active_days"].astype("float64"))
     # how many invitations the candidate received in the window: a candidate-level signal of demand
     out["candidate_invitations"] = out.groupby("candidate_id")["invitation_id"].transform("count").astype("int64")
-    out["job_text"] = job_text(out)
+    if set(TEXT_COLUMNS) <= set(out.columns):
+        out["job_text"] = job_text(out)
     return out
+
+
+TEXT_COLUMNS = ("remote", "required_experience", "rate_gap", "category", "company_size", "region")
 
 
 def job_text(frame: pd.DataFrame) -> pd.Series:

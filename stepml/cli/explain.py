@@ -29,6 +29,11 @@ def diff_components(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             if a.get(k) != b.get(k):
                 what = {"params": "parameter", "config": "config", "upstream": "upstream key of"}[part]
                 out.append(f"{what} {k}: {_show(a.get(k, '<absent>'))} -> {_show(b.get(k, '<absent>'))}")
+    if old.get("resolved") != new.get("resolved"):
+        out.append(
+            f"resolved: {str(old.get('resolved'))[:12]} -> {str(new.get('resolved'))[:12]} (the data version of the "
+            "sources, or the model version the step looks up, changed)"
+        )
     if old.get("code") != new.get("code"):
         out.append(
             f"code digest: {str(old.get('code'))[:12]} -> {str(new.get('code'))[:12]} (the step's source changed)"
@@ -52,6 +57,11 @@ def explain_step(pipeline: Pipeline, store: Store, step: str, params: dict[str, 
         *(f"            {path}" for path in sources),
         f"  upstream: {_show(c['upstream'])}",
     ]
+    if "resolved" in c:  # what the plan looked up: a data version, a model version
+        found = planned.resolved or {}
+        shown = {k: v for k, v in found.items() if k not in ("digest", "uri")}
+        took = f" (probed in {found['seconds']} s)" if "seconds" in found else ""
+        lines.append(f"  resolved: {c['resolved']}{took} from {_show(shown)}")
     hit = mf.read_manifest(store, plan.pipeline, step, planned.key)
     if hit is not None:
         damaged = mf.damaged_files(store, hit)

@@ -93,6 +93,7 @@ def plan_cmd(spec: SpecOpt = Path(DEFAULT_SPEC), param: ParamOpt = None, root: R
     from stepml.local.runner import LocalRunner
 
     pipeline, store = open_project(spec, root)
+    ensure_warehouse(pipeline, lambda text: console.print(f"[dim]{text}[/]"))  # its data version is in the keys
     console.print(_plan_table(LocalRunner(pipeline, store).plan(params(param)), store))
 
 
@@ -106,6 +107,7 @@ def explain(
     from stepml.cli.explain import explain_step
 
     pipeline, store = open_project(spec, root)
+    ensure_warehouse(pipeline, lambda text: console.print(f"[dim]{text}[/]"))
     for line in explain_step(pipeline, store, step_name, params(param)):
         console.print(line, overflow="fold")
 

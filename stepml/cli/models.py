@@ -40,26 +40,22 @@ def list_models(ctx: typer.Context, spec: SpecOpt = Path(DEFAULT_SPEC), root: Ro
     """Every model: its versions, metric, status and which is the champion and the challenger."""
     if ctx.invoked_subcommand is not None:
         return
-    registries = _registries(spec, root)
+    from stepml.api import models
+
     table = Table("model", "version", "alias", "status", "metric", "value", "pipeline", "registered", "digest")
-    for name in registries.names():
-        registry = registries.get(name)
-        champion, challenger = registry.champion(), registry.challenger()
-        for v in registry.versions():
-            alias = "champion" if champion and v["version"] == champion["version"] else ""
-            alias = alias or ("challenger" if challenger and v["version"] == challenger["version"] else "")
-            value = v.get("value")
-            table.add_row(
-                name,
-                str(v["version"]),
-                alias,
-                str(v.get("status", "")),
-                str(v.get("metric", "")),
-                f"{value:.4f}" if isinstance(value, float) else str(value),
-                str(v.get("pipeline", "")),
-                _when(v.get("registered_at")),
-                str(v.get("digest", ""))[:12],
-            )
+    for v in models(spec=spec, root=root):
+        value = v.get("value")
+        table.add_row(
+            v["model"],
+            str(v["version"]),
+            v["alias"],
+            str(v.get("status") or ""),
+            str(v.get("metric") or ""),
+            f"{value:.4f}" if isinstance(value, float) else str(value),
+            str(v.get("pipeline") or ""),
+            _when(v.get("registered_at")),
+            str(v.get("digest") or "")[:12],
+        )
     console.print(table)
 
 

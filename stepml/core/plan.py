@@ -45,8 +45,10 @@ class StepRecord:
     params: tuple[str, ...]
     config: dict[str, Any]
     code: str
-    # a model looked up when the run is planned: {"model": name, "alias": "champion" | "challenger" | "<N>",
-    # "required": bool, "unless_from": upstream step whose own model does not count (a gate's candidate)}
+    # state outside the plan the step's output depends on, looked up when the run is planned:
+    # a model {"kind": "model", "model": name, "alias": "champion" | "challenger" | "<N>", "required": bool,
+    #          "unless_from": upstream step whose own model does not count (a gate's candidate)}
+    # or its type's own (an extract's {"kind": "data", ...}: the data version of its sources)
     lookup: dict[str, Any] | None = None
 
 
@@ -209,15 +211,16 @@ def _resolve(
     """(the version found, what enters the key: its content digest, or None when there is none - or when it is the
     model of ``unless_from``, which the step then uses as if there were none)."""
     lookup = s.lookup or {}
-    what = f"{lookup.get('model')}@{lookup.get('alias')}"
+    kind = lookup.get("kind", "model")
+    what = f"model {lookup.get('model')}@{lookup.get('alias')}" if kind == "model" else f"its {kind} version"
     if resolve is None:
-        raise StepmlError(f"step {s.name!r} looks up model {what} but nothing can resolve it here")
+        raise StepmlError(f"step {s.name!r} looks up {what} but nothing can resolve it here")
     found = resolve(s.name, lookup, {d: keys[d] for d in s.needs})
     if found is None:
         if lookup.get("required"):
             raise StepmlError(
-                f"step {s.name!r}: model {what} does not exist yet; train and register a version first "
-                "(stepml models list shows what there is)"
+                f"step {s.name!r}: {what} does not exist yet; train and register a version first "
+                "(stepml models shows what there is)"
             )
         return None, None
     unless = lookup.get("unless_from")
@@ -225,5 +228,5 @@ def _resolve(
         return found, None
     digest_ = found.get("digest")
     if not isinstance(digest_, str) or not digest_:
-        raise StepmlError(f"step {s.name!r}: model {what} (version {found.get('version')}) records no content digest")
+        raise StepmlError(f"step {s.name!r}: {what} (version {found.get('version')}) records no content digest")
     return found, digest_

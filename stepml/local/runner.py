@@ -15,18 +15,19 @@ A cached run reads manifests only: it imports neither pandas nor scikit-learn.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from stepml.core import layout
 from stepml.core import manifest as mf
-from stepml.core.plan import Plan, PlannedStep, make_plan
+from stepml.core.plan import Plan, PlannedStep, Resolver, make_plan
 from stepml.core.runs import DONE, RunRecord, StepOutcome
 from stepml.errors import LockError, RunError, StepError, StepmlError
 from stepml.local.attempt import Attempt
@@ -75,10 +76,27 @@ class LocalRunner:
         the model named after it)."""
         return Registries(self.store, owner, legacy={self.pipeline.name: self.pipeline.name})
 
+    def resolver(self, owner: Owner) -> Resolver:
+        """What the plan's lookups find now: models in the registry (a score step's ``model@champion``, a gate's
+        champion), anything else by the step's type (an extract's data version: its local facet's
+        ``lookup_resolver``)."""
+        models = self.registries(owner).resolve
+        by_type: dict[str, Resolver] = {}
+
+        def resolve(step: str, lookup: Mapping[str, Any], upstream: Mapping[str, str]) -> dict[str, Any] | None:
+            if lookup.get("kind", "model") == "model":
+                return models(step, lookup, upstream)
+            step_type = self.pipeline.step_type(step)
+            if step_type.name not in by_type:
+                facet = importlib.import_module(step_type.local.split(":", 1)[0])
+                by_type[step_type.name] = facet.lookup_resolver(self.pipeline, clock=self.clock, store=self.store)
+            return by_type[step_type.name](step, lookup, upstream)
+
+        return resolve
+
     def plan(self, params: dict[str, Any]) -> Plan:
-        """Keys for ``params``; model lookups (a score step's ``model@champion``, a gate's champion) resolved
-        against the registry now."""
-        return make_plan(self.pipeline.plan_input, params, self.registries(Owner.current("plan")).resolve)
+        """Keys for ``params``, with the steps' lookups resolved now (models in the registry, data versions)."""
+        return make_plan(self.pipeline.plan_input, params, self.resolver(Owner.current("plan")))
 
     def run(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from stepml.errors import StepInputError
+from steps.extract.probe_cloud import lookup_resolver  # the data version of the sources, for the plan Lambda
 from steps.extract.sqltokens import substitute, unload
 from steps.extract.summary import detail, summary
 
@@ -51,3 +52,6 @@ def query_rows(ctx: FinishContext, query_id: str) -> int | None:
         return rows if rows >= 0 else None
     except Exception:  # statistics are best effort; the files are the output
         return None
+
+
+__all__ = ["finish", "lookup_resolver", "plan_entry"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from stepml.sdk import LocalContext, StepResult
+from steps.extract.probe import resolver as lookup_resolver  # the data version of the sources, for the plan
 from steps.extract.spec import ExtractStep
 from steps.extract.summary import detail, summary
 
@@ -29,3 +30,6 @@ def run(ctx: LocalContext) -> StepResult:
     return StepResult(
         rows=result.rows, summary=summary(len(result.files)), detail=detail(result.rows, len(result.files))
     )
+
+
+__all__ = ["lookup_resolver", "run"]

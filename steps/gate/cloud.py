@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from stepml.cloud.handlers.models import package_digest
+from stepml.errors import StepExecutionError
 from steps.gate.core import GateConfig, decide
 from steps.gate.summary import detail, summary
 
@@ -22,6 +24,16 @@ def decide_event(event: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[
     candidate = event["candidate"]
     champion = event.get("champion") or {}
     meta = champion.get("metadata") or {}
+    planned = (event.get("planned") or {}).get("resolved") or {}
+    present = bool(champion.get("present"))
+    current = package_digest(meta, champion.get("arn", ""), champion.get("model_uri", "")) if present else None
+    if "planned" in event and current != planned.get("digest"):
+        # the champion is in the gate's key: another run promoted a model since this run was planned
+        raise StepExecutionError(
+            str(event.get("step", "gate")),
+            f"the champion of model {settings.get('model')!r} changed since this run was planned "
+            f"(v{planned.get('version')} -> {champion.get('arn')}); run again",
+        )
     is_champion = bool(champion.get("present")) and meta.get("train_key") == candidate.get("key")
     champion_value = float(meta["value"]) if champion.get("present") and not is_champion and "value" in meta else None
     decision = decide(

@@ -87,7 +87,12 @@ def build(b: StepStates) -> str:
     )
     b.commit_lambda(
         "compare",
-        {"action": "decide", "candidate.$": f"$.results.{train}", "champion.$": "$.gate.champion"},
+        {
+            "action": "decide",
+            "candidate.$": f"$.results.{train}",
+            "champion.$": "$.gate.champion",
+            "planned.$": f"$.plan.steps.{b.name}",  # what the plan resolved as the champion (in the key)
+        },
         result_selector={"passed.$": "$.Payload.passed", "reasons.$": "$.Payload.reasons"},
         result_path="$.gate.decision",
         next_=b.state("promote?"),

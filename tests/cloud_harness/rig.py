@@ -130,20 +130,32 @@ def placeholder_values(compiled: Compiled) -> dict[str, str]:
     return {n: values.get(n, resolve({"v": f"${{{n}}}"})["v"]) for n in compiled.substitutions}
 
 
-def _functions(bucket: str, s3: Any, worker_stats: Any) -> dict[str, Callable[[dict[str, Any]], Any]]:
-    """The Lambda ARNs -> their handlers, called as the Lambda runtime would (the commit's Athena client aside:
-    the worker answers for the queries it ran)."""
+def _functions(
+    bucket: str, s3: Any, worker_stats: Any, pipeline: Pipeline
+) -> dict[str, Callable[[dict[str, Any]], Any]]:
+    """The Lambda ARNs -> their handlers, called as the Lambda runtime would - two clients aside, as the rig's
+    warehouse is the DuckDB file: the commit's Athena client (the worker answers for the queries it ran), and the
+    plan's data-version probe, which reads the DuckDB file (``steps.extract.probe``) where AWS lists the Glue
+    tables' S3 objects (``steps.extract.probe_cloud``, tested on moto's Glue and S3 in the unit tests)."""
+    from unittest import mock
+
     from stepml.cloud.handlers import commit, plan
     from stepml.cloud.handlers._config import load_config
+    from steps.extract import cloud as extract_cloud
+    from steps.extract.probe import resolver as warehouse_probe
 
     clients = {"athena": worker_stats, "cloudwatch": boto3.client("cloudwatch", region_name=REGION)}
+
+    def plan_handler(event: dict[str, Any]) -> Any:
+        with mock.patch.object(extract_cloud, "lookup_resolver", lambda *_: warehouse_probe(pipeline)):
+            return plan.handler(event)
 
     def commit_handler(event: dict[str, Any]) -> Any:
         if event.get("action") != "commit":
             return commit.handler(event)
         return commit.commit(event, config=load_config(), bucket=bucket, s3=s3, client=clients.__getitem__)
 
-    return {PLAN_ARN: plan.handler, COMMIT_ARN: commit_handler}
+    return {PLAN_ARN: plan_handler, COMMIT_ARN: commit_handler}
 
 
 @contextmanager
@@ -316,7 +328,7 @@ def open_rig(
     task_environments = {values[task_definition_var(n)]: need.environment for n, need in compiled.tasks.items()}
     worker = Worker(sqs, sfn, s3, queue_url, BUCKET, pipeline, functions={}, logs=logs, tasks=task_environments)
     worker.image = [pipeline.project_root, *worker.image]  # the image holds the project's code (Dockerfile)
-    worker.functions = _functions(BUCKET, s3, worker.stats)
+    worker.functions = _functions(BUCKET, s3, worker.stats, pipeline)
     worker.start()
     try:
         with moto_fixes():

@@ -287,6 +287,15 @@ def test_manual_approval_waits_for_a_person(tmp_path: Path, sample_warehouse: Pa
     # a passing candidate awaits approval; with no champion to fall back to, nothing can be scored: a named error
     with pytest.raises(RunError, match=r"awaits approval: stepml models approve acceptance 1"):
         run(spec)
+    import stepml
+
+    [pending] = stepml.models(spec=spec)  # the notebook API: what stepml models prints
+    assert (pending["model"], pending["version"], pending["status"], pending["alias"]) == (
+        "acceptance",
+        1,
+        "pending",
+        "challenger",
+    )
     listed = stepml_cli(spec, "models")
     assert listed.returncode == 0, listed.stderr
     assert "pending" in listed.stdout and "challenger" in listed.stdout

@@ -19,7 +19,7 @@ from stepml.cloud.handlers.plan import plan_payload
 from stepml.core.manifest import MANIFEST_SCHEMA, damaged_files, read_manifest
 from stepml.core.plan import empty_registry
 from stepml.core.runs import RunRecord
-from stepml.errors import StepInputError
+from stepml.errors import StepExecutionError, StepInputError
 from stepml.spec import load_spec
 from stepml.store import open_store
 from steps.check.summary import from_report
@@ -149,6 +149,22 @@ def test_decide_uses_the_local_gate_rule(config: dict[str, Any], champion: dict[
     candidate = {"key": "new", "summary": {"value": 0.85}}
     out = decide_event({"step": "gate", "candidate": candidate, "champion": champion}, config["steps"]["gate"])
     assert out["passed"] is passed and out["reasons"]
+
+
+def test_decide_refuses_a_champion_other_than_the_planned_one(config: dict[str, Any]) -> None:
+    """The champion is in the gate's key: a champion promoted by another run after this run was planned is an error,
+    not a comparison under a key that names another champion."""
+    candidate = {"key": "new", "summary": {"value": 0.85}}
+    champion = {"present": True, "arn": "arn:g/2", "metadata": {"value": "0.80", "train_key": "old", "digest": "d2"}}
+    planned = {"key": "k", "resolved": {"version": 1, "digest": "d1"}}
+    event = {"step": "gate", "candidate": candidate, "champion": champion, "planned": planned}
+    with pytest.raises(StepExecutionError, match="changed since this run was planned"):
+        decide_event(event, config["steps"]["gate"])
+    event["planned"] = {"key": "k", "resolved": {"version": 2, "digest": "d2"}}
+    assert decide_event(event, config["steps"]["gate"])["passed"] is True
+    # no champion planned, none found: as planned
+    nothing = {"step": "gate", "candidate": candidate, "champion": {"present": False}, "planned": {"key": "k"}}
+    assert decide_event(nothing, config["steps"]["gate"])["passed"] is True
 
 
 def test_partition_assigns_files_like_the_local_runner(config: dict[str, Any], s3: Any) -> None:

@@ -14,7 +14,7 @@ from stepml.cloud.bundle import CONFIG_FILE, stage_asset
 from stepml.cloud.handlers import _config
 from stepml.cloud.handlers.models import GROUP_PREFIX_ENV
 from stepml.cloud.handlers.plan import handler
-from stepml.core.plan import empty_registry, make_plan
+from stepml.core.plan import make_plan, recorded
 from stepml.errors import ParamError
 from stepml.spec import load_spec
 from steps.extract import sqltokens
@@ -31,14 +31,29 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def lambda_env(staged: Path, monkeypatch: pytest.MonkeyPatch, s3: Any) -> Iterator[None]:
-    """The plan Lambda's environment, on moto: the gate's champion look-up finds an empty model package group."""
+    """The plan Lambda's environment, on moto: the gate's champion look-up finds an empty model package group; the
+    extracts' data-version probe finds the warehouse's Glue tables and their S3 objects."""
     monkeypatch.setenv("STEPML_CLOUD_CONFIG", str(staged / CONFIG_FILE))
     monkeypatch.setenv("ARTIFACT_BUCKET", "artifacts")
     monkeypatch.setenv(GROUP_PREFIX_ENV, "stepml-test")
     boto3.client("sagemaker").create_model_package_group(ModelPackageGroupName="stepml-test-job-matching")
+    glue_tables(s3)
     _config.load_config.cache_clear()
     yield
     _config.load_config.cache_clear()
+
+
+def glue_tables(s3: Any) -> None:
+    """The reference warehouse's tables in Glue (database stepml_sample), each with a file under its location."""
+    glue = boto3.client("glue")
+    glue.create_database(DatabaseInput={"Name": "stepml_sample"})
+    s3.create_bucket(Bucket="warehouse")
+    for table in ("candidates", "invitations", "job_posts"):
+        location = f"s3://warehouse/{table}/"
+        glue.create_table(
+            DatabaseName="stepml_sample", TableInput={"Name": table, "StorageDescriptor": {"Location": location}}
+        )
+        s3.put_object(Bucket="warehouse", Key=f"{table}/part-0.parquet", Body=f"{table} v1".encode())
 
 
 def _event(params: dict[str, Any]) -> dict[str, Any]:
@@ -55,9 +70,12 @@ def _event(params: dict[str, Any]) -> dict[str, Any]:
     [{}, {"lookback_days": "90"}, {"as_of": "2026-01-15", "score_days": 7}, {"lookback_days": 365, "score_days": "3"}],
 )
 def test_cloud_keys_equal_local_keys(lambda_env: None, params: dict[str, Any]) -> None:
-    # Given the same spec and parameters, the plan Lambda and the local runner compute the same keys
-    local = make_plan(load_spec(ROOT / "pipeline.yaml").plan_input, params, empty_registry)
+    # Given the same spec, parameters and lookups (what the plan Lambda found: the data versions, no champion),
+    # the plan Lambda and the local runner's plan compute the same keys
     cloud = handler(_event(params))
+    found = {n: s.get("resolved") for n, s in cloud["steps"].items()}
+    assert found["extract_train"]["tables"]["invitations"]["objects"] == 1  # the AWS probe: Glue + S3 listing
+    local = make_plan(load_spec(ROOT / "pipeline.yaml").plan_input, params, recorded(found))
     assert {n: s["key"] for n, s in cloud["steps"].items()} == {s.name: s.key for s in local.steps}
     assert cloud["params"] == local.params
     train = cloud["steps"]["train"]

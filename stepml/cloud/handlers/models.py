@@ -11,6 +11,7 @@ challenger the latest package that is not the champion - the same aliases as the
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,15 @@ GROUP_PREFIX_ENV = "STEPML_MODEL_GROUP_PREFIX"
 def group_name(prefix: str, model: str) -> str:
     """The model package group of ``model`` (at most 63 characters: ``[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}``)."""
     return f"{prefix}-{model}"[:63].rstrip("-")
+
+
+def package_digest(metadata: Mapping[str, Any], arn: str, model_uri: str) -> str:
+    """A model package's content digest: what its gate recorded; for a package registered before digests were
+    recorded, a digest of its ARN and model data (so it still identifies exactly that version)."""
+    recorded = metadata.get("digest")
+    if isinstance(recorded, str) and recorded:
+        return recorded
+    return "package:" + hashlib.sha256(f"{arn}|{model_uri}".encode()).hexdigest()
 
 
 def _packages(sagemaker: Any, group: str) -> list[dict[str, Any]]:
@@ -65,16 +75,14 @@ def sagemaker_resolver(sagemaker: Any, prefix: str) -> Resolver:
         package = sagemaker.describe_model_package(ModelPackageName=found["ModelPackageArn"])
         meta = package.get("CustomerMetadataProperties") or {}
         containers = (package.get("InferenceSpecification") or {}).get("Containers") or [{}]
-        if not meta.get("digest") or not containers[0].get("ModelDataUrl"):
+        if not containers[0].get("ModelDataUrl"):
             raise StepExecutionError(
-                step,
-                f"model package {found['ModelPackageArn']} of {group} records no digest or model data; "
-                "register versions through a stepml gate",
+                step, f"model package {found['ModelPackageArn']} of {group} has no model data (ModelDataUrl)"
             )
         return {
             "model": model,
             "version": _version(found),
-            "digest": meta["digest"],
+            "digest": package_digest(meta, found["ModelPackageArn"], containers[0]["ModelDataUrl"]),
             "uri": containers[0]["ModelDataUrl"],
             "train_key": meta.get("train_key"),
             "value": meta.get("value"),

@@ -76,24 +76,50 @@ def plan_payload(
     }
 
 
+def resolver(config: Mapping[str, Any], environment: Mapping[str, str], started_at: str) -> Resolver | None:
+    """What the plan's lookups find: models in their SageMaker model package groups, anything else by the step's
+    type (an extract's data version: its cloud facet's ``lookup_resolver``). None when no step looks anything up."""
+    steps = [s for s in config["plan_input"]["steps"] if s.get("lookup")]
+    if not steps:
+        return None
+    import boto3
+
+    clients: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        if service not in clients:
+            clients[service] = boto3.client(service)  # type: ignore[call-overload]
+        return clients[service]
+
+    by_kind: dict[str, Resolver] = {}
+
+    def resolve(step: str, lookup: Mapping[str, Any], upstream: Mapping[str, str]) -> dict[str, Any] | None:
+        kind = str(lookup.get("kind", "model"))
+        if kind not in by_kind:
+            if kind == "model":
+                from stepml.cloud.handlers.models import GROUP_PREFIX_ENV, sagemaker_resolver
+
+                by_kind[kind] = sagemaker_resolver(client("sagemaker"), environment[GROUP_PREFIX_ENV])
+            else:
+                facet = type_facet(config, step)
+                by_kind[kind] = facet.lookup_resolver(client, config, environment, started_at)
+        return by_kind[kind](step, lookup, upstream)
+
+    return resolve
+
+
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     config = load_config()
-    resolve = None
-    if any(s.get("lookup") for s in config["plan_input"]["steps"]):  # model lookups: SageMaker, only when needed
-        import boto3
-
-        from stepml.cloud.handlers.models import GROUP_PREFIX_ENV, sagemaker_resolver
-
-        resolve = sagemaker_resolver(boto3.client("sagemaker"), os.environ[GROUP_PREFIX_ENV])
+    started_at = str(event["started_at"])
     payload = plan_payload(
         config,
         event.get("params") or {},
         bucket=os.environ["ARTIFACT_BUCKET"],
         execution_id=str(event["execution_id"]),
         execution_name=str(event["execution_name"]),
-        started_at=str(event["started_at"]),
+        started_at=started_at,
         environment=os.environ,
-        resolve=resolve,
+        resolve=resolver(config, os.environ, started_at),
     )
     resolved = {n: e["resolved"] for n, e in payload["steps"].items() if "resolved" in e}
     if resolved:  # the notify Lambda rebuilds the run's keys from it (the champion may move during the run)
