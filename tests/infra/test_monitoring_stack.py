@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import yaml
 from aws_cdk.assertions import Match, Template
@@ -78,3 +80,41 @@ def test_dashboard_shows_the_pipeline_metrics(synth: Synth) -> None:
         assert title in body
     for needle in ("ValidationMetric", "DriftScore", "NullFraction", "desired_hourly_rate", "StepDuration"):
         assert needle in body
+
+
+def _statements(template: dict[str, Any], type_: str, prop: str) -> list[dict[str, Any]]:
+    return [s for r in resources(template, type_).values() for s in r["Properties"][prop]["Statement"]]
+
+
+def _allows(statement: dict[str, Any], service: str, action: str) -> bool:
+    principal = statement.get("Principal", {})
+    services = principal.get("Service", []) if isinstance(principal, dict) else []
+    actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+    services = services if isinstance(services, list) else [services]
+    return statement["Effect"] == "Allow" and service in services and any(a in (action, "*") for a in actions)
+
+
+def test_cloudwatch_alarms_may_publish_to_the_encrypted_topic(synth: Synth) -> None:
+    """AWS rule: CloudWatch alarms publish as the service principal ``cloudwatch.amazonaws.com``; the topic's access
+    policy must Allow it ``sns:Publish`` (otherwise the alarm history shows "...is not authorized to perform:
+    SNS:Publish"), scoped by ``aws:SourceArn`` / ``aws:SourceAccount``. A topic policy resource replaces the default
+    policy, so CDK's ``enforce_ssl`` alone (a Deny) leaves no Allow. With SSE-KMS the customer managed key's policy
+    must grant the same principal ``kms:Decrypt`` and ``kms:GenerateDataKey*``.
+    https://repost.aws/knowledge-center/cloudwatch-receive-sns-for-alarm-trigger
+    https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns
+    https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
+    """
+    template = synth.templates["monitoring"]
+    assert resources(template, "AWS::CloudWatch::Alarm")  # alarms exist, so CloudWatch is a publisher
+    topic_policy = _statements(template, "AWS::SNS::TopicPolicy", "PolicyDocument")
+    (publish,) = [s for s in topic_policy if _allows(s, "cloudwatch.amazonaws.com", "sns:Publish")]
+    condition = publish["Condition"]
+    assert "aws:SourceAccount" in condition["StringEquals"]
+    arn = json.dumps(condition["ArnLike"]["aws:SourceArn"])
+    assert ":alarm:stepml-job-matching-dev-*" in arn  # only this pipeline's alarms (their names carry the prefix)
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in topic_policy
+    )
+    key_policy = _statements(template, "AWS::KMS::Key", "KeyPolicy")
+    for action in ("kms:Decrypt", "kms:GenerateDataKey*"):
+        assert any(_allows(s, "cloudwatch.amazonaws.com", action) for s in key_policy), action
