@@ -12,19 +12,26 @@ if TYPE_CHECKING:
     from stepml.cloud.handlers.context import FinishContext, PlanContext
 
 
+ATTEMPT = "\x00"  # where the states put the attempt's ``<redrives>-<retries>`` into the UNLOAD location
+
+
 def plan_entry(ctx: PlanContext) -> dict[str, Any]:
-    """The step's SELECT with this execution's parameter literals, wrapped in the engine's UNLOAD."""
+    """The step's SELECT with this execution's parameter literals, wrapped in the engine's UNLOAD to
+    ``<attempt>/unload/<redrives>-<retries>/``: the statement around the attempt's part, which the states fill in."""
     types = {name: rec["type"] for name, rec in ctx.config["plan_input"]["params"].items()}
     select = substitute(ctx.settings["sql"], types, ctx.plan.params)
     role = ctx.environment.get("REDSHIFT_ROLE_ARN") or None
-    return {"sql": unload(select, engine=ctx.settings["engine"], uri=f"{ctx.entry['uri']}/unload/", iam_role=role)}
+    uri = f"{ctx.entry['uri']}/unload/{ATTEMPT}/"
+    head, tail = unload(select, engine=ctx.settings["engine"], uri=uri, iam_role=role).rsplit(ATTEMPT, 1)
+    return {"sql_head": head, "sql_tail": tail}
 
 
 def finish(ctx: FinishContext) -> dict[str, Any]:
     """The UNLOAD's files become ``data/part-NNNNN.parquet``; ``min_rows`` is enforced when the engine says how
     many rows it wrote."""
-    unloaded = ctx.objects(f"{ctx.attempt}/unload")
-    parts = [o for o in unloaded if int(o.get("Size", 0)) > 0]
+    unloaded = ctx.objects(f"{ctx.attempt}/unload")  # every attempt's files (a failed one leaves its own)
+    written = f"{ctx.attempt}/unload/{ctx.task['unload']}/" if ctx.task.get("unload") else f"{ctx.attempt}/unload/"
+    parts = [o for o in unloaded if int(o.get("Size", 0)) > 0 and str(o["Key"]).startswith(written)]
     for i, obj in enumerate(parts):
         ctx.s3.copy_object(
             Bucket=ctx.bucket,

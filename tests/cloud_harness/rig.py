@@ -147,7 +147,7 @@ def _functions(bucket: str, s3: Any, worker_stats: Any) -> dict[str, Callable[[d
 
 @contextmanager
 def moto_fixes() -> Iterator[None]:
-    """Five gaps of moto 5.2.5, patched in the interpreter and the backend (never in the definition).
+    """Seven gaps of moto 5.2.5, patched in the interpreter and the backend (never in the definition).
 
     - ``aws-sdk:s3:getObject`` hands the raw ``StreamingBody`` to the next expression, so
       ``States.StringToJson($.Body)`` fails; AWS returns ``Body`` as a string. Read it into a string.
@@ -158,6 +158,9 @@ def moto_fixes() -> Iterator[None]:
     - A definite JSONPath through an array index (``$.gate.found.packages[0].ModelPackageArn``) selects a list of
       one in moto (its fix for moto issue 7825); AWS selects the value. Evaluated as AWS does.
     - ``UpdateModelPackage`` without ``CustomerMetadataProperties`` erases the stored ones in moto; AWS keeps them.
+    - The context object has no ``Execution.RedriveCount`` in moto; AWS gives 0 until the execution is redriven.
+    - A retried ``.waitForTaskToken`` task keeps its first attempt's token in moto, whose outcome (the failure) is
+      then read again, so a retry could never succeed; AWS schedules each attempt anew, with a new token.
     """
     from unittest import mock
 
@@ -187,6 +190,8 @@ def moto_fixes() -> Iterator[None]:
         mock.patch.object(aws_sdk.StateTaskServiceAwsSdk, "_eval_service_task", patched),
         _definite_json_paths(),
         _model_package_metadata_kept(),
+        _redrive_count(),
+        _new_token_per_retry(),
     ):
         yield
 
@@ -255,6 +260,43 @@ def _model_package_metadata_kept() -> Iterator[None]:
         return original(self, model_package_arn, *args, **kwargs)
 
     with mock.patch.object(SageMakerModelBackend, "update_model_package", update_model_package):
+        yield
+
+
+@contextmanager
+def _redrive_count() -> Iterator[None]:
+    from unittest import mock
+
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original = ExecutionWorker._get_evaluation_environment
+
+    def environment(self: Any) -> Any:
+        env = original(self)
+        execution: Any = env.states.context_object.context_object_data["Execution"]
+        execution.setdefault("RedriveCount", 0)
+        return env
+
+    with mock.patch.object(ExecutionWorker, "_get_evaluation_environment", environment):
+        yield
+
+
+@contextmanager
+def _new_token_per_retry() -> Iterator[None]:
+    from unittest import mock
+
+    from moto.stepfunctions.parser.asl.component.common.retry.retry_outcome import RetryOutcome
+    from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+
+    original = ExecutionState._handle_retry
+
+    def handle_retry(self: Any, env: Any, failure_event: Any) -> Any:
+        outcome = original(self, env, failure_event)
+        if outcome == RetryOutcome.CanRetry and "Task" in env.states.context_object.context_object_data:
+            env.callback_pool_manager.add(env.states.context_object.update_task_token())
+        return outcome
+
+    with mock.patch.object(ExecutionState, "_handle_retry", handle_retry):
         yield
 
 

@@ -10,12 +10,16 @@ and ``detail`` for the manifest - the same summary the local facet records. ``co
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from stepml.core.plan import Plan, PlannedStep
 from stepml.errors import StepExecutionError
+
+JOB_NAME_MAX = 63  # SageMaker TrainingJobName / ProcessingJobName
+ATTEMPT_TOKEN_MAX = len("999-99")  # the states add "-<redrives>-<retries>" (retries <= 10 + transient ones)
 
 
 @dataclass
@@ -29,6 +33,14 @@ class PlanContext:
     execution_suffix: str  # 6 hex digits unique to the execution
     started_at: str  # the execution's start, ``YYYYmmddTHHMMSS``
     environment: Mapping[str, str] = field(default_factory=dict)  # the function's own settings
+
+    def job_name(self) -> str:
+        """A SageMaker job name for this step in this execution: ``[a-zA-Z0-9-]``, short enough that the states'
+        per-attempt suffix (``-<redrives>-<retries>``) keeps it within SageMaker's 63 characters."""
+        raw = f"{self.plan.pipeline[:20]}-{self.step.name[:14]}-{self.step.key[:8]}-{self.execution_suffix}"
+        raw = f"{raw}{self.started_at[-6:]}"
+        name = re.sub(r"-+", "-", re.sub(r"[^a-zA-Z0-9-]", "-", raw)).strip("-")
+        return name[: JOB_NAME_MAX - 1 - ATTEMPT_TOKEN_MAX].rstrip("-")
 
 
 @dataclass
