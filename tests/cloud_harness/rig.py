@@ -129,13 +129,12 @@ def placeholder_values(compiled: Compiled) -> dict[str, str]:
     return {n: values.get(n, resolve({"v": f"${{{n}}}"})["v"]) for n in compiled.substitutions}
 
 
-def _functions(bucket: str, s3: Any, worker_stats: Any) -> dict[str, Callable[[dict[str, Any]], Any]]:
-    """The Lambda ARNs -> their handlers, called as the Lambda runtime would (the commit's Athena client aside:
-    the worker answers for the queries it ran)."""
+def _functions(bucket: str, s3: Any) -> dict[str, Callable[[dict[str, Any]], Any]]:
+    """The Lambda ARNs -> their handlers, called as the Lambda runtime would (with moto's clients)."""
     from stepml.cloud.handlers import commit, plan
     from stepml.cloud.handlers._config import load_config
 
-    clients = {"athena": worker_stats, "cloudwatch": boto3.client("cloudwatch", region_name=REGION)}
+    clients = {"cloudwatch": boto3.client("cloudwatch", region_name=REGION)}
 
     def commit_handler(event: dict[str, Any]) -> Any:
         if event.get("action") != "commit":
@@ -345,7 +344,7 @@ def open_rig(
     task_environments = {values[task_definition_var(n)]: need.environment for n, need in compiled.tasks.items()}
     worker = Worker(sqs, sfn, s3, queue_url, BUCKET, pipeline, functions={}, logs=logs, tasks=task_environments)
     worker.image = [pipeline.project_root, *worker.image]  # the image holds the project's code (Dockerfile)
-    worker.functions = _functions(BUCKET, s3, worker.stats)
+    worker.functions = _functions(BUCKET, s3)
     worker.start()
     try:
         with moto_fixes():

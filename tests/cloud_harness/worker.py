@@ -4,8 +4,8 @@ It polls the queue that :func:`tests.cloud_harness.transform.for_moto` sends to,
 
 - ``athena:startQueryExecution.sync`` (and Redshift ``executeStatement``) - runs the step's SQL with
   ``steps.extract`` on the local DuckDB sample warehouse (the local stand-in for the warehouse) and puts the
-  parquet files where the ``UNLOAD`` would (``.../unload/``); answers ``{"QueryExecution": {...}}``. Athena's row
-  statistics, which the commit Lambda asks for, come from :class:`AthenaStats`.
+  parquet files where the ``UNLOAD`` would (``.../unload/<attempt>/``); answers ``{"QueryExecution": {...}}``.
+  The commit Lambda counts the rows from those files' footers, as in AWS (no row statistics are handed over).
 - ``sagemaker:createTrainingJob.sync`` - stages the training channel and ``hyperparameters.json`` in an
   ``/opt/ml``-shaped directory, runs ``python -m steps.train`` (the image's entrypoint; its output goes to
   CloudWatch Logs as SageMaker's does), uploads
@@ -77,16 +77,6 @@ class Call:
         return self.state.partition(": ")[0]
 
 
-class AthenaStats:
-    """Stands in for Athena's ``GetQueryRuntimeStatistics``: the row counts of the queries the worker ran."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, int] = {}
-
-    def get_query_runtime_statistics(self, QueryExecutionId: str) -> dict[str, Any]:  # noqa: N803 - boto3's name
-        return {"QueryRuntimeStatistics": {"Rows": {"OutputRows": self.rows[QueryExecutionId]}}}
-
-
 @dataclass
 class Worker:
     sqs: Any
@@ -104,7 +94,6 @@ class Worker:
     faults: dict[str, int] = field(default_factory=dict)  # state name -> how many of its next jobs fail
     job_names: set[str] = field(default_factory=set)  # SageMaker job names taken (per account and region)
     rendezvous: dict[str, float] = field(default_factory=dict)  # state -> seconds to wait for a second execution
-    stats: AthenaStats = field(default_factory=AthenaStats)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Condition = field(default_factory=threading.Condition)
     _pool: list[threading.Thread] = field(default_factory=list)
@@ -255,7 +244,6 @@ class Worker:
             query_id = str(uuid.uuid4())
             for i, path in enumerate(result.files):
                 self.s3.upload_file(str(path), bucket, f"{prefix.rstrip('/')}/{query_id}_{i:05d}")
-        self.stats.rows[query_id] = result.rows
         return {"QueryExecution": {"QueryExecutionId": query_id, "Status": {"State": "SUCCEEDED"}}, "Id": query_id}
 
     def _download_prefix(self, uri: str, dest: Path) -> None:

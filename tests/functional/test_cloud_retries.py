@@ -47,3 +47,26 @@ def test_a_retried_unload_and_a_retried_training_job_succeed(make_pipeline, clou
     assert data and all(p.startswith("data/part-") for p in data)
     assert manifests["extract_train"]["rows"] > 100
     assert leftovers.get("KeyCount", 0) == 0
+
+
+def test_an_extract_below_min_rows_fails_in_aws_releases_the_lock_and_notifies(make_pipeline, cloud) -> None:
+    """AWS rule: Athena's row statistics (``GetQueryRuntimeStatistics`` ``Rows.OutputRows``) "are updated
+    asynchronously and may not be available immediately after a query completes or, in some cases, may not be
+    returned" - so ``min_rows`` cannot rest on them; the commit counts the rows of the parquet files the UNLOAD
+    wrote (their footers) and enforces it. The rig's Athena answers with the timeline only, as AWS may.
+    https://docs.aws.amazon.com/athena/latest/APIReference/API_GetQueryRuntimeStatistics.html
+    """
+
+    def too_few(raw: dict[str, Any]) -> None:
+        raw["steps"]["extract_train"]["min_rows"] = 10**7
+
+    pipeline = load_spec(make_pipeline(too_few))
+    with cloud(pipeline) as rig:
+        described = rig.run()
+        notices = rig.notices()
+        assert described["status"] == "FAILED" and described["error"] == "stepml.RunFailed"
+        assert rig.locks() == []
+        assert "extract_train" not in rig.manifests() and "train" not in rig.manifests()
+    (notice,) = notices
+    error = json.loads(notice["Message"])
+    assert error["Error"] == "StepInputError", error
