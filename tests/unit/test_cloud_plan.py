@@ -93,3 +93,8 @@ def test_redshift_unload_quotes_the_query() -> None:
 def test_training_job_names_are_valid(lambda_env: None) -> None:
     name = handler(_event({}))["steps"]["train"]["job_name"]  # the states add "-<redrives>-<retries>"
     assert len(name) <= 63 - len("-999-99") and name.replace("-", "").isalnum() and not name.endswith("-")
+
+
+def test_params_that_are_not_an_object_are_a_param_error(lambda_env: None) -> None:
+    with pytest.raises(ParamError, match="must be an object"):
+        handler({**_event({}), "params": "as_of=2026-05-01"})
