@@ -172,12 +172,13 @@ def _text(value: Any) -> str:
 
 
 def test_every_metric_the_dashboard_and_alarms_show_is_published(synth: Synth) -> None:
-    """AWS rule: a CloudWatch metric exists only once something publishes it, and is identified by its namespace,
-    name and *exact* set of dimensions; a widget or alarm on any other combination shows no data (an alarm then
-    sits in INSUFFICIENT_DATA, or breaches with ``treat_missing_data: breaching``). So every series the dashboard
-    plots and every alarm watches must be one the code publishes (the check's history, sent with ``PutMetricData``)
-    or Step Functions publishes (``AWS/States`` per ``StateMachineArn``).
-    https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_concepts.html#Dimension
+    """AWS rule: "CloudWatch treats each unique combination of dimensions as a separate metric. If a specific
+    combination of dimensions was not published, you can't retrieve statistics for it. You must specify the same
+    dimensions that were used when the metrics were created." A widget or alarm on anything else shows no data (an
+    alarm sits in INSUFFICIENT_DATA, or breaches with ``treat_missing_data: breaching``). So every series the
+    dashboard plots and every alarm watches must be one the code publishes (the check's history, sent with
+    ``PutMetricData``) or Step Functions does (``AWS/States`` execution metrics per ``StateMachineArn``).
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricStatistics.html
     https://docs.aws.amazon.com/step-functions/latest/dg/procedure-cw-metrics.html
     """
     pipeline = load_spec(ROOT / "pipeline.yaml")
