@@ -2,7 +2,9 @@
 
 Run by the CDK CLI (``npx cdk synth``, see cdk.json) or directly (``python -m infra.app``, writes ./cdk.out).
 Context (``-c key=value``): ``spec`` (default pipeline.yaml), ``stage`` (dev), ``image_uri`` (a prebuilt image;
-otherwise the spec's ``container.image_uri``, otherwise CDK builds ``Dockerfile`` at deploy time).
+otherwise the spec's ``container.image_uri``, otherwise CDK builds ``Dockerfile`` at deploy time),
+``warehouse_buckets`` (comma-separated bucket names or ARNs the warehouse's tables are in, besides the spec's
+``deploy.warehouse_buckets``).
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ def config_from_context(app: cdk.App) -> InfraConfig:
         pipeline=load_spec(Path(ctx("spec") or REPO_ROOT / "pipeline.yaml")),
         stage=ctx("stage") or "dev",
         image_uri=ctx("image_uri"),
+        warehouse_buckets=tuple(b.strip() for b in (ctx("warehouse_buckets") or "").split(",") if b.strip()),
         asset_dir=Path(app.outdir) / "stepml-staging" / "lambda",
     )
 

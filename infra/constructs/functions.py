@@ -41,6 +41,10 @@ class PipelineFunctions(Construct):
         code = lambda_.Code.from_asset(str(self.asset_dir))
         self.functions: dict[str, lambda_.Function] = {}
         self.roles: dict[str, iam.Role] = {}
+        redshift = pipeline.spec.warehouse.redshift
+        extra: dict[str, dict[str, str]] = {}
+        if pipeline.spec.warehouse.engine == "redshift" and redshift and redshift.unload_role_arn:
+            extra["Plan"] = {"REDSHIFT_ROLE_ARN": redshift.unload_role_arn}  # the UNLOAD's IAM_ROLE
         for name, handler in HANDLERS.items():
             log_group = logs.LogGroup(
                 self, f"{name}Logs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=RemovalPolicy.DESTROY
@@ -64,7 +68,7 @@ class PipelineFunctions(Construct):
                 log_group=log_group,
                 memory_size=512 if name == "Commit" else 256,
                 timeout=Duration.minutes(5 if name == "Commit" else 1),
-                environment={"ARTIFACT_BUCKET": bucket.bucket_name, "TOPIC_ARN": topic_arn},
+                environment={"ARTIFACT_BUCKET": bucket.bucket_name, "TOPIC_ARN": topic_arn, **extra.get(name, {})},
             )
         self.plan = self.functions["Plan"]
         self.commit = self.functions["Commit"]
