@@ -7,7 +7,8 @@ together, the project's pipelines share the first one's data stack - one artifac
 Run by the CDK CLI (``npx cdk synth``, see cdk.json) or directly (``python -m infra.app``, writes ./cdk.out).
 Context (``-c key=value``): ``project`` (default stepml.yaml: every pipeline it lists) or ``spec`` (one pipeline),
 ``stage`` (dev), ``image_uri`` (a prebuilt image; otherwise the spec's ``container.image_uri``, otherwise CDK
-builds ``Dockerfile`` at deploy time).
+builds ``Dockerfile`` at deploy time), ``warehouse_buckets`` (comma-separated bucket names or ARNs the warehouse's
+tables are in, besides the spec's ``deploy.warehouse_buckets``).
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ def config_from_context(app: cdk.App, spec: Path | None = None) -> InfraConfig:
         pipeline=pipeline,
         stage=ctx("stage") or "dev",
         image_uri=ctx("image_uri"),
+        warehouse_buckets=tuple(b.strip() for b in (ctx("warehouse_buckets") or "").split(",") if b.strip()),
         asset_dir=Path(app.outdir) / "stepml-staging" / staging,
     )
 

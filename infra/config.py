@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aws_cdk import Aws
+
 from stepml.spec import Pipeline
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -18,7 +20,7 @@ class InfraConfig:
     stage: str = "dev"
     asset_dir: Path = field(default_factory=lambda: REPO_ROOT / "cdk.out" / "stepml-staging" / "lambda")
     image_uri: str | None = None  # overrides the spec's container.image_uri; None and no spec URI: build Dockerfile
-    warehouse_bucket_arns: tuple[str, ...] = ()  # S3 buckets holding the warehouse tables (read by Athena)
+    warehouse_buckets: tuple[str, ...] = ()  # -c warehouse_buckets=a,b: added to the spec's deploy.warehouse_buckets
     no_success_hours: int = 26  # alarm when no execution succeeded for this long (missing data breaches)
     retain_data: bool = True  # keep the artifact bucket and the lock table when the stack is deleted
     max_azs: int = 2
@@ -31,6 +33,14 @@ class InfraConfig:
     def prefix(self) -> str:
         """Resource-name prefix: ``stepml-<pipeline>-<stage>``."""
         return f"stepml-{self.name}-{self.stage}"
+
+    @property
+    def warehouse_bucket_arns(self) -> tuple[str, ...]:
+        """The S3 buckets holding the warehouse's tables (read by Athena as the state machine): the spec's
+        ``deploy.warehouse_buckets`` and the context's, as ARNs."""
+        names = [*self.pipeline.spec.deploy.warehouse_buckets, *self.warehouse_buckets]
+        arns = (n if n.startswith("arn:") else f"arn:{Aws.PARTITION}:s3:::{n.strip()}" for n in names if n.strip())
+        return tuple(dict.fromkeys(arns))
 
     @property
     def resolved_image_uri(self) -> str | None:

@@ -43,6 +43,10 @@ class PipelineFunctions(Construct):
         code = lambda_.Code.from_asset(str(self.asset_dir))
         self.functions: dict[str, lambda_.Function] = {}
         self.roles: dict[str, iam.Role] = {}
+        redshift = pipeline.spec.warehouse.redshift
+        extra: dict[str, dict[str, str]] = {}
+        if pipeline.spec.warehouse.engine == "redshift" and redshift and redshift.unload_role_arn:
+            extra["Plan"] = {"REDSHIFT_ROLE_ARN": redshift.unload_role_arn}  # the UNLOAD's IAM_ROLE
         for name, handler in HANDLERS.items():
             log_group = logs.LogGroup(
                 self, f"{name}Logs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=RemovalPolicy.DESTROY
@@ -70,6 +74,7 @@ class PipelineFunctions(Construct):
                     "ARTIFACT_BUCKET": bucket.bucket_name,
                     "TOPIC_ARN": topic_arn,
                     **({GROUP_PREFIX_ENV: model_group_prefix} if name == "Plan" else {}),
+                    **extra.get(name, {}),
                 },
             )
         self.plan = self.functions["Plan"]

@@ -173,3 +173,14 @@ def grant_integrations(machine: PipelineStateMachine, name: str, it: Integration
         )
         allow(["redshift-data:ExecuteStatement"], [target])
         allow(["redshift-data:DescribeStatement"], ["*"])
+        # and one way to authenticate (the Redshift Data API's IAM page): the secret, or the caller's IAM identity
+        if it.redshift.secret_arn:
+            allow(["secretsmanager:GetSecretValue"], [it.redshift.secret_arn])
+        elif it.redshift.cluster_identifier:
+            dbname = f"{it.redshift.cluster_identifier}/{it.redshift.database}"
+            allow(
+                ["redshift:GetClusterCredentialsWithIAM"],
+                [stack.format_arn(service="redshift", resource="dbname", resource_name=dbname, arn_format=_COLON)],
+            )
+        else:
+            allow(["redshift-serverless:GetCredentials"], [target])

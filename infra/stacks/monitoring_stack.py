@@ -23,7 +23,7 @@ class MonitoringStack(Stack):
     ) -> None:
         super().__init__(scope, id_, **kwargs)
         spec = config.pipeline.spec
-        self.topic = AlertTopic(self, "Alerts", name=f"{config.prefix}-alerts")
+        self.topic = AlertTopic(self, "Alerts", name=f"{config.prefix}-alerts", alarm_prefix=f"{config.prefix}-")
         arn = self.format_arn(
             service="states",
             resource="stateMachine",

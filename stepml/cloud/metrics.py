@@ -18,10 +18,6 @@ PIPELINE = "Pipeline"
 STEP = "Step"
 FEATURE = "Feature"
 
-# metric -> the extra dimension its per-entity series carry on the dashboard
-PER_STEP = ("StepDuration", "RowCount")
-PER_FEATURE = ("NullFraction", "DriftScore")
-
 
 def alarm_dimensions(spec: PipelineSpec, alarm: AlarmSpec) -> dict[str, str]:
     """The dimensions of the metric an alarm declared in the spec watches."""

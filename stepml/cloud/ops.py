@@ -140,14 +140,14 @@ class LogSource:
 
 def log_source(sfn: Any, execution_arn: str, step: str, *, ecs_log_group: str | None = None) -> LogSource:
     """The log source of ``step`` in an execution: the training job's streams (``/aws/sagemaker/TrainingJobs``,
-    ``<job>/``), or the ECS tasks' streams (``ecs_log_group``, ``<step>/``), and the attempt's files."""
+    ``<job>-<attempt>/``: every attempt's), or the ECS tasks' streams (``ecs_log_group``, ``<step>/``), and the attempt's files."""
     events = history(sfn, execution_arn)
     plan = _plan_output(events)
     if plan is None or step not in plan.get("steps", {}):
         raise CloudError(f"step {step!r} is not in the plan of {execution_arn}")
     entry = plan["steps"][step]
     if entry["type"] == "train":
-        return LogSource(step, "/aws/sagemaker/TrainingJobs", f"{entry['job_name']}/", entry["attempt"])
+        return LogSource(step, "/aws/sagemaker/TrainingJobs", f"{entry['job_name']}-", entry["attempt"])
     if entry["type"] in ("score", "check") and ecs_log_group:
         return LogSource(step, ecs_log_group, f"{step}/", entry["attempt"])
     return LogSource(step, None, None, entry["attempt"])

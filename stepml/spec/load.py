@@ -23,8 +23,9 @@ from stepml.spec.pipeline import Pipeline
 from stepml.spec.project import spec_path
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it
-# pipeline-wide metrics (published by the state machine's own alarms); step types add theirs
-CORE_METRICS = ("PipelineFailed", "PipelineSucceeded", "StepDuration")
+# pipeline-wide metrics in the stepml namespace: none is published (executions are Step Functions' own AWS/States
+# metrics, watched by the stacks' pipeline alarms), so an alarm may name only what a step type publishes
+CORE_METRICS: tuple[str, ...] = ()
 
 
 class Positions:

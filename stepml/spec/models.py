@@ -71,6 +71,8 @@ class RedshiftWarehouse(_Model):
     workgroup: str | None = None
     cluster_identifier: str | None = None
     secret_arn: str | None = None
+    # the role UNLOAD writes to S3 as (associated with the cluster or namespace); None: the cluster's default role
+    unload_role_arn: str | None = None
 
 
 class WarehouseSpec(_Model):
@@ -269,6 +271,14 @@ class ContainerSpec(_Model):
     requirements: str | None = None
 
 
+class DeploySpec(_Model):
+    """What the AWS stacks need to know about the account beyond the steps: the S3 buckets holding the warehouse's
+    tables (names or ``arn:aws:s3:::`` ARNs), which the state machine's role may read (Athena reads them as its
+    caller). ``cdk -c warehouse_buckets=a,b`` adds to them."""
+
+    warehouse_buckets: list[str] = []
+
+
 # ---------------------------------------------------------------- the pipeline
 class PipelineSpec(_Model):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")
@@ -282,6 +292,7 @@ class PipelineSpec(_Model):
     schedule: ScheduleSpec | None = None
     alarms: list[AlarmSpec] = []
     container: ContainerSpec = ContainerSpec()
+    deploy: DeploySpec = DeploySpec()
     step_types: list[str] = []  # packages to search for step types besides the built-in ones
     project_root: str | None = None  # where the project's own packages are (default: nearest pyproject.toml)
 

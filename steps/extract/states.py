@@ -1,5 +1,8 @@
 """Extract in AWS: Athena ``startQueryExecution.sync`` on the UNLOAD the plan rendered, or the Redshift Data API
-(``executeStatement``, then polled)."""
+(``executeStatement``, then polled).
+
+Each attempt of the query state unloads to its own ``unload/<redrives>-<retries>/`` (Athena's UNLOAD needs an empty
+location and leaves a failed attempt's files behind); the result records which one, and the commit reads it."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ POLL_SECONDS = 15
 def build(b: StepStates) -> str:
     warehouse = b.pipeline.spec.warehouse
     resources = b.spec.resources
+    statement = b.per_attempt_text(b.plan("sql_head"), b.plan("sql_tail"))
     if warehouse.engine == "athena":
         context = (
             {"Database": warehouse.athena.database, "Catalog": warehouse.athena.catalog} if warehouse.athena else {}
@@ -20,8 +24,8 @@ def build(b: StepStates) -> str:
         return b.task(
             "query",
             "arn:aws:states:::athena:startQueryExecution.sync",
-            {"QueryString.$": b.plan("sql"), "WorkGroup": "${AthenaWorkGroup}", "QueryExecutionContext": context},
-            result_selector={"query_id.$": "$.QueryExecution.QueryExecutionId"},
+            {"QueryString.$": statement, "WorkGroup": "${AthenaWorkGroup}", "QueryExecutionContext": context},
+            result_selector={"query_id.$": "$.QueryExecution.QueryExecutionId", "unload.$": b.attempt_token},
             result_path="$.task",
             next_=b.commit,
             services=("athena",),
@@ -36,8 +40,8 @@ def build(b: StepStates) -> str:
     first = b.task(
         "query",
         "arn:aws:states:::aws-sdk:redshiftdata:executeStatement",
-        {**target, "Sql.$": b.plan("sql")},
-        result_selector={"query_id.$": "$.Id"},
+        {**target, "Sql.$": statement},
+        result_selector={"query_id.$": "$.Id", "unload.$": b.attempt_token},
         result_path="$.task",
         next_=b.state("wait for query"),
         services=("redshift",),

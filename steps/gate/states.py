@@ -75,15 +75,60 @@ def build(b: StepStates) -> str:
         "read champion",
         "arn:aws:states:::aws-sdk:sagemaker:describeModelPackage",
         {"ModelPackageName.$": "$.gate.found.packages[0].ModelPackageArn"},
-        result_selector={
-            "present": True,
-            "arn.$": "$.ModelPackageArn",
-            "metadata.$": "$.CustomerMetadataProperties",
-            "model_uri.$": "$.InferenceSpecification.Containers[0].ModelDataUrl",
-        },
-        result_path="$.gate.champion",
-        next_=b.state("compare"),
+        result_path="$.gate.described",
+        next_=b.state("champion readable?"),
         services=("sagemaker",),
+    )
+    # a package approved outside stepml may lack the fields the gate reads; a JSONPath selecting nothing would be a
+    # States.Runtime error, which no Catch catches (the lock would stay held, no failure notice)
+    metadata, model_uri = "$.gate.described.CustomerMetadataProperties", "$.gate.described.InferenceSpecification"
+    b.add(
+        "champion readable?",
+        {
+            "Type": "Choice",
+            "Choices": [
+                {
+                    "And": [
+                        {"Variable": metadata, "IsPresent": True},
+                        {"Variable": f"{model_uri}.Containers[0].ModelDataUrl", "IsPresent": True},
+                    ],
+                    "Next": b.state("champion"),
+                }
+            ],
+            "Default": b.state("champion unreadable"),
+        },
+    )
+    b.add(
+        "champion",
+        {
+            "Type": "Pass",
+            "Parameters": {
+                "candidate.$": "$.gate.candidate",
+                "found.$": "$.gate.found",
+                "champion": {
+                    "present": True,
+                    "arn.$": "$.gate.described.ModelPackageArn",
+                    "metadata.$": metadata,
+                    "model_uri.$": f"{model_uri}.Containers[0].ModelDataUrl",
+                },
+            },
+            "ResultPath": "$.gate",
+            "Next": b.state("compare"),
+        },
+    )
+    b.add(
+        "champion unreadable",
+        {
+            "Type": "Pass",
+            "Parameters": {
+                "Error": "GateError",
+                "Cause.$": f"States.Format('step {b.name}: the champion {{}} has no CustomerMetadataProperties or no "
+                "model data URL; approve a package registered by stepml or reject this one', "
+                "$.gate.described.ModelPackageArn)",
+            },
+            "ResultPath": "$.error",
+            "Next": b.on_error,
+        },
     )
     b.commit_lambda(
         "compare",

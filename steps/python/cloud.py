@@ -12,15 +12,10 @@ if TYPE_CHECKING:
 
 
 def plan_entry(ctx: PlanContext) -> dict[str, Any]:
-    """A SageMaker Processing job's name, unique per attempt (at most 63 characters of [a-zA-Z0-9-])."""
+    """A SageMaker Processing job's name in this execution (its states add the attempt's counters)."""
     if not ctx.settings.get("processing"):
         return {}
-    import re
-
-    raw = (
-        f"{ctx.plan.pipeline[:24]}-{ctx.step.name[:16]}-{ctx.step.key[:8]}-{ctx.execution_suffix}{ctx.started_at[-6:]}"
-    )
-    return {"job_name": re.sub(r"-+", "-", re.sub(r"[^a-zA-Z0-9-]", "-", raw)).strip("-")[:63]}
+    return {"job_name": ctx.job_name()}
 
 
 def finish(ctx: FinishContext) -> dict[str, Any]:

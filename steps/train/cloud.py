@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import tarfile
 from typing import TYPE_CHECKING, Any
 
@@ -16,16 +15,11 @@ if TYPE_CHECKING:
     from stepml.cloud.handlers.context import FinishContext, PlanContext
 
 
-def job_name(pipeline: str, step: str, key: str, suffix: str) -> str:
-    """A SageMaker training job name (unique per attempt, at most 63 characters, [a-zA-Z0-9-])."""
-    raw = f"{pipeline[:24]}-{step[:16]}-{key[:8]}-{suffix}"
-    return re.sub(r"-+", "-", re.sub(r"[^a-zA-Z0-9-]", "-", raw)).strip("-")[:63]
-
-
 def plan_entry(ctx: PlanContext) -> dict[str, Any]:
-    suffix = f"{ctx.execution_suffix}{ctx.started_at[-6:]}"
+    """The training job's name in this execution (its states add the attempt's counters), and the hyperparameters
+    with this execution's run parameters filled in."""
     hyper = fill_params(ctx.settings["hyperparameters"], ctx.settings["param_refs"], ctx.plan.params)
-    return {"job_name": job_name(ctx.plan.pipeline, ctx.step.name, ctx.step.key, suffix), "hyperparameters": hyper}
+    return {"job_name": ctx.job_name(), "hyperparameters": hyper}
 
 
 def finish(ctx: FinishContext) -> dict[str, Any]:

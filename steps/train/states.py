@@ -15,7 +15,7 @@ def build(b: StepStates) -> str:
         "train",
         "arn:aws:states:::sagemaker:createTrainingJob.sync",
         {
-            "TrainingJobName.$": b.plan("job_name"),
+            "TrainingJobName.$": b.job_name(),
             "RoleArn": "${SageMakerRoleArn}",
             "AlgorithmSpecification": {
                 "TrainingImage": "${ImageUri}",

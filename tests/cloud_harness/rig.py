@@ -130,13 +130,11 @@ def placeholder_values(compiled: Compiled) -> dict[str, str]:
     return {n: values.get(n, resolve({"v": f"${{{n}}}"})["v"]) for n in compiled.substitutions}
 
 
-def _functions(
-    bucket: str, s3: Any, worker_stats: Any, pipeline: Pipeline
-) -> dict[str, Callable[[dict[str, Any]], Any]]:
-    """The Lambda ARNs -> their handlers, called as the Lambda runtime would - two clients aside, as the rig's
-    warehouse is the DuckDB file: the commit's Athena client (the worker answers for the queries it ran), and the
-    plan's data-version probe, which reads the DuckDB file (``steps.extract.probe``) where AWS lists the Glue
-    tables' S3 objects (``steps.extract.probe_cloud``, tested on moto's Glue and S3 in the unit tests)."""
+def _functions(bucket: str, s3: Any, pipeline: Pipeline) -> dict[str, Callable[[dict[str, Any]], Any]]:
+    """The Lambda ARNs -> their handlers, called as the Lambda runtime would (with moto's clients) - but for the
+    plan's data-version probe: the rig's warehouse is the DuckDB file (the worker answers Athena from it), so the
+    probe reads it (``steps.extract.probe``) where AWS lists the Glue tables' S3 objects
+    (``steps.extract.probe_cloud``, tested on moto's Glue and S3 in the unit tests)."""
     from unittest import mock
 
     from stepml.cloud.handlers import commit, plan
@@ -144,7 +142,7 @@ def _functions(
     from steps.extract import cloud as extract_cloud
     from steps.extract.probe import resolver as warehouse_probe
 
-    clients = {"athena": worker_stats, "cloudwatch": boto3.client("cloudwatch", region_name=REGION)}
+    clients = {"cloudwatch": boto3.client("cloudwatch", region_name=REGION)}
 
     def plan_handler(event: dict[str, Any]) -> Any:
         with mock.patch.object(extract_cloud, "lookup_resolver", lambda *_: warehouse_probe(pipeline)):
@@ -160,7 +158,7 @@ def _functions(
 
 @contextmanager
 def moto_fixes() -> Iterator[None]:
-    """Five gaps of moto 5.2.5, patched in the interpreter and the backend (never in the definition).
+    """Seven gaps of moto 5.2.5, patched in the interpreter and the backend (never in the definition).
 
     - ``aws-sdk:s3:getObject`` hands the raw ``StreamingBody`` to the next expression, so
       ``States.StringToJson($.Body)`` fails; AWS returns ``Body`` as a string. Read it into a string.
@@ -171,6 +169,9 @@ def moto_fixes() -> Iterator[None]:
     - A definite JSONPath through an array index (``$.gate.found.packages[0].ModelPackageArn``) selects a list of
       one in moto (its fix for moto issue 7825); AWS selects the value. Evaluated as AWS does.
     - ``UpdateModelPackage`` without ``CustomerMetadataProperties`` erases the stored ones in moto; AWS keeps them.
+    - The context object has no ``Execution.RedriveCount`` in moto; AWS gives 0 until the execution is redriven.
+    - A retried ``.waitForTaskToken`` task keeps its first attempt's token in moto, whose outcome (the failure) is
+      then read again, so a retry could never succeed; AWS schedules each attempt anew, with a new token.
     """
     from unittest import mock
 
@@ -200,6 +201,8 @@ def moto_fixes() -> Iterator[None]:
         mock.patch.object(aws_sdk.StateTaskServiceAwsSdk, "_eval_service_task", patched),
         _definite_json_paths(),
         _model_package_metadata_kept(),
+        _redrive_count(),
+        _new_token_per_retry(),
     ):
         yield
 
@@ -272,6 +275,43 @@ def _model_package_metadata_kept() -> Iterator[None]:
 
 
 @contextmanager
+def _redrive_count() -> Iterator[None]:
+    from unittest import mock
+
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original = ExecutionWorker._get_evaluation_environment
+
+    def environment(self: Any) -> Any:
+        env = original(self)
+        execution: Any = env.states.context_object.context_object_data["Execution"]
+        execution.setdefault("RedriveCount", 0)
+        return env
+
+    with mock.patch.object(ExecutionWorker, "_get_evaluation_environment", environment):
+        yield
+
+
+@contextmanager
+def _new_token_per_retry() -> Iterator[None]:
+    from unittest import mock
+
+    from moto.stepfunctions.parser.asl.component.common.retry.retry_outcome import RetryOutcome
+    from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+
+    original = ExecutionState._handle_retry
+
+    def handle_retry(self: Any, env: Any, failure_event: Any) -> Any:
+        outcome = original(self, env, failure_event)
+        if outcome == RetryOutcome.CanRetry and "Task" in env.states.context_object.context_object_data:
+            env.callback_pool_manager.add(env.states.context_object.update_task_token())
+        return outcome
+
+    with mock.patch.object(ExecutionState, "_handle_retry", handle_retry):
+        yield
+
+
+@contextmanager
 def open_rig(
     pipeline: Pipeline, workdir: Path, *, transform: Transform | None = None, name: str = "stepml"
 ) -> Iterator[Rig]:
@@ -328,7 +368,7 @@ def open_rig(
     task_environments = {values[task_definition_var(n)]: need.environment for n, need in compiled.tasks.items()}
     worker = Worker(sqs, sfn, s3, queue_url, BUCKET, pipeline, functions={}, logs=logs, tasks=task_environments)
     worker.image = [pipeline.project_root, *worker.image]  # the image holds the project's code (Dockerfile)
-    worker.functions = _functions(BUCKET, s3, worker.stats, pipeline)
+    worker.functions = _functions(BUCKET, s3, pipeline)
     worker.start()
     try:
         with moto_fixes():

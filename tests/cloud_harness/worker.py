@@ -4,8 +4,8 @@ It polls the queue that :func:`tests.cloud_harness.transform.for_moto` sends to,
 
 - ``athena:startQueryExecution.sync`` (and Redshift ``executeStatement``) - runs the step's SQL with
   ``steps.extract`` on the local DuckDB sample warehouse (the local stand-in for the warehouse) and puts the
-  parquet files where the ``UNLOAD`` would (``.../unload/``); answers ``{"QueryExecution": {...}}``. Athena's row
-  statistics, which the commit Lambda asks for, come from :class:`AthenaStats`.
+  parquet files where the ``UNLOAD`` would (``.../unload/<attempt>/``); answers ``{"QueryExecution": {...}}``.
+  The commit Lambda counts the rows from those files' footers, as in AWS (no row statistics are handed over).
 - ``sagemaker:createTrainingJob.sync`` - stages the training channel and ``hyperparameters.json`` in an
   ``/opt/ml``-shaped directory, runs ``python -m steps.train`` (the image's entrypoint; its output goes to
   CloudWatch Logs as SageMaker's does), uploads
@@ -22,6 +22,10 @@ A failed job answers ``SendTaskFailure``. AWS reports a failed ``.sync`` job as 
 SendTaskFailure may not use (``States.*`` is reserved), so the worker names the service's failure
 (``SageMaker.TrainingJobFailed``, ``ECS.TaskFailed``, ``Athena.QueryFailed``): ``States.TaskFailed`` in a Retry or
 Catch matches any such error, so the definition's Retry/Catch behave as on AWS. Every message is recorded in :attr:`Worker.calls`; :attr:`Worker.faults` makes the next N jobs of a state fail.
+
+Two AWS rules a retry meets are enforced as the services do: a SageMaker job name is taken for good once a job was
+created with it, failed or not (``SageMaker.ResourceInUse``), and an Athena UNLOAD fails on a location that holds
+data (``Athena.QueryFailed``); an injected fault of an UNLOAD leaves a partial file there, as Athena leaves orphans.
 """
 
 from __future__ import annotations
@@ -73,16 +77,6 @@ class Call:
         return self.state.partition(": ")[0]
 
 
-class AthenaStats:
-    """Stands in for Athena's ``GetQueryRuntimeStatistics``: the row counts of the queries the worker ran."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, int] = {}
-
-    def get_query_runtime_statistics(self, QueryExecutionId: str) -> dict[str, Any]:  # noqa: N803 - boto3's name
-        return {"QueryRuntimeStatistics": {"Rows": {"OutputRows": self.rows[QueryExecutionId]}}}
-
-
 @dataclass
 class Worker:
     sqs: Any
@@ -98,8 +92,8 @@ class Worker:
     threads: int = 4
     calls: list[Call] = field(default_factory=list)
     faults: dict[str, int] = field(default_factory=dict)  # state name -> how many of its next jobs fail
+    job_names: set[str] = field(default_factory=set)  # SageMaker job names taken (per account and region)
     rendezvous: dict[str, float] = field(default_factory=dict)  # state -> seconds to wait for a second execution
-    stats: AthenaStats = field(default_factory=AthenaStats)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Condition = field(default_factory=threading.Condition)
     _pool: list[threading.Thread] = field(default_factory=list)
@@ -142,7 +136,9 @@ class Worker:
                 self.faults[call.state] -= 1
         self._meet(call)
         try:
+            self._admit(call)
             if failing:
+                self._orphan(call)
                 raise TaskFailed(INJECTED, {"reason": f"fault injected into {call.state!r} by the test"})
             output = self._do(call, body["input"])
         except TaskFailed as exc:
@@ -169,6 +165,33 @@ class Worker:
                 if attempt == 49:
                     raise
                 time.sleep(0.1)
+
+    def _admit(self, call: Call) -> None:
+        """What the service checks before it starts the job (see the module docstring)."""
+        name = call.parameters.get("TrainingJobName") or call.parameters.get("ProcessingJobName")
+        if name is not None:
+            with self._lock:
+                taken = name in self.job_names
+                self.job_names.add(name)
+            if taken:
+                raise TaskFailed("SageMaker.ResourceInUse", {"message": f"a job named {name} already exists"})
+        target = self._unload_target(call)
+        if target is not None:
+            bucket, _, prefix = target.removeprefix("s3://").partition("/")
+            if self.s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1).get("KeyCount", 0):
+                raise TaskFailed("Athena.QueryFailed", {"Status": {"State": "FAILED", "StateChangeReason": target}})
+
+    def _orphan(self, call: Call) -> None:
+        """A failed UNLOAD's partial output, which Athena does not delete."""
+        target = self._unload_target(call)
+        if target is not None:
+            bucket, _, prefix = target.removeprefix("s3://").partition("/")
+            self.s3.put_object(Bucket=bucket, Key=f"{prefix.rstrip('/')}/partial_00000", Body=b"PAR1 partial")
+
+    @staticmethod
+    def _unload_target(call: Call) -> str | None:
+        sql = call.parameters.get("QueryString") or call.parameters.get("Sql")
+        return None if sql is None else str(sql).rsplit(" TO '", 1)[1].split("'", 1)[0]
 
     def _meet(self, call: Call) -> None:
         """Hold a job of a rendezvous state until another execution asks for the same state (or time is up)."""
@@ -201,8 +224,8 @@ class Worker:
         from steps.extract.query import connect, extract
 
         step = call.step
-        sql = call.parameters.get("QueryString") or call.parameters["Sql"]
-        target = sql.rsplit(" TO '", 1)[1].split("'", 1)[0]  # the UNLOAD location, s3://bucket/.../unload/
+        target = self._unload_target(call)  # the UNLOAD location, s3://bucket/.../unload/<attempt>/
+        assert target is not None
         bucket, _, prefix = target.removeprefix("s3://").partition("/")
         params = resolve(self.pipeline.spec.params, state_input["plan"]["params"])
         con = connect(self.pipeline.resolve(self.pipeline.spec.warehouse.local.path), step=step)
@@ -221,7 +244,6 @@ class Worker:
             query_id = str(uuid.uuid4())
             for i, path in enumerate(result.files):
                 self.s3.upload_file(str(path), bucket, f"{prefix.rstrip('/')}/{query_id}_{i:05d}")
-        self.stats.rows[query_id] = result.rows
         return {"QueryExecution": {"QueryExecutionId": query_id, "Status": {"State": "SUCCEEDED"}}, "Id": query_id}
 
     def _download_prefix(self, uri: str, dest: Path) -> None:

@@ -59,7 +59,7 @@ def test_athena_workgroup_from_spec_writes_results_to_the_bucket(synth: Synth) -
     synth.template_objs["data"].has_resource_properties(
         "AWS::Athena::WorkGroup",
         {
-            "Name": "stepml",  # pipeline.yaml: warehouse.athena.workgroup
+            "Name": "stepml-dev",  # pipeline.yaml: warehouse.athena.workgroup, for the stage
             "WorkGroupConfiguration": Match.object_like(
                 {
                     "EnforceWorkGroupConfiguration": True,

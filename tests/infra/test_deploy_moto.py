@@ -182,7 +182,7 @@ def test_state_machine_runs_the_compiled_definition_wired_to_the_deployed_resour
     assert values["TopicArn"] == topic_arn
     assert values["ModelGroupPrefix"] == "stepml-dev"  # groups stepml-dev-<model>
     assert spec.warehouse.athena is not None
-    assert values["AthenaWorkGroup"] == spec.warehouse.athena.workgroup
+    assert values["AthenaWorkGroup"] == f"{spec.warehouse.athena.workgroup}-dev"  # created per stage
     lambda_ = deployed.client("lambda")
     for name, module in (("PlanFunctionArn", "plan"), ("CommitFunctionArn", "commit")):
         config = lambda_.get_function(FunctionName=values[name])["Configuration"]

@@ -153,3 +153,29 @@ def test_the_state_machine_may_tag_the_tasks_it_runs(synth: Synth) -> None:
     tagging = [s for s in statements if s["Action"] == "ecs:TagResource"]
     assert len(tagging) == 1 and tagging[0]["Condition"] == {"StringEquals": {"ecs:CreateAction": "RunTask"}}
     assert ":task/" in json.dumps(tagging[0]["Resource"])  # the tasks of this cluster, not "*"
+
+
+def test_a_missing_manifest_is_a_no_such_key_for_the_state_machine(synth: Synth) -> None:
+    """The cache check reads a miss only from ``NoSuchKey`` (anything else fails the step). AWS: "If the object you
+    request doesn't exist, the error that Amazon S3 returns depends on whether you also have the s3:ListBucket
+    permission": 404 NoSuchKey with it, 403 AccessDenied without - so the role must hold s3:ListBucket on the
+    artifact bucket, or every miss would fail the run.
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html"""
+    template = synth.templates["pipeline"]
+    machine = next(iter(resources(template, "AWS::StepFunctions::StateMachine").values()))
+    role = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    statements = [
+        s
+        for p in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    listing = [
+        s
+        for s in statements
+        if any(
+            a in ("s3:List*", "s3:ListBucket")
+            for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+        )
+    ]
+    assert listing and any("Artifacts" in json.dumps(s["Resource"]) for s in listing)  # the artifact bucket

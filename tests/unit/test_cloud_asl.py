@@ -36,7 +36,7 @@ def test_compiling_is_pure_and_deterministic(
 
 def test_steps_run_in_plan_order_after_the_plan(definition: dict[str, Any]) -> None:
     states = definition["States"]
-    assert definition["StartAt"] == "Plan"
+    assert definition["StartAt"] == "Input" and states["Input"]["Choices"][0]["Next"] == "Plan"
     assert states["Plan: results"]["Next"] == "extract_train: cache check"
     assert states["extract_train: release lock"]["Next"] == "extract_score: cache check"
     assert states["check: release lock"]["Next"] == "Succeeded"

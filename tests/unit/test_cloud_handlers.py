@@ -33,6 +33,15 @@ def config() -> dict[str, Any]:
     return lambda_config(load_spec(ROOT / "pipeline.yaml"))
 
 
+def _parquet(rows: int) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = io.BytesIO()
+    pq.write_table(pa.table({"x": list(range(rows))}), out)
+    return out.getvalue()
+
+
 def _plan(config: dict[str, Any]) -> dict[str, Any]:
     return plan_payload(
         config,
@@ -49,9 +58,14 @@ def test_extract_commit_writes_a_manifest_the_local_store_reads(config: dict[str
     plan = _plan(config)
     entry = plan["steps"]["extract_train"]
     for name in ("20260501_0001", "20260501_0002"):  # Athena UNLOAD file names (no extension)
-        s3.put_object(Bucket=BUCKET, Key=f"{entry['attempt']}/unload/{name}", Body=b"PAR1" + b"x" * 100)
+        s3.put_object(Bucket=BUCKET, Key=f"{entry['attempt']}/unload/0-1/{name}", Body=_parquet(600))
+    # an earlier attempt's partial output (Athena leaves it), in its own location
+    s3.put_object(Bucket=BUCKET, Key=f"{entry['attempt']}/unload/0-0/20260501_0001", Body=_parquet(7))
     out = commit(
-        {"step": "extract_train", "plan": plan, "task": {}, "results": {}}, config=config, bucket=BUCKET, s3=s3
+        {"step": "extract_train", "plan": plan, "task": {"unload": "0-1"}, "results": {}},
+        config=config,
+        bucket=BUCKET,
+        s3=s3,
     )
     assert out["key"] == entry["key"] and out["summary"]["files"] == 2
     store = open_store(f"s3://{BUCKET}", s3_client=s3)
@@ -60,6 +74,20 @@ def test_extract_commit_writes_a_manifest_the_local_store_reads(config: dict[str
     assert [f["path"] for f in manifest["files"]] == ["data/part-00000.parquet", "data/part-00001.parquet"]
     assert damaged_files(store, manifest) == []
     assert manifest["components"]["step"] == "extract_train"
+    assert manifest["rows"] == 1200  # counted from the footers of the successful attempt's files
+
+
+def test_an_extract_below_min_rows_is_a_step_input_error(config: dict[str, Any], s3: Any) -> None:
+    plan = _plan(config)
+    attempt = plan["steps"]["extract_train"]["attempt"]
+    s3.put_object(Bucket=BUCKET, Key=f"{attempt}/unload/0-0/20260501_0001", Body=_parquet(3))
+    with pytest.raises(StepInputError, match="3 row"):
+        commit(
+            {"step": "extract_train", "plan": plan, "task": {"unload": "0-0"}, "results": {}},
+            config=config,
+            bucket=BUCKET,
+            s3=s3,
+        )
 
 
 def test_empty_extract_is_a_step_input_error(config: dict[str, Any], s3: Any) -> None:

@@ -18,7 +18,6 @@ from stepml.core.plan import make_plan, recorded
 from stepml.errors import ParamError
 from stepml.spec import load_spec
 from steps.extract import sqltokens
-from steps.train.cloud import job_name
 from tests.conftest import ROOT
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:stepml-job-matching-dev:run-1"
@@ -89,7 +88,9 @@ def test_bad_parameters_are_a_param_error(lambda_env: None) -> None:
 
 
 def test_extract_sql_gets_typed_literals(lambda_env: None) -> None:
-    sql = handler(_event({"lookback_days": 90}))["steps"]["extract_train"]["sql"]
+    entry = handler(_event({"lookback_days": 90}))["steps"]["extract_train"]
+    sql = f"{entry['sql_head']}0-0{entry['sql_tail']}"
+    assert f"TO '{entry['uri']}/unload/0-0/'" in sql
     assert sql.startswith("UNLOAD (") and "format = 'PARQUET'" in sql
     assert sqltokens.TOKEN_PREFIX not in sql
     assert "-90" in sql and "DATE '2026-05-01'" in sql
@@ -112,6 +113,11 @@ def test_redshift_unload_quotes_the_query() -> None:
     assert sql == "UNLOAD ('SELECT \\'a\\'') TO 's3://b/p/' IAM_ROLE 'arn:aws:iam::1:role/r' FORMAT AS PARQUET"
 
 
-def test_training_job_names_are_valid() -> None:
-    name = job_name("a-very-long-pipeline-name-indeed", "extract_training_set_x", "0123456789abcdef", "abcdef030000")
-    assert len(name) <= 63 and name.replace("-", "").isalnum() and not name.endswith("-")
+def test_training_job_names_are_valid(lambda_env: None) -> None:
+    name = handler(_event({}))["steps"]["train"]["job_name"]  # the states add "-<redrives>-<retries>"
+    assert len(name) <= 63 - len("-999-99") and name.replace("-", "").isalnum() and not name.endswith("-")
+
+
+def test_params_that_are_not_an_object_are_a_param_error(lambda_env: None) -> None:
+    with pytest.raises(ParamError, match="must be an object"):
+        handler({**_event({}), "params": "as_of=2026-05-01"})

@@ -12,9 +12,13 @@ from typing import Any
 SUBNET_COUNT = 2
 CONTAINER_NAME = "step"
 
-# Error names a Catch sees for a missing manifest: AWS spells the service "S3", moto's interpreter "s3";
-# headObject has no NoSuchKey and reports a generic S3Exception (see docs/deploy.md).
-MISSING_OBJECT = ("S3.NoSuchKeyException", "s3.NoSuchKeyException", "S3.S3Exception", "s3.s3Exception")
+# Error names a Catch sees for a missing manifest (getObject's NoSuchKey): AWS spells the service "S3", moto's
+# interpreter "s3". Nothing else is a miss: AccessDenied, throttling or a 5xx fail the step (see docs/deploy.md).
+MISSING_OBJECT = ("S3.NoSuchKeyException", "s3.NoSuchKeyException")
+# What changes between two attempts of one state (its Retry, a redrive of the execution): the context object's
+# counters. Job names and UNLOAD locations derive from them, since AWS never lets a second attempt reuse them.
+ATTEMPT_COUNTERS = "$$.Execution.RedriveCount, $$.State.RetryCount"
+ATTEMPT_TOKEN = f"States.Format('{{}}-{{}}', {ATTEMPT_COUNTERS})"  # "<redrives>-<retries>"
 LOCK_TAKEN = ("DynamoDB.ConditionalCheckFailedException",)
 TRANSIENT: dict[str, tuple[str, ...]] = {
     "lambda": (
@@ -54,6 +58,11 @@ def camel(step: str) -> str:
 def task_definition_var(step: str) -> str:
     """The placeholder of the ECS task definition ARN of a step that runs as an ECS task."""
     return f"TaskDefinition{camel(step)}"
+
+
+def per_attempt(path: str) -> str:
+    """An intrinsic giving ``<value at path>-<redrives>-<retries>``: a name no earlier attempt of the state used."""
+    return f"States.Format('{{}}-{{}}-{{}}', {path}, {ATTEMPT_COUNTERS})"
 
 
 def retry(*services: str, attempts: int = 4) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 :func:`compile_pipeline` returns the state machine as a plain dict plus what its steps need from the stacks (the
 ECS task definitions of process steps). Shape (JSONPath), steps in the plan's dependency order::
 
+    Input (Choice: no $.params -> Input: no params, {"params": {}}; a JSONPath on a missing field would be a
+           States.Runtime error, which no Catch catches)
     Plan (Lambda: stepml.core.plan.make_plan -> keys, prefixes, lock ids, per-type entries)
     per step: the envelope (stepml.cloud.asl.envelope) around the states its type builds
     any failure -> Notify failure (sns:publish) -> Failed (Fail)
@@ -26,6 +28,7 @@ from stepml.core.plan import order
 if TYPE_CHECKING:
     from stepml.spec.pipeline import Pipeline
 
+INPUT = "Input"  # the first state: the execution input made safe for the Plan's JSONPaths
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 
 
@@ -69,6 +72,12 @@ def compile_pipeline(pipeline: Pipeline) -> Compiled:
     states: dict[str, dict[str, Any]] = {}
     needs: dict[str, Any] = {}
     names = [s.name for s in order(pipeline.plan_input.steps)]
+    states[INPUT] = {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.params", "IsPresent": True, "Next": "Plan"}],
+        "Default": f"{INPUT}: no params",
+    }
+    states[f"{INPUT}: no params"] = {"Type": "Pass", "Result": {"params": {}}, "ResultPath": "$", "Next": "Plan"}
     states["Plan"] = asl.lambda_task(
         asl.PLAN_FUNCTION,
         {
@@ -118,7 +127,7 @@ def compile_pipeline(pipeline: Pipeline) -> Compiled:
     states["Succeeded"] = {"Type": "Succeed"}
     definition = {
         "Comment": f"stepml pipeline {pipeline.name}: compiled from the spec by stepml.cloud.asl",
-        "StartAt": "Plan",
+        "StartAt": INPUT,
         "TimeoutSeconds": state_machine_timeout(pipeline),
         "States": states,
     }

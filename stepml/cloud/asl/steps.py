@@ -76,6 +76,22 @@ class StepStates:
         """JSONPath of this step's entry in the plan Lambda's output (key, prefix, attempt, uri, ...)."""
         return f"$.plan.steps.{self.name}.{field_}"
 
+    def job_name(self) -> str:
+        """An intrinsic: the plan's SageMaker job name (``job_name``) with this attempt's counters - a retried or
+        redriven job needs a new name (names stay taken, even by failed jobs)."""
+        return asl.per_attempt(self.plan("job_name"))
+
+    def per_attempt_text(self, head: str, tail: str) -> str:
+        """An intrinsic giving ``<head><redrives>-<retries><tail>`` (``head``/``tail`` are JSONPaths): e.g. a
+        statement whose output location no earlier attempt of the state wrote to."""
+        return f"States.Format('{{}}{{}}-{{}}{{}}', {head}, {asl.ATTEMPT_COUNTERS}, {tail})"
+
+    @property
+    def attempt_token(self) -> str:
+        """An intrinsic giving ``<redrives>-<retries>`` of the current attempt (in a ResultSelector: the one that
+        succeeded)."""
+        return asl.ATTEMPT_TOKEN
+
     def result(self, upstream: str, field_: str) -> str:
         """JSONPath of a finished upstream step's result (key, prefix, summary...)."""
         return f"$.results.{upstream}.{field_}"
@@ -168,7 +184,7 @@ class StepStates:
             phase,
             "arn:aws:states:::sagemaker:createProcessingJob.sync",
             {
-                "ProcessingJobName.$": self.plan("job_name"),
+                "ProcessingJobName.$": self.job_name(),
                 "RoleArn": asl.placeholder(processing_role_var(self.name)),
                 "AppSpecification": {
                     "ImageUri": "${ImageUri}",

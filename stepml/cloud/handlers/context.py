@@ -10,12 +10,18 @@ and ``detail`` for the manifest - the same summary the local facet records. ``co
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from stepml.core import parquet_footer
 from stepml.core.plan import Plan, PlannedStep
-from stepml.errors import StepExecutionError
+from stepml.errors import StepExecutionError, StepInputError
+
+FOOTER_READ = 64 * 1024  # bytes of a parquet file's end read at first: the footer, for all but very wide tables
+JOB_NAME_MAX = 63  # SageMaker TrainingJobName / ProcessingJobName
+ATTEMPT_TOKEN_MAX = len("999-99")  # the states add "-<redrives>-<retries>" (retries <= 10 + transient ones)
 
 
 @dataclass
@@ -29,6 +35,14 @@ class PlanContext:
     execution_suffix: str  # 6 hex digits unique to the execution
     started_at: str  # the execution's start, ``YYYYmmddTHHMMSS``
     environment: Mapping[str, str] = field(default_factory=dict)  # the function's own settings
+
+    def job_name(self) -> str:
+        """A SageMaker job name for this step in this execution: ``[a-zA-Z0-9-]``, short enough that the states'
+        per-attempt suffix (``-<redrives>-<retries>``) keeps it within SageMaker's 63 characters."""
+        raw = f"{self.plan.pipeline[:20]}-{self.step.name[:14]}-{self.step.key[:8]}-{self.execution_suffix}"
+        raw = f"{raw}{self.started_at[-6:]}"
+        name = re.sub(r"-+", "-", re.sub(r"[^a-zA-Z0-9-]", "-", raw)).strip("-")
+        return name[: JOB_NAME_MAX - 1 - ATTEMPT_TOKEN_MAX].rstrip("-")
 
 
 @dataclass
@@ -62,6 +76,25 @@ class FinishContext:
         for page in pages:
             out.extend(page.get("Contents", []))
         return sorted(out, key=lambda o: str(o["Key"]))
+
+    def parquet_rows(self, key: str) -> int:
+        """The rows of a parquet object, from its footer: one ranged GET of its last 64 KiB (a second one if the
+        footer is longer) - never the data."""
+        try:
+            tail = self._tail(key, FOOTER_READ)
+            rows = parquet_footer.rows_from_tail(tail)
+            if rows is None:
+                rows = parquet_footer.rows_from_tail(
+                    self._tail(key, parquet_footer.footer_length(tail) + parquet_footer.TAIL)
+                )
+        except parquet_footer.FooterError as exc:
+            raise StepInputError(self.name, f"s3://{self.bucket}/{key} is not a readable parquet file: {exc}") from exc
+        assert rows is not None
+        return rows
+
+    def _tail(self, key: str, size: int) -> bytes:
+        data: bytes = self.s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=-{size}")["Body"].read()
+        return data
 
     def read_json(self, key: str) -> Any:
         return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())

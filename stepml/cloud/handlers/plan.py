@@ -22,6 +22,7 @@ from stepml.cloud.handlers._config import load_config, type_facet
 from stepml.cloud.handlers.context import PlanContext
 from stepml.core import layout
 from stepml.core.plan import PlanInput, Resolver, make_plan
+from stepml.errors import Issue, ParamError
 
 
 def _started(started_at: str) -> dt.datetime:
@@ -30,7 +31,7 @@ def _started(started_at: str) -> dt.datetime:
 
 def plan_payload(
     config: Mapping[str, Any],
-    params: Mapping[str, Any],
+    params: Any,  # the execution input's ``params``: an object, checked here
     *,
     bucket: str,
     execution_id: str,
@@ -39,7 +40,9 @@ def plan_payload(
     environment: Mapping[str, str] | None = None,
     resolve: Resolver | None = None,
 ) -> dict[str, Any]:
-    plan = make_plan(PlanInput.from_json(config["plan_input"]), params or {}, resolve)
+    if not isinstance(params, Mapping):
+        raise ParamError([Issue("params", f"the execution input's params must be an object, not {params!r:.80}")])
+    plan = make_plan(PlanInput.from_json(config["plan_input"]), params, resolve)
     started = _started(started_at)
     suffix = hashlib.sha256(execution_id.encode()).hexdigest()[:6]
     stamp = started.strftime("%Y%m%dT%H%M%S")
@@ -113,7 +116,7 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     started_at = str(event["started_at"])
     payload = plan_payload(
         config,
-        event.get("params") or {},
+        event.get("params") if event.get("params") is not None else {},
         bucket=os.environ["ARTIFACT_BUCKET"],
         execution_id=str(event["execution_id"]),
         execution_name=str(event["execution_name"]),
