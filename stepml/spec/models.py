@@ -18,7 +18,7 @@ NAME = r"^[a-z][a-z0-9_]{0,62}$"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .nan/.inf: "a finite number"
 
 
 # ---------------------------------------------------------------- parameters
