@@ -21,15 +21,18 @@ if sys.argv[1:2] == ["run"]:  # start a warm step process now: it imports pandas
     warm.start()
 
 import typer
+from rich.markup import escape
 
 from stepml.cli import cloud, extensions, local
 from stepml.cli.common import err_console
+from stepml.core.redact import redact
 from stepml.errors import RunError, SpecError, StepmlError
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    pretty_exceptions_show_locals=False,  # a traceback must never print local variables (credentials, tokens)
+    pretty_exceptions_enable=False,  # main() prints unexpected errors: plain, redacted, never local variables
+    pretty_exceptions_show_locals=False,
     help="One declared ML pipeline, run locally or on AWS.",
 )
 app.command("run")(local.run)
@@ -46,10 +49,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=False)
     except StepmlError as exc:
-        if isinstance(exc, SpecError | RunError):
-            err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-        else:
-            err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", soft_wrap=True)
+        text = str(exc) if isinstance(exc, SpecError | RunError) else f"{type(exc).__name__}: {exc}"
+        err_console.print("[bold red]error:[/] ", escape(redact(text)), sep="", soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -62,7 +63,18 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(exc.exit_code)
-        raise
+        _internal_error(exc)
+        sys.exit(1)
+
+
+def _internal_error(exc: BaseException) -> None:
+    """A bug or an error stepml does not wrap: its traceback (file, line, code - never local variables), with
+    secrets redacted, and one line saying what it was."""
+    import traceback
+
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    print(redact(trace), file=sys.stderr, end="")
+    print(redact(f"error: internal error: {type(exc).__name__}: {exc}"), file=sys.stderr)
 
 
 if __name__ == "__main__":
