@@ -11,14 +11,18 @@ same role is played by a SageMaker Model Package Group.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import time
 from typing import Any
 
-from stepml.core.layout import join
+from stepml.core.layout import is_inside, join
 from stepml.errors import LockError, StepmlError
 from stepml.store.lock import Owner, StepLock
 from stepml.store.objects import Store
+
+_log = logging.getLogger("stepml.registry")
 
 
 class Registry:
@@ -32,11 +36,36 @@ class Registry:
         return join(self.pipeline, "registry", *parts)
 
     def versions(self) -> list[dict[str, Any]]:
+        """The registered versions; an entry of the wrong shape, or whose model lies outside the registry's
+        ``models/`` folder, is skipped with a warning naming it."""
         out = []
         for k in self.store.list(self._k("versions")):
             if k.endswith(".json"):
-                out.append(json.loads(self.store.read_bytes(k)))
+                try:
+                    entry = json.loads(self.store.read_bytes(k))
+                except ValueError as exc:
+                    entry, found = None, [f"not JSON ({exc})"]
+                else:
+                    found = self._problems(entry)
+                if found:
+                    _log.warning("ignoring the model registry entry %s: %s", self.store.uri(k), "; ".join(found))
+                    continue
+                out.append(entry)
         return sorted(out, key=lambda v: int(v["version"]))
+
+    def _problems(self, entry: Any) -> list[str]:
+        if not isinstance(entry, dict):
+            return [f"not a JSON object but {type(entry).__name__}"]
+        out = []
+        if not isinstance(entry.get("version"), int) or isinstance(entry.get("version"), bool):
+            out.append(f"version {entry.get('version')!r} is not an integer")
+        prefix = entry.get("model_prefix")
+        if not isinstance(prefix, str) or not is_inside(prefix, self._k("models")) or prefix == self._k("models"):
+            out.append(f"model_prefix {prefix!r} is not a folder of {self._k('models')}")
+        files = entry.get("files", {})
+        if not isinstance(files, dict) or not all(isinstance(d, str) and len(d) == 64 for d in files.values()):
+            out.append("files is not a mapping of file -> sha256")
+        return out
 
     def get(self, version: int) -> dict[str, Any]:
         """One registered version; a StepmlError when there is none."""
@@ -49,7 +78,16 @@ class Registry:
         got = self.store.read_versioned(self._k("champion.json"))
         if got is None:
             return None
-        pointer = json.loads(got[0])
+        try:
+            pointer = json.loads(got[0])
+        except ValueError:
+            pointer = None
+        if not isinstance(pointer, dict) or not isinstance(pointer.get("version"), int):
+            _log.warning(
+                "ignoring the champion pointer %s: not an object with an integer version",
+                self.store.uri(self._k("champion.json")),
+            )
+            return None
         for v in self.versions():
             if v["version"] == pointer["version"]:
                 return v
@@ -75,13 +113,17 @@ class Registry:
             else:
                 number = max((int(v["version"]) for v in self.versions()), default=0) + 1
                 model_prefix = self._k("models", f"{number:06d}")
+                files = {}
                 for key in self.store.list(source_prefix):
                     rel = key[len(source_prefix) + 1 :]
-                    self.store.write_bytes(join(model_prefix, rel), self.store.read_bytes(key))
+                    data = self.store.read_bytes(key)
+                    self.store.write_bytes(join(model_prefix, rel), data)
+                    files[rel] = hashlib.sha256(data).hexdigest()  # checked before the model is loaded
                 version = {
                     **entry,
                     "version": number,
                     "model_prefix": model_prefix,
+                    "files": files,
                     "registered_at": self.clock(),
                     "run_id": self.owner.run_id,
                 }

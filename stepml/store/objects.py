@@ -67,6 +67,9 @@ class LocalStore:
         self.root = str(self.base)
 
     def _p(self, key: str) -> Path:
+        parts = key.split("/")
+        if key.startswith("/") or ".." in parts or "\\" in key:  # whatever a manifest says: never outside the root
+            raise StoreError(f"refusing the key {key!r}: it leaves the artifact root {self.root}")
         return self.base / key
 
     def uri(self, key: str) -> str:
