@@ -6,7 +6,7 @@ place (2: bad spec or parameters; 1: a step or the run failed). Step types add t
 (``stepml.cli.extensions``).
 
     common      consoles, options, how a run is printed
-    local       run, status, plan, explain, sample-data
+    local       run, status, plan, explain, sample-data;  gc  removing outputs nothing refers to
     cloud       asl (offline), start, cloud-status, resume, logs
     explain     why a step would hit or miss the cache
 """
@@ -23,7 +23,7 @@ if sys.argv[1:2] == ["run"]:  # start a warm step process now: it imports pandas
 import typer
 from rich.markup import escape
 
-from stepml.cli import cloud, extensions, local
+from stepml.cli import cloud, extensions, gc, local
 from stepml.cli.common import err_console
 from stepml.core.redact import redact
 from stepml.errors import RunError, SpecError, StepmlError
@@ -40,6 +40,7 @@ app.command("status")(local.status)
 app.command("plan")(local.plan_cmd)
 app.command("explain")(local.explain)
 app.command("sample-data")(local.sample_data)
+app.command("gc")(gc.gc)
 cloud.register(app)
 extensions.register(app)
 
