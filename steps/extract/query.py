@@ -31,16 +31,43 @@ class ExtractResult:
     columns: list[str]
 
 
-def connect(warehouse: Path, *, step: str) -> duckdb.DuckDBPyConnection:
-    """Open the local warehouse read-only (many runs may read it at once)."""
+def connect(warehouse: Path, *, step: str, timeout_s: float = 120.0) -> duckdb.DuckDBPyConnection:
+    """Open the local warehouse read-only (many runs may read it at once), giving up after ``timeout_s``: a
+    connect that waits on something holding the file (a stream left open in this process, a writer) is a named
+    error, not a run that hangs while its heartbeat keeps the step locked."""
+    import threading
+
     import duckdb
 
     if not warehouse.exists():
         raise StepInputError(step, f"warehouse file {warehouse} does not exist (run `stepml sample-data`?)")
-    try:
-        return duckdb.connect(str(warehouse), read_only=True)
-    except duckdb.Error as exc:
-        raise StepInputError(step, f"cannot open warehouse {warehouse}: {exc}") from exc
+    box: dict[str, Any] = {}
+
+    def open_() -> None:
+        try:
+            con = duckdb.connect(str(warehouse), read_only=True)
+        except duckdb.Error as exc:
+            box["error"] = _first_line(exc)
+            return
+        with lock:
+            if box.get("abandoned"):
+                con.close()  # the caller gave up on it
+            else:
+                box["con"] = con
+
+    lock = threading.Lock()
+    thread = threading.Thread(target=open_, name=f"stepml-connect-{step}", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    with lock:
+        if "con" in box:
+            return box["con"]  # type: ignore[no-any-return]
+        box["abandoned"] = True
+    if "error" in box:
+        raise StepInputError(step, f"cannot open warehouse {warehouse}: {box['error']}")
+    raise StepInputError(
+        step, f"cannot open warehouse {warehouse}: no connection after {timeout_s:g} s (is something holding it?)"
+    )
 
 
 def _execute(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any], step: str) -> Any:

@@ -80,3 +80,24 @@ def test_a_full_disk_is_a_write_error_naming_the_file(
     with pytest.raises(StepOutputError) as info:
         _extract(warehouse, "select i from t", tmp_path / "o")
     assert "part-00000.parquet" in info.value.message and "disk is full" in info.value.message
+
+
+def test_a_warehouse_that_cannot_be_opened_in_time_is_a_named_error(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from stepml.errors import StepInputError
+
+    real = duckdb.connect
+
+    def spinning(*a, **k):
+        time.sleep(3)
+        return real(*a, **k)
+
+    monkeypatch.setattr(duckdb, "connect", spinning)
+    started = time.monotonic()
+    with pytest.raises(StepInputError) as info:
+        connect(warehouse, step="e", timeout_s=0.5)
+    assert time.monotonic() - started < 2.5
+    assert str(warehouse) in info.value.message and "0.5 s" in info.value.message
