@@ -70,3 +70,12 @@ def test_ordinary_aliases_still_load(tmp_path: Path) -> None:
     assert "&base" in text
     path.write_text(text)
     load_spec(path)
+
+
+def test_non_finite_python_step_config_is_a_named_error() -> None:
+    from pydantic import ValidationError
+
+    from steps.python.spec import PythonStep
+
+    with pytest.raises(ValidationError, match=r"config.a.1 must be a finite number"):
+        PythonStep.model_validate({"type": "python", "function": "m:f", "config": {"a": [1.0, float("nan")]}})
