@@ -21,6 +21,8 @@ READABLE_SCHEMAS = ("stepml.run/1", RUN_SCHEMA)
 STEP_STATUSES = ("pending", "running", "cached", "ran", "failed", "skipped")
 RUN_STATUSES = ("running", "succeeded", "failed", "died")
 DONE = ("cached", "ran")
+HEARTBEAT_S = 30.0  # how often a local run renews its record's heartbeat
+STALE_AFTER_S = 300.0  # a heartbeat older than this: the run died (read from another host)
 
 
 @dataclass
@@ -52,6 +54,7 @@ class RunRecord:
     host: str | None = None  # local runs: where the runner ran, and its pid (a reader can tell it died)
     pid: int | None = None
     pid_started: float | None = None  # the runner process's start time: a reused pid is not the run
+    heartbeat_at: float | None = None  # local runs: renewed while the run lives (a reader on another host can tell)
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": RUN_SCHEMA, **asdict(self)}
@@ -71,13 +74,18 @@ class RunRecord:
     def duration_s(self) -> float:
         return (self.finished_at or time.time()) - self.started_at
 
-    def observed(self, alive: Callable[[str, int, float | None], bool | None]) -> RunRecord:
+    def observed(
+        self, alive: Callable[[str, int, float | None], bool | None], *, now: float | None = None
+    ) -> RunRecord:
         """This record as a reader should report it: a ``running`` run whose process ``alive(host, pid,
-        pid_started)`` says is gone (False; None: cannot tell, another host) is ``died``, its running steps
-        ``failed``."""
+        pid_started)`` says is gone (False; None: cannot tell, another host) or, on another host, whose heartbeat
+        is older than ``STALE_AFTER_S``, is ``died``, its running steps ``failed``."""
         if self.status != "running" or self.host is None or self.pid is None:
             return self
-        if alive(self.host, self.pid, self.pid_started) is not False:
+        living = alive(self.host, self.pid, self.pid_started)
+        if living is None and self.heartbeat_at is not None:
+            living = (time.time() if now is None else now) - self.heartbeat_at <= STALE_AFTER_S
+        if living is not False:
             return self
         steps = [
             replace(s, status="failed", error="the run's process died") if s.status == "running" else s

@@ -30,7 +30,7 @@ from typing import Any
 from stepml.core import layout
 from stepml.core import manifest as mf
 from stepml.core.plan import Plan, PlannedStep, make_plan
-from stepml.core.runs import DONE, RunRecord, StepOutcome
+from stepml.core.runs import DONE, HEARTBEAT_S, RunRecord, StepOutcome
 from stepml.errors import LockError, RunError, StepError, StepmlError
 from stepml.local import scratch
 from stepml.local.attempt import Attempt
@@ -111,9 +111,13 @@ class LocalRunner:
         self._save(record)
         scratch.sweep()  # the scratch folders of killed runs
         self._scratch = scratch.create(owner)
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(record, stop), name="stepml-run-heartbeat", daemon=True)
+        beat.start()
         try:
             failures = self._schedule(steps, plan, typed, owner, forced, record)
         finally:
+            stop.set()
             shutil.rmtree(self._scratch, ignore_errors=True)
         record.finished_at = self.clock()
         record.status = "failed" if failures else "succeeded"
@@ -252,8 +256,18 @@ class LocalRunner:
         out.detail = m.get("detail", "")
         self.events.step_finished(out)
 
+    def _heartbeat(self, record: RunRecord, stop: threading.Event) -> None:
+        """Renew the record's heartbeat while the run lives (readers on other hosts judge a run by it)."""
+        while not stop.wait(HEARTBEAT_S):
+            try:
+                self._save(record)
+            except StepmlError as exc:
+                self.events.message(f"could not renew the run record's heartbeat: {exc}")
+
     def _save(self, record: RunRecord) -> None:
         with self._save_lock:
+            if record.status == "running":
+                record.heartbeat_at = self.clock()
             body = json.dumps(record.to_json(), indent=2).encode()
             self.store.write_bytes(layout.run_key(record.pipeline, record.run_id), body)
 

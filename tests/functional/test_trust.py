@@ -111,9 +111,15 @@ def test_a_tampered_model_is_never_loaded(done) -> None:
     assert isinstance(failure, StepInputError) and "model.joblib" in failure.message and "digest" in failure.message
 
 
-def test_a_run_leaves_no_scratch_folder(done) -> None:
+def test_a_run_leaves_no_scratch_folder_and_records_its_heartbeat(done) -> None:
     import os
     import tempfile
+
+    from stepml.local.runner import load_run
+
+    _, runner, plan = done
+    record = load_run(runner.store, plan.pipeline)
+    assert record is not None and record.heartbeat_at is not None and record.pid_started
 
     assert not list(Path(tempfile.gettempdir()).glob(f"stepml-run-{os.getpid()}-*"))
     assert not list(Path(tempfile.gettempdir()).glob("stepml-extract_train-*"))

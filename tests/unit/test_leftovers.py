@@ -81,3 +81,18 @@ def test_the_console_shows_the_kept_log_path_of_a_failed_step(capsys, monkeypatc
     render_run(_record("20260101T000000-dddddd", status="failed", steps=[out], finished_at=time.time()))
     text = capsys.readouterr().out
     assert text.count("[logs: /r/failures/x/train/logs]") == 2, text
+
+
+def test_a_running_record_from_another_host_is_died_when_its_heartbeat_is_stale(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    now = time.time()
+    _write(store, _record("20260101T000000-eeeeee", host="elsewhere", pid=1, heartbeat_at=now - 3600))
+    _write(store, _record("20260101T000000-ffffff", host="elsewhere", pid=1, heartbeat_at=now - 5))
+    _write(store, _record("20260101T000000-gggggg", host="elsewhere", pid=1))  # older records: cannot tell
+    ids = ("20260101T000000-eeeeee", "20260101T000000-ffffff", "20260101T000000-gggggg")
+    statuses = {r: getattr(read_run(store, "p", r), "status", None) for r in ids}
+    assert statuses == {
+        "20260101T000000-eeeeee": "died",
+        "20260101T000000-ffffff": "running",
+        "20260101T000000-gggggg": "running",
+    }
