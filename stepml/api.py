@@ -8,12 +8,10 @@ its decision, a check its report; a user step's tables are DataFrames (a dict of
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stepml.app import open_project, read_output
-from stepml.core import layout
 from stepml.core.manifest import read_manifest
 from stepml.errors import StepmlError
 from stepml.spec import DEFAULT_SPEC, load_spec
@@ -53,12 +51,12 @@ def load(
     store: Store | None = None,
 ) -> Any:
     """Read ``step``'s output from a finished run (default: the latest run that has it); computes nothing."""
-    from stepml.local.runner import list_runs, load_run
+    from stepml.local.runner import list_runs, load_run, read_run
 
     pipeline, st = open_project(spec, root, store)
     ids = [run] if run else list(reversed(list_runs(st, pipeline.name)))
     for run_id in ids:
-        record = load_run(st, pipeline.name, run_id)
+        record = load_run(st, pipeline.name, run_id) if run else read_run(st, pipeline.name, run_id)
         if record is None:
             continue
         for s in record.steps:
@@ -75,15 +73,11 @@ def runs(
     """The pipeline's runs under the artifact root (local ones and, on S3, executions in AWS), oldest first: each
     run's record as a dict (``run_id``, ``status``, ``params``, ``started_at``, ``steps`` with key and status...).
     ``last``: only the newest ``last`` runs. Computes nothing."""
-    from stepml.core.runs import RunRecord
-    from stepml.local.runner import list_runs
+    from stepml.local.runner import list_runs, read_run
 
     pipeline, st = open_project(spec, root, store)
-    ids = list_runs(st, pipeline.name)
-    return [
-        RunRecord.from_json(json.loads(st.read_bytes(layout.run_key(pipeline.name, run_id)))).to_json()
-        for run_id in (ids[-last:] if last else ids)
-    ]
+    records = [r for run_id in list_runs(st, pipeline.name) if (r := read_run(st, pipeline.name, run_id)) is not None]
+    return [r.to_json() for r in (records[-last:] if last else records)]
 
 
 def models(

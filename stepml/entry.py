@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stepml.core.redact import redact
 from stepml.errors import StepError, StepExecutionError, StepmlError, to_failure
 
 INVOCATION_SCHEMA = "stepml.invocation/1"
@@ -136,13 +137,13 @@ def guarded(step: str, failure: Path, name: str, fn: Callable[[], None]) -> int:
     except StepmlError as exc:
         err = exc if isinstance(exc, StepError) else StepError(step, str(exc))
         _write_json(failure, to_failure(err))
-        print(f"stepml: {err}", file=sys.stderr)
+        print(redact(f"stepml: {err}"), file=sys.stderr)
         return 2
     except Exception as exc:
-        traceback.print_exc()
+        print(redact(traceback.format_exc()), file=sys.stderr, end="")  # never local variables
         err = StepExecutionError(step, f"{name} raised {type(exc).__name__}: {exc}")
         _write_json(failure, to_failure(err))
-        print(f"stepml: {err}", file=sys.stderr)
+        print(redact(f"stepml: {err}"), file=sys.stderr)
         return 1
     return 0
 

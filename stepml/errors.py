@@ -11,6 +11,7 @@
     │   ├── QueryError               the warehouse rejected the step's SQL (syntax, missing table or column)
     │   ├── GateError                no model can be used: the candidate failed the gate and there is no champion
     │   ├── DataQualityError         a check marked ``fail_run`` failed
+    │   ├── StepOutputError          the step could not write its output (disk full, no permission); names it
     │   └── StepExecutionError       the step's process crashed or was killed
     └── RunError                     a run ended with failed steps; ``.failures`` holds their StepErrors
 
@@ -114,6 +115,20 @@ class DataQualityError(StepError):
     """A data-quality check configured to fail the run failed."""
 
 
+class StepOutputError(StepError):
+    """The step could not write its output: the disk is full, or the folder is not writable."""
+
+
+def write_error(step: str, path: Any, exc: BaseException) -> StepOutputError:
+    """The error of failing to write ``path``: says so when the disk is full (ENOSPC), never blames the input."""
+    import errno
+
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    full = getattr(exc, "errno", None) == errno.ENOSPC or "No space left on device" in text
+    what = "the disk is full (no space left on device)" if full else text
+    return StepOutputError(step, f"cannot write the output {path}: {what}")
+
+
 class StepExecutionError(StepError):
     """The step's process crashed, was killed, or timed out."""
 
@@ -129,7 +144,15 @@ class RunError(StepmlError):
 
 _STEP_ERRORS: dict[str, type[StepError]] = {
     cls.__name__: cls
-    for cls in (StepError, StepInputError, QueryError, GateError, DataQualityError, StepExecutionError)
+    for cls in (
+        StepError,
+        StepInputError,
+        QueryError,
+        GateError,
+        DataQualityError,
+        StepOutputError,
+        StepExecutionError,
+    )
 }
 
 

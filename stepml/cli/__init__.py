@@ -6,7 +6,7 @@ place (2: bad spec or parameters; 1: a step or the run failed). Step types add t
 (``stepml.cli.extensions``).
 
     common      consoles, options, how a run is printed
-    local       run, status, plan, explain, sample-data
+    local       run, status, plan, explain, sample-data;  gc  removing outputs nothing refers to
     cloud       asl (offline), start, cloud-status, resume, logs
     explain     why a step would hit or miss the cache
     models      the model registry: list, promote, rollback, approve, reject
@@ -22,16 +22,19 @@ if sys.argv[1:2] == ["run"]:  # start a warm step process now: it imports pandas
     warm.start()
 
 import typer
+from rich.markup import escape
 
-from stepml.cli import cloud, extensions, local
+from stepml.cli import cloud, extensions, gc, local
 from stepml.cli.common import err_console
 from stepml.cli.models import models_app
+from stepml.core.redact import redact
 from stepml.errors import RunError, SpecError, StepmlError
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    pretty_exceptions_show_locals=False,  # a traceback must never print local variables (credentials, tokens)
+    pretty_exceptions_enable=False,  # main() prints unexpected errors: plain, redacted, never local variables
+    pretty_exceptions_show_locals=False,
     help="One declared ML pipeline, run locally or on AWS.",
 )
 app.command("run")(local.run)
@@ -40,6 +43,7 @@ app.command("plan")(local.plan_cmd)
 app.command("explain")(local.explain)
 app.command("sample-data")(local.sample_data)
 app.add_typer(models_app, name="models")
+app.command("gc")(gc.gc)
 cloud.register(app)
 extensions.register(app)
 
@@ -49,10 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=False)
     except StepmlError as exc:
-        if isinstance(exc, SpecError | RunError):
-            err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-        else:
-            err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", soft_wrap=True)
+        text = str(exc) if isinstance(exc, SpecError | RunError) else f"{type(exc).__name__}: {exc}"
+        err_console.print("[bold red]error:[/] ", escape(redact(text)), sep="", soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -65,7 +67,18 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(exc.exit_code)
-        raise
+        _internal_error(exc)
+        sys.exit(1)
+
+
+def _internal_error(exc: BaseException) -> None:
+    """A bug or an error stepml does not wrap: its traceback (file, line, code - never local variables), with
+    secrets redacted, and one line saying what it was."""
+    import traceback
+
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    print(redact(trace), file=sys.stderr, end="")
+    print(redact(f"error: internal error: {type(exc).__name__}: {exc}"), file=sys.stderr)
 
 
 if __name__ == "__main__":

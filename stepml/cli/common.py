@@ -7,9 +7,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from stepml.core.plan import PlannedStep
+from stepml.core.redact import redact
 from stepml.core.runs import RunRecord, StepOutcome
 from stepml.local.runner import Events
 
@@ -51,13 +53,13 @@ class ConsoleEvents(Events):
         if outcome.status == "ran":
             line += f" in {outcome.duration_s:.1f}s"
         if outcome.detail:
-            line += f" [dim]- {outcome.detail}[/]"
+            line += f" [dim]- {escape(outcome.detail)}[/]"
         if outcome.error:
-            line += f"\n    [red]{outcome.error_type}: {outcome.error}[/]"
+            line += f"\n    [red]{outcome.error_type}: {escape(redact(outcome.error))}[/]"
         console.print(line, soft_wrap=True)
 
     def message(self, text: str) -> None:
-        console.print(f"[dim]{text}[/]")
+        console.print(f"[dim]{escape(redact(text))}[/]")
 
 
 def render_run(record: RunRecord, *, outputs: bool = False) -> None:
@@ -77,7 +79,7 @@ def render_run(record: RunRecord, *, outputs: bool = False) -> None:
             f"{s.duration_s:.1f}s" if s.status in {"ran", "failed"} else "-",
             f"{s.rows:,}" if s.rows is not None else "-",
             s.key[:12],
-            (f"[red]{s.error_type}: {s.error}[/]" if s.error else s.detail),
+            (f"[red]{s.error_type}: {escape(redact(s.error))}[/]" if s.error else escape(s.detail)),
         )
     console.print(table)
     if outputs:

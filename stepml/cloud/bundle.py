@@ -36,6 +36,7 @@ STEPML_FILES: tuple[str, ...] = (
     "core/manifest.py",
     "core/params.py",
     "core/plan.py",
+    "core/redact.py",
     "core/runs.py",
     "cloud/__init__.py",
     "cloud/handlers/__init__.py",

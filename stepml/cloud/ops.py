@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stepml.cloud.handlers.notify import StepReport, step_reports
+from stepml.core.manifest import parse_manifest
 from stepml.errors import StepmlError
 
 _TERMINAL_FAILED = ("FAILED", "TIMED_OUT", "ABORTED")
@@ -107,10 +108,15 @@ def _step_status(s3: Any, bucket: str, report: StepReport, planned: Mapping[str,
     result.key = str(planned["key"])
     if report.status in ("ran", "cached"):
         try:
-            manifest = json.loads(s3.get_object(Bucket=bucket, Key=planned["manifest_key"])["Body"].read())
+            raw = s3.get_object(Bucket=bucket, Key=planned["manifest_key"])["Body"].read()
         except s3.exceptions.NoSuchKey:
             return result
-        result.rows, result.detail = manifest.get("rows"), str(manifest.get("detail") or "")
+        pipeline = str(planned["manifest_key"]).split("/", 1)[0]
+        manifest = parse_manifest(
+            raw, pipeline, report.name, result.key, where=f"s3://{bucket}/{planned['manifest_key']}"
+        )
+        if manifest is not None:
+            result.rows, result.detail = manifest.get("rows"), str(manifest.get("detail") or "")
     return result
 
 

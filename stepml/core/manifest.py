@@ -2,7 +2,8 @@
 
 An output without its manifest does not exist: a killed or failed attempt leaves only an attempt directory that
 no manifest names, and the next holder of the step's lock deletes it. A manifest lists the files of its attempt
-with their sizes, so a cache hit can tell a damaged output from a good one without reading it. The local runner
+with their sizes (a cache hit can tell a truncated output without reading it) and sha256 digests (a step that
+consumes a file checks it: a file changed in place, even of the same size, is refused). The local runner
 and the cloud commit Lambda both build it with :func:`new_manifest`, so a step records the same fields wherever
 it ran.
 
@@ -14,6 +15,7 @@ confined to the step's own folder - a manifest that fails is treated as absent, 
 from __future__ import annotations
 
 import json
+import logging
 import platform
 from collections.abc import Callable, Mapping
 from functools import cache
@@ -24,6 +26,7 @@ from stepml.core.layout import MANIFEST, is_inside, join, manifest_key, step_pre
 if TYPE_CHECKING:
     from stepml.core.plan import Plan, PlannedStep
 
+_log = logging.getLogger("stepml.manifest")
 MANIFEST_SCHEMA = "stepml.manifest/2"
 READABLE_SCHEMAS = ("stepml.manifest/1", MANIFEST_SCHEMA)
 _VERSIONED = ("stepml", "duckdb", "pyarrow", "pandas", "numpy", "scikit-learn", "sqlglot", "boto3")
@@ -142,21 +145,44 @@ def problems(data: Any, pipeline: str, step: str, key: str) -> list[str]:
         if not is_inside(f["path"], f["path"].split("/")[0]):
             out.append(f"file path {f['path']!r} leaves the attempt folder")
             break
+        digest = f.get("sha256")
+        if digest is not None and not (isinstance(digest, str) and len(digest) == 64):
+            out.append(f"file {f['path']!r} has a malformed sha256 {digest!r}")
+            break
     return out
 
 
-def parse_manifest(raw: bytes, pipeline: str, step: str, key: str) -> dict[str, Any] | None:
+def parse_manifest(
+    raw: bytes, pipeline: str, step: str, key: str, *, where: str | None = None
+) -> dict[str, Any] | None:
+    """The manifest in ``raw`` if it is a valid one of ``pipeline``/``step``/``key``; else None, and a warning
+    naming ``where`` (the object it was read from) says why."""
     try:
         data = json.loads(raw)
-    except ValueError:
-        return None
-    return data if not problems(data, pipeline, step, key) else None
+    except ValueError as exc:
+        found = [f"not JSON ({exc})"]
+    else:
+        found = problems(data, pipeline, step, key)
+    if not found:
+        return data  # type: ignore[no-any-return]
+    _log.warning(
+        "ignoring the manifest %s of step %r: %s - treated as absent, the step recomputes",
+        where or manifest_key(pipeline, step, key),
+        step,
+        "; ".join(found),
+    )
+    return None
 
 
 def read_manifest(store: Readable, pipeline: str, step: str, key: str) -> dict[str, Any] | None:
-    """The committed manifest of ``step`` at ``key``, or None (absent, unreadable or invalid)."""
+    """The committed manifest of ``step`` at ``key``, or None (absent, unreadable or invalid: with a warning)."""
     got = store.read_versioned(manifest_key(pipeline, step, key))
     return parse_manifest(got[0], pipeline, step, key) if got is not None else None
+
+
+def digests(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """Store key -> recorded sha256 of the manifest's files (older manifests record none)."""
+    return {join(manifest["prefix"], f["path"]): f["sha256"] for f in manifest.get("files", []) if f.get("sha256")}
 
 
 def damaged_files(store: Readable, manifest: Mapping[str, Any]) -> list[str]:
@@ -205,6 +231,7 @@ __all__ = [
     "MANIFEST",
     "MANIFEST_SCHEMA",
     "damaged_files",
+    "digests",
     "file_role",
     "list_manifests",
     "new_manifest",

@@ -20,7 +20,7 @@ from stepml.core import layout
 from stepml.core import manifest as mf
 from stepml.core.runs import StepOutcome
 from stepml.errors import StepError, StepExecutionError, StepmlError
-from stepml.local.context import LocalContext, StepResult
+from stepml.local.context import LocalContext, StepResult, sha256_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -45,6 +45,7 @@ class Attempt:
     registry: Registries  # the project's model registries, by model name
     log: Callable[[str], None]
     clock: Callable[[], float]
+    scratch_root: Path | None = None  # the run's scratch folder (``stepml.local.scratch``)
 
     def run(self, out: StepOutcome, lock: StepLock) -> StepError | None:
         """Compute the step into ``out`` (status ran or failed); the error, if it failed."""
@@ -53,7 +54,7 @@ class Attempt:
         previous = mf.read_manifest(self.store, self.plan.pipeline, self.step.name, self.step.key)
         self._remove_orphans(step_dir, previous)
         prefix = layout.join(step_dir, layout.attempt_id(started))
-        scratch = Path(tempfile.mkdtemp(prefix=f"stepml-{self.step.name}-"))
+        scratch = Path(tempfile.mkdtemp(prefix=f"{self.step.name}-", dir=self.scratch_root))
         local = self.store.local_path(prefix)
         out_dir = local if local is not None else scratch / "out"
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -130,7 +131,8 @@ class Attempt:
             rel = path.relative_to(out_dir).as_posix()
             if upload:
                 self.store.put_file(path, layout.join(prefix, rel))
-            files.append({"path": rel, "size": path.stat().st_size, "role": mf.file_role(rel)})
+            entry = {"path": rel, "size": path.stat().st_size, "role": mf.file_role(rel), "sha256": sha256_of(path)}
+            files.append(entry)
         return files
 
     def _keep_logs(self, out_dir: Path) -> str | None:

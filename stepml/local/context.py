@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stepml.core.manifest import output_files, tables
+from stepml.core.layout import is_inside, join
+from stepml.core.manifest import digests, output_files, tables
 from stepml.core.params import to_json
 from stepml.core.plan import partition_files
 from stepml.entry import EntryResult, Input, Invocation, failure_path, read_result
@@ -58,6 +59,8 @@ class LocalContext:
     registry: Registries  # the project's model registries, by model name
     log: Callable[[str], None] = print
     _downloads: dict[str, Path] = field(default_factory=dict)
+    _verified: set[str] = field(default_factory=set)
+    _known: dict[str, str] | None = None
 
     @property
     def name(self) -> str:
@@ -69,8 +72,6 @@ class LocalContext:
 
     def output_uri(self, relative: str = "") -> str:
         """Where a file of this attempt will be once committed (a path locally, ``s3://...`` on S3)."""
-        from stepml.core.layout import join
-
         return self.store.uri(join(self.prefix, relative))
 
     def upstream_of(self, kind: str) -> str | None:
@@ -78,40 +79,64 @@ class LocalContext:
         names = self.pipeline.upstream(self.step.name).get(kind, [])
         return names[0] if names else None
 
+    def _check_digest(self, key: str, path: Path) -> None:
+        """A file some upstream manifest (or the registry) recorded a digest for must still have it."""
+        if key in self._verified:
+            return
+        want = self._digests().get(key)
+        if want is not None and sha256_of(path) != want:
+            raise StepInputError(
+                self.step.name,
+                f"input file {path} does not match the sha256 digest recorded when it was written (changed or "
+                "corrupted since); rerun the step that wrote it (--rerun STEP)",
+            )
+        self._verified.add(key)
+
+    def _digests(self) -> dict[str, str]:
+        if self._known is None:
+            self._known = {k: v for m in self.upstream.values() for k, v in digests(m).items()}
+            for version in self.registry.versions():
+                self._known.update({join(version["model_prefix"], r): d for r, d in version.get("files", {}).items()})
+        return self._known
+
     def input_paths(self, upstream: str, *, table: str = "", files: list[str] | None = None) -> list[Path]:
         """Local paths of an upstream step's data files (downloaded when the store is remote)."""
         keys = files if files is not None else output_files(self.upstream[upstream], table)
         return [self.local_file(k) for k in keys]
 
     def local_file(self, key: str) -> Path:
+        """A file of the store as a local file (downloaded when the store is remote), its digest checked."""
         local = self.store.local_path(key)
-        if local is not None:
-            return local
-        if key not in self._downloads:
-            target = self.scratch / "in" / key
-            if not target.exists():
-                self.store.get_file(key, target)
-            self._downloads[key] = target
-        return self._downloads[key]
+        if local is None:
+            if key not in self._downloads:
+                target = self.scratch / "in" / key
+                if not target.exists():
+                    self.store.get_file(key, target)
+                self._downloads[key] = target
+            local = self._downloads[key]
+        self._check_digest(key, local)
+        return local
 
     def local_dir(self, prefix: str) -> Path:
-        """A folder of the store (a model) as a local folder (downloaded when the store is remote)."""
-        local = self.store.local_path(prefix)
-        if local is not None:
-            return local
-        target = self.scratch / "in" / prefix
+        """A folder of the store (a model) as a local folder (downloaded when the store is remote), the digests
+        of its files checked."""
         for key in self.store.list(prefix):
             self.local_file(key)
-        return target
+        local = self.store.local_path(prefix)
+        return local if local is not None else self.scratch / "in" / prefix
 
     def model_dir(self, uri: str, *, only: tuple[str, ...] = ()) -> Path:
         """A model recorded by its ``uri`` (``summary.model.uri`` of a step producing a model) as a local folder;
         ``only``: just these files of it (e.g. its profile). A model outside the artifact root is an error."""
-        from stepml.core.layout import join
-
         key = self.store.key_of(uri)
         if key is None:
             raise StepInputError(self.step.name, f"the model {uri} is not inside the artifact root {self.store.root}")
+        registered = {v["model_prefix"] for v in self.registry.versions()}
+        if key not in registered and not any(is_inside(key, m["prefix"]) for m in self.upstream.values()):
+            raise StepInputError(
+                self.step.name,
+                f"the model {uri} is neither an upstream step's output nor a registered model",
+            )
         if only:
             for name in only:
                 if self.store.exists(join(key, name)):
@@ -236,3 +261,14 @@ class LocalContext:
             failure_file=failure_file,
             timeout_s=self.spec.resources.timeout_minutes * 60,
         )
+
+
+def sha256_of(path: Path) -> str:
+    """The hex SHA-256 of a file, read in 1 MiB blocks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()

@@ -17,24 +17,30 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
+import shutil
 import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
 from typing import Any
 
 from stepml.core import layout
 from stepml.core import manifest as mf
 from stepml.core.plan import Plan, PlannedStep, Resolver, make_plan
-from stepml.core.runs import DONE, RunRecord, StepOutcome
+from stepml.core.runs import DONE, HEARTBEAT_S, RunRecord, StepOutcome
 from stepml.errors import LockError, RunError, StepError, StepmlError
+from stepml.local import scratch
 from stepml.local.attempt import Attempt
 from stepml.spec.pipeline import Pipeline
-from stepml.store.lock import Owner, StepLock
+from stepml.store.lock import Owner, StepLock, process_alive
 from stepml.store.models import Registries
 from stepml.store.objects import Store
+
+_log = logging.getLogger("stepml.runs")
 
 DEFAULT_PARALLEL = 4
 
@@ -68,6 +74,7 @@ class LocalRunner:
         self.poll = poll_seconds
         self.wait_timeout = wait_timeout_seconds
         self.parallel = max(1, parallel)
+        self._scratch: Path | None = None  # the current run's scratch folder
         self.clock = clock
         self._save_lock = threading.Lock()
 
@@ -122,11 +129,21 @@ class LocalRunner:
             steps=[StepOutcome(s.name, s.type, s.key) for s in steps],
             host=socket.gethostname(),
             pid=os.getpid(),
+            pid_started=Owner.current(run_id).pid_started,
         )
         owner = Owner.current(run_id)
         typed = self._typed_params(plan)
         self._save(record)
-        failures = self._schedule(steps, plan, typed, owner, forced, record)
+        scratch.sweep()  # the scratch folders of killed runs
+        self._scratch = scratch.create(owner)
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(record, stop), name="stepml-run-heartbeat", daemon=True)
+        beat.start()
+        try:
+            failures = self._schedule(steps, plan, typed, owner, forced, record)
+        finally:
+            stop.set()
+            shutil.rmtree(self._scratch, ignore_errors=True)
         record.finished_at = self.clock()
         record.status = "failed" if failures else "succeeded"
         self._save(record)
@@ -238,7 +255,16 @@ class LocalRunner:
                 return True
             self.events.step_started(step)
             attempt = Attempt(
-                self.pipeline, self.store, plan, step, params, owner.run_id, registry, self.events.message, self.clock
+                self.pipeline,
+                self.store,
+                plan,
+                step,
+                params,
+                owner.run_id,
+                registry,
+                self.events.message,
+                self.clock,
+                self._scratch,
             )
             error = attempt.run(out, lock)
             if error is not None:
@@ -255,8 +281,18 @@ class LocalRunner:
         out.detail = m.get("detail", "")
         self.events.step_finished(out)
 
+    def _heartbeat(self, record: RunRecord, stop: threading.Event) -> None:
+        """Renew the record's heartbeat while the run lives (readers on other hosts judge a run by it)."""
+        while not stop.wait(HEARTBEAT_S):
+            try:
+                self._save(record)
+            except StepmlError as exc:
+                self.events.message(f"could not renew the run record's heartbeat: {exc}")
+
     def _save(self, record: RunRecord) -> None:
         with self._save_lock:
+            if record.status == "running":
+                record.heartbeat_at = self.clock()
             body = json.dumps(record.to_json(), indent=2).encode()
             self.store.write_bytes(layout.run_key(record.pipeline, record.run_id), body)
 
@@ -271,12 +307,22 @@ def load_run(store: Store, pipeline: str, run_id: str | None = None) -> RunRecor
     ids = list_runs(store, pipeline)
     if not ids:
         return None
-    if run_id is None:
-        run_id = ids[-1]
+    if run_id is None:  # the newest readable one
+        return next((r for i in reversed(ids) if (r := read_run(store, pipeline, i)) is not None), None)
     matches = [i for i in ids if i == run_id or i.startswith(run_id) or i.endswith(f"-{run_id}")]
     if not matches:
         raise StepmlError(f"no run {run_id!r} under {store.uri(layout.runs_prefix(pipeline))}")
+    record = read_run(store, pipeline, matches[-1])
+    if record is None:
+        raise StepmlError(f"run record {store.uri(layout.run_key(pipeline, matches[-1]))} is unreadable")
+    return record
+
+
+def read_run(store: Store, pipeline: str, run_id: str) -> RunRecord | None:
+    """One run record, or None with a warning naming it when it is not a valid one."""
+    key = layout.run_key(pipeline, run_id)
     try:
-        return RunRecord.from_json(json.loads(store.read_bytes(layout.run_key(pipeline, matches[-1]))))
+        return RunRecord.from_json(json.loads(store.read_bytes(key))).observed(process_alive)
     except (ValueError, TypeError) as exc:
-        raise StepmlError(f"run record {matches[-1]} is unreadable: {exc}") from exc
+        _log.warning("ignoring the run record %s: %s", store.uri(key), exc)
+        return None

@@ -23,6 +23,8 @@ from stepml.spec.pipeline import Pipeline
 from stepml.spec.project import spec_path
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it
+MAX_DEPTH = 64  # a pipeline spec nests about 6 deep; 1,000 makes a huge traceback, 100,000 crashes the loader
+MAX_NODES = 100_000  # nodes after expanding aliases: a 4 KB "billion laughs" would take gigabytes
 # pipeline-wide metrics in the stepml namespace: none is published (executions are Step Functions' own AWS/States
 # metrics, watched by the stacks' pipeline alarms), so an alarm may name only what a step type publishes
 CORE_METRICS: tuple[str, ...] = ()
@@ -74,6 +76,37 @@ def _compose_positions(text: str) -> dict[tuple[str, ...], tuple[int, int]]:
     if root is not None:
         walk(root, ())
     return positions
+
+
+def _check_shape(text: str, name: str) -> None:
+    """Refuse a document nested deeper than MAX_DEPTH or larger than MAX_NODES with its aliases expanded.
+
+    Scans the parser's events (flat, no recursion, nothing constructed) before anything builds the document.
+    """
+    depth = total = 0
+    sizes: dict[str, int] = {}  # anchor -> nodes it expands to
+    open_: list[tuple[str | None, int]] = []
+    for ev in yaml.parse(text, Loader=_Loader):
+        if isinstance(ev, yaml.AliasEvent):
+            total += sizes.get(ev.anchor, 1)
+        elif isinstance(ev, (yaml.ScalarEvent, yaml.CollectionStartEvent)):
+            total += 1
+            if isinstance(ev, yaml.ScalarEvent) and ev.anchor:
+                sizes[ev.anchor] = 1
+        if isinstance(ev, yaml.CollectionStartEvent):
+            depth += 1
+            open_.append((ev.anchor, total - 1))
+            if depth > MAX_DEPTH:
+                message = f"nested deeper than {MAX_DEPTH} levels; refusing to load it"
+                raise SpecError([Issue("<yaml>", message, ev.start_mark.line + 1, ev.start_mark.column + 1)], name)
+        elif isinstance(ev, yaml.CollectionEndEvent):
+            depth -= 1
+            anchor, start = open_.pop()
+            if anchor:
+                sizes[anchor] = total - start
+        if total > MAX_NODES:
+            message = f"more than {MAX_NODES:,} values with its aliases expanded (an alias bomb?); refusing to load it"
+            raise SpecError([Issue("<yaml>", message, ev.start_mark.line + 1, ev.start_mark.column + 1)], name)
 
 
 def _pydantic_issues(exc: ValidationError, positions: Positions, prefix: tuple[str, ...] = ()) -> list[Issue]:
@@ -218,6 +251,7 @@ def load_spec(path: str | Path = DEFAULT_SPEC) -> Pipeline:
     except OSError as exc:
         raise SpecError([Issue("<file>", f"cannot read spec: {exc.strerror}")], name) from exc
     try:
+        _check_shape(text, name)
         raw = yaml.load(text, Loader=_Loader)  # _Loader is a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

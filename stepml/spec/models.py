@@ -18,7 +18,7 @@ NAME = r"^[a-z][a-z0-9_]{0,62}$"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .nan/.inf: "a finite number"
 
 
 # ---------------------------------------------------------------- parameters
@@ -88,6 +88,19 @@ MODEL_REF = r"^[a-z][a-z0-9-]{0,47}(@(champion|challenger|[1-9][0-9]{0,8}))?$"
 CALLABLE = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
 
 
+def _finite(value: Any) -> bool:
+    """No NaN or infinity anywhere in a JSON-like value."""
+    import math
+
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return all(_finite(v) for v in value)
+    return True
+
+
 class ModelSpec(_Model):
     """What is learned and by what: the task, the target, the features, the user's factory or trainer and its
     hyperparameters. Shared by the train, gate, score and check steps that use the model."""
@@ -104,6 +117,14 @@ class ModelSpec(_Model):
     factory: str | None = Field(None, pattern=CALLABLE)  # package.module:callable -> estimator (default: GBM)
     trainer: str | None = Field(None, pattern=CALLABLE)  # package.module:Class with fit()/load() instead
     hyperparameters: dict[str, Any] = {}  # any the factory/trainer accepts; a value {param: NAME} is a run param
+
+    @field_validator("hyperparameters")
+    @classmethod
+    def _finite_values(cls, hp: dict[str, Any]) -> dict[str, Any]:
+        bad = sorted(k for k, v in hp.items() if not _finite(v))
+        if bad:
+            raise ValueError(f"{bad}: every number must be finite (no NaN or infinity)")
+        return hp
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
@@ -123,6 +144,7 @@ class ModelSpec(_Model):
         for name, value in self.hyperparameters.items():
             if isinstance(value, dict) and "param" in value and set(value) != {"param"}:
                 raise ValueError(f"hyperparameter {name!r}: a run parameter is given as {{param: NAME}} alone")
+
         return self
 
     @property

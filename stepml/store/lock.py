@@ -48,13 +48,18 @@ def holder_alive(info: dict[str, Any], *, now: float) -> bool:
     """False when the lock's lease expired, or its holder ran on this host and is gone."""
     if float(info.get("expires_at", 0)) < now:
         return False
-    if info.get("host") == socket.gethostname():
-        started = _process_start(int(info.get("pid", -1)))
-        if started is None:
-            return False
-        if info.get("pid_started") and abs(started - float(info["pid_started"])) > 1.0:
-            return False  # the pid was reused by another process
-    return True
+    return process_alive(str(info.get("host")), int(info.get("pid", -1)), info.get("pid_started")) is not False
+
+
+def process_alive(host: str, pid: int, pid_started: float | None) -> bool | None:
+    """Whether process ``pid`` (started at ``pid_started``, when known) still runs; None: another host, cannot
+    tell."""
+    if host != socket.gethostname():
+        return None
+    started = _process_start(pid)
+    if started is None:
+        return False
+    return not (pid_started and abs(started - float(pid_started)) > 1.0)  # else the pid was reused
 
 
 class StepLock:

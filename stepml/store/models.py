@@ -20,16 +20,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from stepml.core.layout import join
+from stepml.core.layout import is_inside, join
 from stepml.errors import LockError, StepmlError
 from stepml.store.lock import Owner, StepLock
 from stepml.store.objects import Store
 
 ALIASES = ("champion", "challenger")
+_log = logging.getLogger("stepml.registry")
 
 
 class ModelRegistry:
@@ -48,14 +50,37 @@ class ModelRegistry:
 
     # ------------------------------------------------------------------ reading
     def versions(self) -> list[dict[str, Any]]:
+        """The registered versions; an entry of the wrong shape, or whose model lies outside the registry's
+        ``files/`` folder, is skipped with a warning naming it."""
         self._migrate()
         out = []
         for k in self.store.list(self._k("versions")):
             if k.endswith(".json"):
-                data = json.loads(self.store.read_bytes(k))
-                if isinstance(data, dict) and isinstance(data.get("version"), int):
-                    out.append(data)
+                try:
+                    entry = json.loads(self.store.read_bytes(k))
+                except ValueError as exc:
+                    entry, found = None, [f"not JSON ({exc})"]
+                else:
+                    found = self._problems(entry)
+                if found:
+                    _log.warning("ignoring the model registry entry %s: %s", self.store.uri(k), "; ".join(found))
+                    continue
+                out.append(entry)
         return sorted(out, key=lambda v: int(v["version"]))
+
+    def _problems(self, entry: Any) -> list[str]:
+        if not isinstance(entry, dict):
+            return [f"not a JSON object but {type(entry).__name__}"]
+        out = []
+        if not isinstance(entry.get("version"), int) or isinstance(entry.get("version"), bool):
+            out.append(f"version {entry.get('version')!r} is not an integer")
+        prefix = entry.get("model_prefix")
+        if not isinstance(prefix, str) or not is_inside(prefix, self._k("files")) or prefix == self._k("files"):
+            out.append(f"model_prefix {prefix!r} is not a folder of {self._k('files')}")
+        files = entry.get("files", {})
+        if not isinstance(files, dict) or not all(isinstance(d, str) and len(d) == 64 for d in files.values()):
+            out.append("files is not a mapping of file -> sha256")
+        return out
 
     def get(self, version: int) -> dict[str, Any]:
         """One registered version; a StepmlError when there is none."""
@@ -65,9 +90,22 @@ class ModelRegistry:
         raise StepmlError(f"model {self.name!r} has no version {version}")
 
     def _pointer(self) -> dict[str, Any] | None:
+        """The champion pointer; a malformed one is ignored with a warning (as if there were no champion)."""
         self._migrate()
         got = self.store.read_versioned(self._k("champion.json"))
-        return json.loads(got[0]) if got is not None else None
+        if got is None:
+            return None
+        try:
+            pointer = json.loads(got[0])
+        except ValueError:
+            pointer = None
+        if not isinstance(pointer, dict) or not isinstance(pointer.get("version"), int):
+            _log.warning(
+                "ignoring the champion pointer %s: not an object with an integer version",
+                self.store.uri(self._k("champion.json")),
+            )
+            return None
+        return pointer
 
     def champion(self) -> dict[str, Any] | None:
         pointer = self._pointer()
@@ -119,9 +157,12 @@ class ModelRegistry:
             else:
                 number = max((int(v["version"]) for v in self.versions()), default=0) + 1
                 model_prefix = self._k("files", f"{number:06d}")
+                files = {}
                 for key in self.store.list(source_prefix):
                     rel = key[len(source_prefix) + 1 :]
-                    self.store.write_bytes(join(model_prefix, rel), self.store.read_bytes(key))
+                    data = self.store.read_bytes(key)
+                    self.store.write_bytes(join(model_prefix, rel), data)
+                    files[rel] = hashlib.sha256(data).hexdigest()  # checked before the model is loaded
                 version = {
                     **entry,
                     "model": self.name,
@@ -129,6 +170,7 @@ class ModelRegistry:
                     "digest": entry.get("digest") or self._digest(model_prefix),
                     "status": status,
                     "model_prefix": model_prefix,
+                    "files": files,
                     "registered_at": self.clock(),
                     "run_id": self.owner.run_id,
                 }
@@ -205,12 +247,26 @@ class ModelRegistry:
         if self.store.list(self._k("versions")) or not self.store.list(join(old, "versions")):
             return
         for key in sorted(self.store.list(join(old, "versions"))):
-            entry = json.loads(self.store.read_bytes(key))
+            try:
+                entry = json.loads(self.store.read_bytes(key))
+            except ValueError:
+                entry = None
+            source = entry.get("model_prefix") if isinstance(entry, dict) else None
+            if (
+                not isinstance(source, str)
+                or not is_inside(source, join(old, "models"))
+                or not isinstance(entry.get("version") if isinstance(entry, dict) else None, int)
+            ):
+                _log.warning("not migrating the model registry entry %s: not a version of %s", key, old)
+                continue
+            assert isinstance(entry, dict)
             number = int(entry["version"])
             model_prefix = self._k("files", f"{number:06d}")
-            for src in self.store.list(str(entry["model_prefix"])):
-                rel = src[len(str(entry["model_prefix"])) + 1 :]
-                self.store.write_bytes(join(model_prefix, rel), self.store.read_bytes(src))
+            files = {}
+            for src in self.store.list(source):
+                data = self.store.read_bytes(src)
+                self.store.write_bytes(join(model_prefix, src[len(source) + 1 :]), data)
+                files[src[len(source) + 1 :]] = hashlib.sha256(data).hexdigest()
             status = entry.get("status", "approved")
             migrated = {
                 **entry,
@@ -218,13 +274,17 @@ class ModelRegistry:
                 "pipeline": self.legacy_pipeline,
                 "status": status,
                 "model_prefix": model_prefix,
+                "files": files,
                 "migrated_from": key,
             }
             migrated["digest"] = self._digest(model_prefix)
             self._write_version(migrated)
         got = self.store.read_versioned(join(old, "champion.json"))
-        if got is not None:
-            pointer = json.loads(got[0])
+        try:
+            pointer = json.loads(got[0]) if got is not None else None
+        except ValueError:
+            pointer = None
+        if isinstance(pointer, dict) and isinstance(pointer.get("version"), int):
             self.store.write_bytes(self._k("champion.json"), json.dumps({**pointer, "history": []}).encode())
 
 
@@ -258,6 +318,10 @@ class Registries:
             "train_key": found.get("train_key"),
             "value": found.get("value"),
         }
+
+    def versions(self) -> list[dict[str, Any]]:
+        """Every registered version of every model (what a step may load a registered model from)."""
+        return [v for name in self.names() for v in self.get(name).versions()]
 
     def names(self) -> list[str]:
         found = {k.split("/")[1] for k in self.store.list("models") if k.count("/") >= 2}

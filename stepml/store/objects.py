@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from stepml.core.layout import join
 from stepml.errors import StoreError
+from stepml.store.guard import Guarded
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -66,6 +67,9 @@ class LocalStore:
         self.root = str(self.base)
 
     def _p(self, key: str) -> Path:
+        parts = key.split("/")
+        if key.startswith("/") or ".." in parts or "\\" in key:  # whatever a manifest says: never outside the root
+            raise StoreError(f"refusing the key {key!r}: it leaves the artifact root {self.root}")
         return self.base / key
 
     def uri(self, key: str) -> str:
@@ -217,7 +221,7 @@ class S3Store:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.root = root.rstrip("/")
-        self.s3 = s3_client
+        self.s3: Any = Guarded(s3_client, self.root)
 
     def _k(self, key: str) -> str:
         return join(self.prefix, key)
@@ -273,7 +277,12 @@ class S3Store:
         return obj["Body"].read(), str(obj["ETag"])
 
     def write_bytes(self, key: str, data: bytes) -> None:
-        self.s3.put_object(Bucket=self.bucket, Key=self._k(key), Body=data)
+        from botocore.exceptions import ClientError
+
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=self._k(key), Body=data)
+        except ClientError as exc:
+            raise StoreError(f"cannot write {self.uri(key)}: {exc}") from exc
 
     def create_exclusive(self, key: str, data: bytes) -> bool:
         from botocore.exceptions import ClientError
@@ -317,19 +326,29 @@ class S3Store:
 
     def delete_prefix(self, prefix: str) -> None:
         keys = [self._k(k) for k in self.list(prefix)]
+        from botocore.exceptions import ClientError
+
         for i in range(0, len(keys), 1000):
-            self.s3.delete_objects(
-                Bucket=self.bucket,
-                Delete={"Objects": [{"Key": k} for k in keys[i : i + 1000]], "Quiet": True},
-            )
+            try:
+                self.s3.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": k} for k in keys[i : i + 1000]], "Quiet": True},
+                )
+            except ClientError as exc:
+                raise StoreError(f"cannot delete under {self.uri(prefix)}: {exc}") from exc
 
     def list(self, prefix: str) -> list[str]:
         full = self._k(prefix)
         strip = len(self.prefix) + 1 if self.prefix else 0
         out: list[str] = []
+        from botocore.exceptions import ClientError
+
         paginator = self.s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=full + "/" if full else ""):
-            out.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full + "/" if full else ""):
+                out.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
+        except ClientError as exc:
+            raise StoreError(f"cannot list {self.uri(prefix)}: {exc}") from exc
         if not out and self.exists(prefix):
             return [prefix]
         return sorted(out)

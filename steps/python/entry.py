@@ -45,7 +45,9 @@ def run(inv: Invocation) -> EntryResult:
     except Exception as exc:  # the user's code failed: name the function, keep the traceback in the log
         import traceback
 
-        traceback.print_exc()
+        from stepml.core.redact import redact
+
+        print(redact(traceback.format_exc()), file=sys.stderr, end="")
         raise StepExecutionError(
             inv.step, f"{inv.config['function']} raised {type(exc).__name__}: {exc} (traceback in the step's log)"
         ) from exc
@@ -117,11 +119,20 @@ def _input(inv: Invocation, source: str, *, streamed: bool) -> Any:
     return pq.ParquetDataset([str(f) for f in files]).read().to_pandas()
 
 
+class _Redacting(logging.Formatter):
+    """Log lines with secrets (keys, tokens, webhook URLs, secret environment values) masked."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from stepml.core.redact import redact
+
+        return redact(super().format(record))
+
+
 def _context(inv: Invocation) -> StepContext:
     logger = logging.getLogger(f"stepml.{inv.step}")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_Redacting("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
     inv.scratch.mkdir(parents=True, exist_ok=True)

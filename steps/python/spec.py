@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from stepml.spec.context import SpecContext, StepIssue
 from stepml.spec.models import StepSpec
@@ -57,6 +58,20 @@ class PythonStep(StepSpec):
     rows_per_file: int = Field(500_000, ge=1)
     secrets: dict[str, Secret] = {}  # environment variable -> where AWS keeps it
     iam: list[Statement] = []
+
+    @field_validator("config")
+    @classmethod
+    def _finite_config(cls, v: dict[str, Any]) -> dict[str, Any]:
+        """Config enters the key and crosses JSON boundaries (invocations, Step Functions): no NaN or infinity."""
+
+        def walk(x: Any, where: str) -> None:
+            if isinstance(x, float) and not math.isfinite(x):
+                raise ValueError(f"{where} must be a finite number, got {x!r}")
+            for k, item in x.items() if isinstance(x, dict) else enumerate(x) if isinstance(x, list) else ():
+                walk(item, f"{where}.{k}")
+
+        walk(v, "config")
+        return v
 
     @property
     def module(self) -> str:

@@ -11,7 +11,7 @@ looks finished.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stepml.entry import EntryResult, Invocation
-from stepml.errors import StepInputError
+from stepml.errors import StepInputError, write_error
 from steps._model import PREDICTION, SCORE, LoadedModel, load_model, thread_limit
 from steps._parquet import arrow_to_pandas, check_files, open_parquet
 from steps.score.summary import label, partition_result
@@ -130,18 +130,35 @@ def score_files(
         with pq.ParquetWriter(tmp, schema) as writer, thread_limit(threads):
             for path, pf in files.items():
                 try:
-                    for batch in pf.iter_batches(batch_size=batch_rows, columns=needed, use_threads=use_threads):
-                        writer.write_table(_score_batch(model, batch, schema, run_id, model_version, path, step))
+                    for batch in _read(pf, path, batch_rows, needed, use_threads, step):
+                        table = _score_batch(model, batch, schema, run_id, model_version, path, step)
+                        writer.write_table(table)  # an OSError here is the output's (a full disk), not the input's
                         rows += batch.num_rows
-                except (pa.ArrowException, OSError) as exc:
-                    raise StepInputError(step, f"input file {path} is corrupt or unreadable: {exc}") from exc
                 finally:
                     pf.close()
         os.replace(tmp, output)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise write_error(step, output, exc) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return ScoreResult(rows=rows, output=output)
+
+
+def _read(
+    pf: pq.ParquetFile, path: Path, batch_rows: int, columns: list[str], use_threads: bool, step: str
+) -> Iterator[pa.RecordBatch]:
+    """The file's batches; a read error is the input's (corrupt or unreadable), named by its path."""
+    batches = pf.iter_batches(batch_size=batch_rows, columns=columns, use_threads=use_threads)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as exc:
+            raise StepInputError(step, f"input file {path} is corrupt or unreadable: {exc}") from exc
+        yield batch
 
 
 def _score_batch(

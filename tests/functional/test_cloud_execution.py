@@ -205,3 +205,19 @@ def test_a_failing_step_retries_then_is_caught_notifies_and_fails(make_pipeline,
     (notice,) = notices
     assert notice["Subject"] == f"stepml {pipeline.name}: run failed"
     assert json.loads(notice["Message"])["Error"] == INJECTED
+
+
+def test_a_manifest_pointing_outside_its_step_is_not_a_cache_hit(make_pipeline, cloud) -> None:
+    spec = make_pipeline()
+    with cloud(load_spec(spec)) as rig:
+        first = rig.run()
+        assert set(_statuses(rig, first).values()) == {"ran"}
+        manifests = rig.manifests()
+        bucket = rig.values["ArtifactBucket"]
+        # the score manifest now names the train step's attempt folder as its output
+        bad = {**manifests["score"], "prefix": manifests["train"]["prefix"]}
+        key = f"{rig.pipeline.name}/steps/score/{bad['key']}/_manifest.json"
+        rig.s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(bad).encode())
+        second = rig.run()
+        statuses = _statuses(rig, second)
+        assert statuses["score"] == "ran" and statuses["train"] == "cached"

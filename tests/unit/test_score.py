@@ -226,3 +226,24 @@ def test_entry_failure_names_the_step_and_leaves_no_output(binary_dir: Path, tmp
     assert failure["error"] == "StepInputError" and failure["step"] == "score_customers"
     assert "['color']" in failure["message"] and "p1.parquet" in failure["message"]
     assert not list(out.rglob("*.parquet")) and not list(out.rglob("*.tmp"))  # nothing that looks finished
+
+
+def test_a_full_disk_is_a_write_error_naming_the_output_not_a_corrupt_input(
+    binary: LoadedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from stepml.errors import StepOutputError
+
+    source = write(make_frame(500), tmp_path / "in.parquet")
+    output = tmp_path / "out" / "predictions.parquet"
+
+    def full(self, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", full)
+    with pytest.raises(StepOutputError) as info:
+        score(binary, [source], output)
+    assert "predictions.parquet" in info.value.message and "disk is full" in info.value.message
+    assert "in.parquet" not in info.value.message
+    assert not output.exists() and not output.with_name(output.name + ".tmp").exists()

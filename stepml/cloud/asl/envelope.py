@@ -26,6 +26,11 @@ LOCK_WAIT_SECONDS = 30
 NOTIFY_FAILURE = "Notify failure"
 
 
+def _escape(text: str) -> str:
+    """``text`` as a literal in a StringMatches pattern."""
+    return text.replace("\\", "\\\\").replace("*", "\\*")
+
+
 def step_states(b: StepStates, after: str) -> None:
     """Add ``b``'s step, wrapped in the envelope, going to ``after`` when done (cached or committed)."""
     name, states = b.name, b.states
@@ -51,7 +56,12 @@ def step_states(b: StepStates, after: str) -> None:
         "And": [
             {"Or": [{"Variable": "$.cache.manifest.schema", "StringEquals": s} for s in READABLE_SCHEMAS]},
             {"Variable": "$.cache.manifest.key", "StringEqualsPath": b.plan("key")},
+            {"Variable": "$.cache.manifest.pipeline", "StringEquals": b.pipeline.name},
+            {"Variable": "$.cache.manifest.step", "StringEquals": name},
             {"Variable": "$.cache.manifest.prefix", "IsString": True},
+            # the prefix must be a folder of the step's own (never another step's, never '..' or a bucket root)
+            {"Variable": "$.cache.manifest.prefix", "StringMatches": _escape(f"{b.pipeline.name}/steps/{name}/") + "*"},
+            {"Not": {"Variable": "$.cache.manifest.prefix", "StringMatches": "*..*"}},
         ]
     }
     states[f"{name}: cache valid?"] = {

@@ -27,6 +27,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from stepml.core.redact import redact
+
 _FAILED_EVENTS = ("TaskFailed", "LambdaFunctionFailed", "MapRunFailed", "ExecutionFailed", "TaskTimedOut")
 
 
@@ -78,7 +80,7 @@ def step_reports(steps: Sequence[str], history: Iterable[Mapping[str, Any]]) -> 
         if kind.endswith("Failed") or kind.endswith("TimedOut"):
             details = next((v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {})
             if details.get("error"):
-                last_error = f"{details.get('error')}: {str(details.get('cause', ''))[:500]}"
+                last_error = redact(f"{details.get('error')}: {str(details.get('cause', ''))[:500]}")
         entered = event.get("stateEnteredEventDetails")
         if not entered:
             continue
