@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -13,8 +13,9 @@ from constructs import Construct
 
 from monitoring.metrics import NAMESPACE as METRICS_NAMESPACE
 from stepml.cloud.bundle import stage_asset
-from stepml.cloud.handlers.models import GROUP_PREFIX_ENV, group_name
+from stepml.cloud.handlers.models import GROUP_PREFIX_ENV
 from stepml.spec import Pipeline
+from steps.extract.probe_cloud import ATHENA_WORKGROUP_ENV
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 HANDLERS = {
@@ -37,6 +38,7 @@ class PipelineFunctions(Construct):
         bucket: s3.IBucket,
         topic_arn: str,
         model_group_prefix: str,
+        athena_workgroup: str | None = None,
     ) -> None:
         super().__init__(scope, id_)
         self.asset_dir = stage_asset(pipeline, asset_dir)
@@ -74,6 +76,7 @@ class PipelineFunctions(Construct):
                     "ARTIFACT_BUCKET": bucket.bucket_name,
                     "TOPIC_ARN": topic_arn,
                     **({GROUP_PREFIX_ENV: model_group_prefix} if name == "Plan" else {}),
+                    **({ATHENA_WORKGROUP_ENV: athena_workgroup} if name == "Plan" and athena_workgroup else {}),
                     **extra.get(name, {}),
                 },
             )
@@ -92,24 +95,3 @@ class PipelineFunctions(Construct):
         self.roles["Notify"].add_to_policy(  # each execution's run record, <pipeline>/runs/<run id>.json
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{pipeline.name}/runs/*")])
         )
-        lookups = [s.lookup for s in pipeline.plan_input.steps if s.lookup]
-        if lookups:  # model@alias resolved in the plan (stepml.cloud.handlers.models), recorded for the notify
-            plans = bucket.arn_for_objects(f"{pipeline.name}/plans/*")
-            self.roles["Plan"].add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[plans]))
-            self.roles["Notify"].add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[plans]))
-            groups = sorted({group_name(model_group_prefix, str(x["model"])) for x in lookups})
-            stack = Stack.of(self)
-            self.roles["Plan"].add_to_policy(
-                iam.PolicyStatement(
-                    actions=["sagemaker:DescribeModelPackage"],
-                    resources=[
-                        stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{g}/*")
-                        for g in groups
-                    ],
-                )
-            )
-            # ListModelPackages takes no resource-level permission
-            # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html
-            self.roles["Plan"].add_to_policy(
-                iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"])
-            )

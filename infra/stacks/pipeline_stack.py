@@ -13,6 +13,7 @@ from infra.constructs.containers import StepContainers
 from infra.constructs.functions import PipelineFunctions
 from infra.constructs.network import Network
 from infra.constructs.notifications import ExecutionNotifications
+from infra.constructs.plan_lookups import PlanLookupGrants
 from infra.constructs.processing import ProcessingRoles
 from infra.constructs.schedule import PipelineSchedule
 from infra.constructs.state_machine import PipelineStateMachine
@@ -71,6 +72,18 @@ class PipelineStack(Stack):
             bucket=bucket,
             topic_arn=topic.topic_arn,
             model_group_prefix=training.group_prefix,
+            athena_workgroup=data.workgroup.name if data.workgroup else None,
+        )
+        PlanLookupGrants(
+            self,
+            "PlanLookups",
+            pipeline=pipeline,
+            plan_role=functions.roles["Plan"],
+            notify_role=functions.roles["Notify"],
+            bucket=bucket,
+            model_group_prefix=training.group_prefix,
+            warehouse_bucket_arns=config.warehouse_bucket_arns,
+            athena_workgroup=data.workgroup.name if data.workgroup else None,
         )
         subnets = network.task_subnets.subnet_ids
         substitutions = {

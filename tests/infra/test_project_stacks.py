@@ -93,3 +93,35 @@ def test_two_pipelines_gating_the_same_model_are_refused(tmp_path: Path) -> None
     app = cdk.App(outdir=str(tmp_path / "out"), context={"image_uri": IMAGE_URI, "project": str(tmp_path / "x.yaml")})
     with pytest.raises(SpecError, match="model 'shared' is also registered by pipeline 'one'"):
         build_project(app, configs_from_context(app), nag=False)
+
+
+def test_the_plan_function_may_probe_the_extracts_sources(tmp_path: Path) -> None:
+    """The extracts' data version is probed in the plan Lambda: ``glue:GetTable`` must be allowed on the catalog,
+    the database and the table - a Data Catalog resource is authorized along its hierarchy, whose ARNs are
+    ``...:catalog``, ``...:database/<db>`` and ``...:table/<db>/<table>``
+    (https://docs.aws.amazon.com/glue/latest/dg/glue-specifying-resource-arns.html) - and ``s3:ListBucket`` on
+    the buckets holding the tables (ListObjectsV2 needs it:
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html)."""
+    import aws_cdk as cdk
+
+    from infra.app import build_project, configs_from_context
+
+    context = {"image_uri": IMAGE_URI, "spec": str(ROOT / "pipeline.yaml"), "warehouse_buckets": "my-lake"}
+    app = cdk.App(outdir=str(tmp_path / "out"), context=context)
+    [stacks] = build_project(app, configs_from_context(app), nag=False)
+    app.synth()
+    template = json.loads((tmp_path / "out" / f"{stacks.pipeline.stack_name}.template.json").read_text())
+    functions = resources(template, "AWS::Lambda::Function")
+    plan_id = next(k for k, f in functions.items() if f["Properties"]["Handler"].endswith("plan.handler"))
+    role_ref = functions[plan_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements = [
+        s
+        for p in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role_ref} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    glue = next(s for s in statements if s["Action"] == "glue:GetTable")
+    text = json.dumps(glue["Resource"])
+    assert ":catalog" in text and ":database/stepml_sample" in text and ":table/stepml_sample/*" in text
+    listing = next(s for s in statements if s["Action"] == "s3:ListBucket")
+    assert ":s3:::my-lake" in json.dumps(listing["Resource"])
