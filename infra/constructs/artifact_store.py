@@ -37,12 +37,19 @@ class ArtifactStore(Construct):
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="artifacts/",
             lifecycle_rules=[
+                # no current object under a pipeline expires by age: what is kept is `stepml gc`'s decision (outputs
+                # runs, champions and locks refer to); what gc deletes becomes a noncurrent version, gone after
+                # `noncurrent_days`, and its delete marker after that - so storage stops growing with every run
                 s3.LifecycleRule(
                     id="expire-old-versions",
                     noncurrent_version_expiration=Duration.days(noncurrent_days),
+                    expired_object_delete_marker=True,
                     abort_incomplete_multipart_upload_after=Duration.days(7),
                 ),
                 s3.LifecycleRule(id="expire-athena-results", prefix="athena-results/", expiration=Duration.days(7)),
+                # what each execution's plan resolved: read by the notify Lambda (again after a redrive, which
+                # AWS allows for 14 days)
+                s3.LifecycleRule(id="expire-plan-records", prefix="plans/", expiration=Duration.days(30)),
             ],
             removal_policy=policy,
         )

@@ -8,7 +8,7 @@
   https://docs.aws.amazon.com/glue/latest/dg/glue-specifying-resource-arns.html) and ``s3:ListBucket`` on the
   warehouse buckets; a declared probe query also runs on Athena, with the workgroup's results in the artifact
   bucket (https://docs.aws.amazon.com/athena/latest/ug/fine-grained-access-to-glue-resources.html);
-- the record of what the plan found (``<pipeline>/plans/``), which the notify Lambda reads back.
+- the record of what the plan found (``plans/<pipeline>/``), which the notify Lambda reads back.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class PlanLookupGrants(Construct):
 
         if not lookups:
             return
-        plans = bucket.arn_for_objects(f"{pipeline.name}/plans/*")
+        plans = bucket.arn_for_objects(f"plans/{pipeline.name}/*")  # stepml.core.layout.plan_record_key
         allow(["s3:PutObject"], [plans])
         notify_role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[plans]))
         models = sorted({str(x["model"]) for x in lookups if x.get("kind", "model") == "model"})
@@ -97,5 +97,5 @@ class PlanLookupGrants(Construct):
             "AwsSolutions-IAM5",
             "The plan Lambda lists model packages (no resource-level permission), describes the packages of its "
             "models' groups, reads the Glue tables of the warehouse database and lists the warehouse buckets to "
-            "probe their data version, and writes its record under <pipeline>/plans/.",
+            "probe their data version, and writes its record under plans/<pipeline>/.",
         )

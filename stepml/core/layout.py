@@ -6,7 +6,7 @@
     <pipeline>/runs/<run_id>.json                      one run's record: what each step did
     <pipeline>/metrics/<stamp>-<run_id>.json           one run's metric history record (the check step's)
     <pipeline>/failures/<run_id>/<step>/logs/...       the logs of a failed attempt, kept for reading
-    <pipeline>/plans/<execution>.json                  what a cloud execution's plan resolved (model lookups)
+    plans/<pipeline>/<execution>.json                  what a cloud execution's plan resolved (expire after 30 days)
     models/<model>/...                                 the model registry of a project (stepml.store.models)
 
 Every key is built here, for the local runner, the cloud Lambdas and the CLI alike.
@@ -52,8 +52,9 @@ def failure_prefix(pipeline: str, run_id: str, step: str) -> str:
 
 
 def plan_record_key(pipeline: str, execution_name: str) -> str:
-    """What a cloud execution's plan resolved (model lookups), for rebuilding its keys after the fact."""
-    return join(pipeline, "plans", f"{execution_name}.json")
+    """What a cloud execution's plan resolved (its lookups), for rebuilding its keys after the fact; a top-level
+    prefix, so one lifecycle rule expires them (an execution can be redriven for 14 days)."""
+    return join("plans", pipeline, f"{execution_name}.json")
 
 
 def runs_prefix(pipeline: str) -> str:

@@ -86,8 +86,9 @@ class WarehouseProbe:
             quoted = ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
             try:
                 count, digest = con.execute(f"SELECT count(*), sum(hash(t)) FROM {quoted} AS t").fetchone()
-            except Exception as exc:  # duckdb.CatalogException and friends
-                raise QueryError(step, f"cannot probe source table {name!r}: {str(exc).splitlines()[0]}") from None
+            except Exception as exc:  # duckdb.CatalogException: the extract's own query then names the error
+                self._tables[name] = ["unreadable", str(exc).splitlines()[0]]
+                return self._tables[name]
             self._tables[name] = [int(count), str(digest)]
         return self._tables[name]
 

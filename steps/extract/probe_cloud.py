@@ -41,7 +41,10 @@ class CloudProbe:
         glue, s3 = self.clients("glue"), self.clients("s3")
         try:
             described = glue.get_table(DatabaseName=database, Name=table)["Table"]
-        except Exception as exc:
+        except glue.exceptions.EntityNotFoundException as exc:  # the extract's own query then names the error
+            self._tables[name] = {"missing": str(exc)[:200]}
+            return self._tables[name]
+        except Exception as exc:  # AccessDenied, throttling: the data version cannot be known
             raise QueryError(step, f"cannot probe source table {database}.{table} in Glue: {exc}") from None
         location = str(described.get("StorageDescriptor", {}).get("Location") or "")
         if not location.startswith("s3://"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -54,17 +55,9 @@ class ExtractStep(StepSpec):
         return {"sql_path": self.sql, "rows_per_file": self.rows_per_file, "sql": text_digest(ctx.read_text(self.sql))}
 
     def source_tables(self, ctx: SpecContext) -> list[str]:
-        """The tables the SQL reads (its CTEs aside), as written."""
-        import re
-
-        import sqlglot
-        from sqlglot import exp
-
-        text = re.sub(r"(?<![:\w]):([A-Za-z_]\w*)", "NULL", ctx.read_text(self.sql))
-        tree = sqlglot.parse_one(text, read="trino")
-        ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
-        names = {".".join(p for p in (t.db, t.name) if p) for t in tree.find_all(exp.Table) if t.name not in ctes}
-        return sorted(names)
+        """The tables the SQL reads - the names after FROM and JOIN, its CTEs aside - found without parsing (a
+        cached run imports no SQL parser); ``data_version.tables`` overrides them."""
+        return source_tables(ctx.read_text(self.sql))
 
     def lookup(self, ctx: SpecContext) -> dict[str, Any] | None:
         """The data version of the sources (``steps.extract.probe`` locally, ``steps.extract.probe_cloud`` in AWS)."""
@@ -94,3 +87,32 @@ class ExtractStep(StepSpec):
             "min_rows": self.min_rows,
             "sql": template(ctx.read_text(self.sql), names, dialect=dialect, step=ctx.name),
         }
+
+
+_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'", re.S)
+_NAME = r'(?:"[^"]+"|[A-Za-z_][\w$]*)'
+_SOURCE = re.compile(rf"\b(?:FROM|JOIN)\s+({_NAME}(?:\s*\.\s*{_NAME})*)", re.I)
+_CTE = re.compile(rf"(?:\bWITH\s+(?:RECURSIVE\s+)?|,\s*)({_NAME})\s+AS\s*\(", re.I)
+# more tables of a FROM list: ", name" after a table and its optional alias
+_MORE = re.compile(rf"\s*(?:(?:AS\s+)?(?!(?:WHERE|JOIN|ON|GROUP|ORDER|LIMIT|UNION|LEFT|RIGHT|INNER|FULL|CROSS)\b){_NAME})?"
+                   rf"\s*,\s*({_NAME}(?:\s*\.\s*{_NAME})*)", re.I)  # fmt: skip
+
+
+def source_tables(sql: str) -> list[str]:
+    """Table names after FROM/JOIN (comments and string literals removed; CTE names and table functions aside)."""
+    text = _COMMENTS.sub(" ", sql)
+    ctes = {m.group(1).strip('"').lower() for m in _CTE.finditer(text)}
+    found = set()
+    for m in _SOURCE.finditer(text):
+        names, end = [m.group(1)], m.end()
+        if m.group(0).upper().startswith("FROM"):
+            while (more := _MORE.match(text, end)) is not None:
+                names.append(more.group(1))
+                end = more.end()
+        for i, raw in enumerate(names):
+            name = ".".join(part.strip().strip('"') for part in raw.split("."))
+            after = text[m.end(1) :].lstrip() if i == 0 else ""
+            if name.lower() in ctes or after.startswith("("):  # a CTE, or a table function like UNNEST(...)
+                continue
+            found.add(name)
+    return sorted(found)

@@ -20,7 +20,6 @@ from stepml.app import make_store, read_output
 from stepml.cloud.asl import compile_pipeline
 from stepml.core import layout
 from stepml.core.manifest import read_manifest
-from stepml.core.plan import empty_registry, make_plan
 from stepml.errors import RunError, SpecError, StepExecutionError, StepInputError
 from stepml.local.runner import LocalRunner
 from stepml.spec import load_spec
@@ -109,7 +108,7 @@ def test_a_user_function_runs_as_a_step_and_its_table_is_committed(tmp_path, sam
     pipeline, record = run(spec)
     assert {s.name: s.status for s in record.steps} == {"invitations": "ran", "features": "ran", "summary": "ran"}
     store = make_store(pipeline.spec.artifact_root)
-    plan = make_plan(pipeline.plan_input, {}, empty_registry)
+    plan = LocalRunner(pipeline, make_store(pipeline.spec.artifact_root)).plan({})
     features = read_manifest(store, pipeline.name, "features", plan.step("features").key)
     assert features is not None
     frame = read_output(pipeline, store, features)
@@ -145,7 +144,8 @@ def test_the_key_holds_the_users_code_and_what_it_imports(tmp_path, sample_wareh
     package = spec.parent / "myproj"
 
     def keys() -> dict[str, str]:
-        return {s.name: s.key for s in make_plan(load_spec(spec).plan_input, {}, empty_registry).steps}
+        pipeline = load_spec(spec)
+        return {s.name: s.key for s in LocalRunner(pipeline, make_store(pipeline.spec.artifact_root)).plan({}).steps}
 
     before = keys()
     files = load_spec(spec).code_digest("features").files(spec.parent)
@@ -185,7 +185,7 @@ def test_a_failing_user_function_is_named_and_its_traceback_kept(tmp_path, sampl
     # nothing was committed for the step; the extract it read stays
     pipeline = load_spec(spec)
     store = make_store(pipeline.spec.artifact_root)
-    plan = make_plan(pipeline.plan_input, {}, empty_registry)
+    plan = LocalRunner(pipeline, make_store(pipeline.spec.artifact_root)).plan({})
     assert read_manifest(store, pipeline.name, "boom", plan.step("boom").key) is None
     assert not list(Path(store.uri(layout.step_prefix(pipeline.name, "boom", plan.step("boom").key))).glob("*"))
     assert read_manifest(store, pipeline.name, "invitations", plan.step("invitations").key) is not None

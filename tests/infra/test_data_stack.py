@@ -71,3 +71,21 @@ def test_athena_workgroup_from_spec_writes_results_to_the_bucket(synth: Synth) -
             ),
         },
     )
+
+
+def test_lifecycle_rules_agree_with_stepml_gc(synth: Synth) -> None:
+    """What is kept is ``stepml gc``'s decision, so no rule expires a current object a run, champion or lock may
+    still refer to: only Athena's query results, the plan records (``plans/``) and the access logs expire by age.
+    What gc deletes in a versioned bucket becomes a noncurrent version, which a rule expires, and its delete marker
+    is removed once no version is left, so storage stops growing (a rule's Expiration applies to current versions,
+    NoncurrentVersionExpiration to noncurrent ones, ExpiredObjectDeleteMarker to lone markers:
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_LifecycleRule.html)."""
+    from tests.infra.conftest import resources
+
+    buckets = resources(synth.templates["data"], "AWS::S3::Bucket")
+    artifact = next(b for b in buckets.values() if "VersioningConfiguration" in b["Properties"])
+    rules = artifact["Properties"]["LifecycleConfiguration"]["Rules"]
+    expiring = {r.get("Prefix", ""): r["ExpirationInDays"] for r in rules if "ExpirationInDays" in r}
+    assert expiring == {"athena-results/": 7, "plans/": 30}  # never "" (everything) nor a pipeline's folder
+    versions = next(r for r in rules if "NoncurrentVersionExpiration" in r)
+    assert versions.get("Prefix", "") == "" and versions["ExpiredObjectDeleteMarker"] is True

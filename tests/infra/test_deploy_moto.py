@@ -187,7 +187,13 @@ def test_state_machine_runs_the_compiled_definition_wired_to_the_deployed_resour
     for name, module in (("PlanFunctionArn", "plan"), ("CommitFunctionArn", "commit")):
         config = lambda_.get_function(FunctionName=values[name])["Configuration"]
         assert config["Handler"] == f"stepml.cloud.handlers.{module}.handler", name
-        lookups = {"STEPML_MODEL_GROUP_PREFIX": "stepml-dev"} if module == "plan" else {}  # the gate's champion
+        # the plan's lookups: the gate's champion (model groups), the extracts' data versions (a probe query's
+        # workgroup)
+        lookups = (
+            {"STEPML_MODEL_GROUP_PREFIX": "stepml-dev", "STEPML_ATHENA_WORKGROUP": values["AthenaWorkGroup"]}
+            if module == "plan"
+            else {}
+        )
         assert config["Environment"]["Variables"] == {
             "ARTIFACT_BUCKET": values["ArtifactBucket"],
             "TOPIC_ARN": topic_arn,

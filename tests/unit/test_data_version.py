@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from stepml.app import make_store
-from stepml.errors import QueryError, StepInputError
+from stepml.errors import StepInputError
 from stepml.local.runner import LocalRunner
 from stepml.spec import load_spec
 from steps.extract.probe_cloud import lookup_resolver
@@ -72,11 +72,12 @@ def test_a_declared_probe_and_max_age(spec: Path, tmp_path: Path) -> None:
     assert later.plan({}).step("extract_score").key != runner.plan({}).step("extract_score").key
 
 
-def test_a_missing_source_table_is_a_named_error(spec: Path, tmp_path: Path) -> None:
+def test_a_missing_source_table_is_left_to_the_extract_to_name(spec: Path, tmp_path: Path) -> None:
     raw = small_spec_dict(tmp_path)
     raw["steps"]["extract_score"]["data_version"] = {"tables": ["no_such_table"]}
-    with pytest.raises(QueryError, match=r"step 'extract_score'.*cannot probe source table 'no_such_table'"):
-        keys(write_spec(tmp_path, raw))
+    pipeline = load_spec(write_spec(tmp_path, raw))
+    found = LocalRunner(pipeline, make_store(pipeline.spec.artifact_root)).plan({}).step("extract_score").resolved
+    assert found is not None and found["tables"]["no_such_table"][0] == "unreadable"  # planned; the query says why
 
 
 # ----------------------------------------------------------------------------------------------- in AWS
@@ -100,8 +101,23 @@ def test_the_aws_probe_lists_the_glue_tables_objects(s3: Any) -> None:
     moved = lookup_resolver(clients, config, {}, "2026-05-01T03:00:00Z")("extract", lookup, {})
     assert moved is not None and moved["digest"] != first["digest"]
     missing = {**lookup, "tables": ["nope"]}
-    with pytest.raises(QueryError, match=r"cannot probe source table wh\.nope in Glue"):
-        lookup_resolver(clients, config, {}, "2026-05-01T03:00:00Z")("extract", missing, {})
+    absent = lookup_resolver(clients, config, {}, "2026-05-01T03:00:00Z")("extract", missing, {})
+    assert absent is not None and "missing" in absent["tables"]["nope"]  # the UNLOAD then fails, naming the step
     redshift = {"steps": {"extract": {"engine": "redshift"}}}
     with pytest.raises(StepInputError, match=r"Redshift set data_version\.tables"):
         lookup_resolver(clients, redshift, {}, "2026-05-01T03:00:00Z")("extract", lookup, {})
+
+
+@pytest.mark.parametrize(
+    ("sql", "tables"),
+    [
+        ("SELECT * FROM a AS x, b y, db.c WHERE 1=1", ["a", "b", "db.c"]),
+        ('WITH x AS (SELECT * FROM a.b JOIN "c" ON 1=1) SELECT * FROM x JOIN UNNEST(arr) AS t(v)', ["a.b", "c"]),
+        ("SELECT 1 FROM t -- FROM commented\nWHERE s = 'from quoted' /* JOIN hidden */", ["t"]),
+        ("SELECT * FROM orders o LEFT JOIN customers c ON o.id = c.id", ["customers", "orders"]),
+    ],
+)
+def test_the_tables_an_extract_reads_are_found_without_a_parser(sql: str, tables: list[str]) -> None:
+    from steps.extract.spec import source_tables
+
+    assert source_tables(sql) == tables
