@@ -135,18 +135,14 @@ def _functions(bucket: str, s3: Any, pipeline: Pipeline) -> dict[str, Callable[[
     plan's data-version probe: the rig's warehouse is the DuckDB file (the worker answers Athena from it), so the
     probe reads it (``steps.extract.probe``) where AWS lists the Glue tables' S3 objects
     (``steps.extract.probe_cloud``, tested on moto's Glue and S3 in the unit tests)."""
-    from unittest import mock
-
     from stepml.cloud.handlers import commit, plan
     from stepml.cloud.handlers._config import load_config
-    from steps.extract import cloud as extract_cloud
     from steps.extract.probe import resolver as warehouse_probe
 
     clients = {"cloudwatch": boto3.client("cloudwatch", region_name=REGION)}
 
     def plan_handler(event: dict[str, Any]) -> Any:
-        with mock.patch.object(extract_cloud, "lookup_resolver", lambda *_: warehouse_probe(pipeline)):
-            return plan.handler(event)
+        return plan.handler(event, resolvers={"data": warehouse_probe(pipeline)})
 
     def commit_handler(event: dict[str, Any]) -> Any:
         if event.get("action") != "commit":

@@ -79,9 +79,15 @@ def plan_payload(
     }
 
 
-def resolver(config: Mapping[str, Any], environment: Mapping[str, str], started_at: str) -> Resolver | None:
+def resolver(
+    config: Mapping[str, Any],
+    environment: Mapping[str, str],
+    started_at: str,
+    by_kind: dict[str, Resolver] | None = None,
+) -> Resolver | None:
     """What the plan's lookups find: models in their SageMaker model package groups, anything else by the step's
-    type (an extract's data version: its cloud facet's ``lookup_resolver``). None when no step looks anything up."""
+    type (an extract's data version: its cloud facet's ``lookup_resolver``); ``by_kind`` answers some kinds
+    instead (a test rig whose warehouse is a DuckDB file). None when no step looks anything up."""
     steps = [s for s in config["plan_input"]["steps"] if s.get("lookup")]
     if not steps:
         return None
@@ -94,7 +100,7 @@ def resolver(config: Mapping[str, Any], environment: Mapping[str, str], started_
             clients[service] = boto3.client(service)  # type: ignore[call-overload]
         return clients[service]
 
-    by_kind: dict[str, Resolver] = {}
+    by_kind = dict(by_kind or {})
 
     def resolve(step: str, lookup: Mapping[str, Any], upstream: Mapping[str, str]) -> dict[str, Any] | None:
         kind = str(lookup.get("kind", "model"))
@@ -111,7 +117,9 @@ def resolver(config: Mapping[str, Any], environment: Mapping[str, str], started_
     return resolve
 
 
-def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+def handler(
+    event: Mapping[str, Any], context: Any = None, *, resolvers: dict[str, Resolver] | None = None
+) -> dict[str, Any]:
     config = load_config()
     started_at = str(event["started_at"])
     payload = plan_payload(
@@ -122,7 +130,7 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         execution_name=str(event["execution_name"]),
         started_at=started_at,
         environment=os.environ,
-        resolve=resolver(config, os.environ, started_at),
+        resolve=resolver(config, os.environ, started_at, resolvers),
     )
     resolved = {n: e["resolved"] for n, e in payload["steps"].items() if "resolved" in e}
     if resolved:  # the notify Lambda rebuilds the run's keys from it (the champion may move during the run)
