@@ -10,7 +10,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from infra.nag import suppress
-from stepml.cloud.handlers.models import group_name
+from stepml.cloud.handlers.models import GROUP_NAME, group_name
 
 
 class Training(Construct):
@@ -21,6 +21,12 @@ class Training(Construct):
         stack = Stack.of(self)
         self.group_prefix = group_prefix
         self.group_names = {m: group_name(group_prefix, m) for m in models}
+        for model, name in self.group_names.items():
+            if not GROUP_NAME.match(name):
+                raise ValueError(
+                    f"the model package group of model {model!r}, {name!r}, is not a valid ModelPackageGroupName "
+                    "(1-63 characters of [a-zA-Z0-9] and '-'): shorten the model's name or the stage"
+                )
         self.groups = {
             m: sagemaker.CfnModelPackageGroup(
                 self,

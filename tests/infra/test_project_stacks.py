@@ -125,3 +125,26 @@ def test_the_plan_function_may_probe_the_extracts_sources(tmp_path: Path) -> Non
     assert ":catalog" in text and ":database/stepml_sample" in text and ":table/stepml_sample/*" in text
     listing = next(s for s in statements if s["Action"] == "s3:ListBucket")
     assert ":s3:::my-lake" in json.dumps(listing["Resource"])
+
+
+def test_a_model_package_group_name_aws_refuses_is_an_error_at_synth(tmp_path: Path) -> None:
+    """ModelPackageGroupName: "Length Constraints: Minimum length of 1. Maximum length of 63. Pattern:
+    [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}" (https://docs.aws.amazon.com/sagemaker/latest/APIReference/
+    API_CreateModelPackageGroup.html). The name is never truncated - two models would share a registry - so a
+    stage too long for a model's name fails the synth, naming both."""
+    import aws_cdk as cdk
+
+    from infra.app import build_project, configs_from_context
+    from stepml.cloud.handlers.models import GROUP_NAME, group_name
+
+    assert GROUP_NAME.match(group_name("stepml-prod", "a" * 48))  # the longest model name with a short stage
+    stage = "s" * 20
+    context = {"image_uri": IMAGE_URI, "spec": str(ROOT / "pipeline.yaml"), "stage": stage}
+    raw = (ROOT / "pipeline.yaml").read_text().replace("name: job-matching", "name: " + "j" * 40)
+    raw = raw.replace("sql/", str(ROOT / "sql") + "/")
+    spec = tmp_path / "long.yaml"
+    spec.write_text(raw)
+    context["spec"] = str(spec)
+    app = cdk.App(outdir=str(tmp_path / "out"), context=context)
+    with pytest.raises(ValueError, match=r"model package group of model 'j{40}'.*not a valid ModelPackageGroupName"):
+        build_project(app, configs_from_context(app), nag=False)

@@ -12,6 +12,7 @@ challenger the latest package that is not the champion - the same aliases as the
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,9 +22,13 @@ from stepml.errors import StepExecutionError
 GROUP_PREFIX_ENV = "STEPML_MODEL_GROUP_PREFIX"
 
 
+GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # CreateModelPackageGroup's ModelPackageGroupName
+
+
 def group_name(prefix: str, model: str) -> str:
-    """The model package group of ``model`` (at most 63 characters: ``[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}``)."""
-    return f"{prefix}-{model}"[:63].rstrip("-")
+    """The model package group of ``model``: ``<prefix>-<model>`` (never truncated: two models must not share a
+    group; the stacks check the name against :data:`GROUP_NAME` at synth)."""
+    return f"{prefix}-{model}"
 
 
 def package_digest(metadata: Mapping[str, Any], arn: str, model_uri: str) -> str:
