@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stepml.errors import QueryError, StepInputError
+from stepml.errors import QueryError
 
 if TYPE_CHECKING:
     from stepml.spec.pipeline import Pipeline
@@ -115,8 +115,8 @@ def resolver(pipeline: Pipeline, *, clock: Any = time.time, store: Any = None) -
     probes: list[WarehouseProbe] = []
 
     def resolve(step: str, lookup: Mapping[str, Any], upstream: Mapping[str, str]) -> dict[str, Any] | None:
-        if not warehouse.exists():
-            raise StepInputError(step, f"warehouse file {warehouse} does not exist: its data version cannot be probed")
+        if not warehouse.exists():  # no data version; the extract itself, if it runs, names the missing file
+            return None
         if not probes:
             probes.append(WarehouseProbe(warehouse, store))
         return probes[0].resolve(step, lookup, clock())
