@@ -30,7 +30,6 @@ from stepml.errors import LockError, StepmlError
 from stepml.store.lock import Owner, StepLock
 from stepml.store.objects import Store
 
-ALIASES = ("champion", "challenger")
 _log = logging.getLogger("stepml.registry")
 
 
