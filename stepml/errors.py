@@ -2,6 +2,7 @@
 
     StepmlError                      base of everything stepml raises on purpose
     ├── SpecError                    pipeline.yaml is invalid (all problems at once, with file locations)
+    │   └── ExperimentChangedError   a running experiment's salt/weights differ from its first record
     ├── ParamError                   a run parameter is unknown or of the wrong type (all problems at once)
     ├── StoreError                   the artifact store (local path or s3://) failed or holds a damaged object
     ├── LockError                    a step lock could not be taken or kept
@@ -73,6 +74,13 @@ class SpecError(_IssuesError):
 
     title = "invalid pipeline spec"
     exit_code = 2
+
+
+class ExperimentChangedError(SpecError):
+    """A running experiment's spec disagrees with its first persisted record: its salt, weights, layer, offset,
+    unit or kind changed (that would move units already assigned). Rename the experiment to start a new one."""
+
+    title = "a running experiment was changed"
 
 
 class ParamError(_IssuesError):
