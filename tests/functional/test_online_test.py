@@ -144,7 +144,11 @@ def test_changing_a_running_experiments_weights_fails_before_serving(finished: A
 
 
 def test_experiment_commands(finished: Any) -> None:
-    spec = finished[0]
+    spec, record = finished[0], finished[3]
+    report = stepml_cli(spec, "report", record.run_id, "--out", str(spec.with_name("report.html")), "--no-evidently")
+    assert report.returncode == 0, report.stderr
+    page = spec.with_name("report.html").read_text()
+    assert "Online test ranker-ab (ab)" in page and "id='readout-ranker-ab'" in page and "apply_rate" in page
     listed = stepml_cli(spec, "experiments")
     assert listed.returncode == 0, listed.stderr
     assert "ranker-ab" in listed.stdout and "ranker-ab-2026-05" in listed.stdout
@@ -176,6 +180,10 @@ def test_the_serving_is_identical_in_the_moto_rig(finished: Any, cloud: Any) -> 
         )
         record_body = s3.get_object(Bucket=BUCKET, Key="experiments/ranker-ab/experiment.json")["Body"].read()
         assert json.loads(record_body)["salt"] == "ranker-ab-2026-05"
+        history = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{pipeline.name}/metrics/")["Contents"]
+        points = [p for o in history for p in json.loads(s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read())
+                  ["datapoints"]]  # fmt: skip
+        assert {"SampleRatioMismatch", "SRMPValue", "MultipleExposureShare"} <= {p["metric"] for p in points}
     here = output(store, pipeline, record, "serve", "tables/assignments")
     merged = here.merge(cloud_assignments, on="unit", suffixes=("_local", "_cloud"))
     assert len(merged) == len(here) == len(cloud_assignments)
