@@ -1,0 +1,1 @@
+"""Online experiments over batch scores: A/B tests, interleaving and shadow comparisons."""
