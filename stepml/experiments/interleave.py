@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -141,30 +142,55 @@ def _coin_bits(salt: str, units: Sequence[object], count: int) -> npt.NDArray[np
     return bits[:, : max(count, 1)].astype(bool)
 
 
-def _lists(frame: pd.DataFrame, k: int, unit: str, item: str, rank: str, variant: str) -> pd.DataFrame:
-    """The rows as ``u, item, rank, b`` (b: ranker B), checked."""
+@dataclass(frozen=True)
+class _Rows:
+    """The rankings' rows sorted by unit, ranker (B: ``is_b``) and rank, as codes into ``units`` and ``items``."""
+
+    u: npt.NDArray[np.int64]
+    units: pd.Index
+    item: npt.NDArray[np.int64]
+    items: pd.Index
+    is_b: npt.NDArray[np.bool_]
+
+
+def _rows(frame: pd.DataFrame, k: int, unit: str, item: str, rank: str, variant: str) -> _Rows:
     missing = [c for c in (unit, item, rank, variant) if c not in frame.columns]
     if missing:
         raise fail("frame", f"column(s) {missing} are not in the frame (columns: {', '.join(map(str, frame.columns))})")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise fail("k", f"expected an integer >= 1, got {k!r}")
-    if frame[[unit, item]].isna().any().any():
+    u, units = pd.factorize(frame[unit], sort=False)
+    i, items = pd.factorize(frame[item], sort=False)
+    if (u < 0).any() or (i < 0).any():
         raise fail("frame", "rows with a missing unit or item")
-    bad = sorted(set(map(str, frame[variant].unique())) - {"A", "B"})
+    bad = sorted(set(map(str, pd.unique(frame[variant]))) - {"A", "B"})
     if bad:
         raise fail("variant", f"expected the rankers 'A' and 'B', got {bad}")
     ranks = pd.to_numeric(frame[rank], errors="coerce").to_numpy(np.float64)
     if not np.isfinite(ranks).all():
         raise fail("rank", "missing or non-numeric ranks")
-    data = pd.DataFrame({"u": frame[unit].to_numpy(), "item": frame[item].to_numpy(), "rank": ranks})
-    data["b"] = (frame[variant].astype(str) == "B").to_numpy()
-    for cols, what in ((["u", "b", "item"], "an item twice"), (["u", "b", "rank"], "two items at one rank")):
-        dup = data.duplicated(cols)
+    is_b = (frame[variant] == "B").to_numpy(dtype=bool)
+    order = np.lexsort((ranks, is_b, u))
+    u, i, is_b, ranks = u[order].astype(np.int64), i[order].astype(np.int64), is_b[order], ranks[order]
+    group = u * 2 + is_b
+    same = group[1:] == group[:-1]
+    for dup, what in (
+        (_repeated(group * max(len(items), 1) + i), "an item twice"),
+        (same & (ranks[1:] == ranks[:-1]), "two items at one rank"),
+    ):
         if dup.any():
-            row = data[dup].iloc[0]
-            ranker = "B" if row["b"] else "A"
-            raise fail("frame", f"ranker {ranker} ranks {what} for unit {row['u']!r}")
-    return data
+            at = int(np.argmax(dup)) + 1
+            ranker = "B" if is_b[at] else "A"
+            raise fail("frame", f"ranker {ranker} ranks {what} for unit {units[u[at]]!r}")
+    return _Rows(u, pd.Index(units), i, pd.Index(items), is_b)
+
+
+def _repeated(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Per position after the first: the key occurred before (in any order)."""
+    order = np.argsort(keys, kind="stable")
+    seen = np.zeros(keys.size, dtype=bool)
+    seen[order[1:]] = keys[order[1:]] == keys[order[:-1]]
+    return seen[1:]
 
 
 def interleave_frame(
@@ -186,14 +212,11 @@ def interleave_frame(
     """
     if method not in ("team_draft", "balanced"):
         raise fail("method", f"expected 'team_draft' or 'balanced', got {method!r}")
-    data = _lists(frame, k, unit, item, rank, variant)
-    u_codes, units = pd.factorize(data["u"], sort=False)
-    i_codes, items = pd.factorize(data["item"], sort=False)
+    rows_ = _rows(frame, k, unit, item, rank, variant)
+    u_codes, units, i_codes, items, is_b = rows_.u, rows_.units, rows_.item, rows_.items, rows_.is_b
     n_units, n_items = len(units), max(len(items), 1)
     # keep each ranker's top k; a unit's items get local ids 0..m-1
-    order = np.lexsort((data["rank"].to_numpy(), data["b"].to_numpy(), u_codes))
-    u_codes, i_codes, is_b = u_codes[order], i_codes[order], data["b"].to_numpy()[order]
-    group = u_codes.astype(np.int64) * 2 + is_b
+    group = u_codes * 2 + is_b
     starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
     pos = np.arange(group.size) - np.repeat(starts, np.diff(np.r_[starts, group.size]))
     keep = pos < k
