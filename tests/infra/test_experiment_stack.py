@@ -60,7 +60,9 @@ def test_the_plan_lambda_may_read_the_experiment_record_and_learn_it_is_missing(
     assert reads, statements
     assert "experiments/ranker-ab/experiment.json" in json.dumps(reads[0]["Resource"])
     listing = [s for s in statements if "s3:ListBucket" in _actions(s) and "Condition" not in s]
-    bucket_arn = [s for s in listing if "ArtifactsBucket" in json.dumps(s["Resource"]) and "/" not in json.dumps(s["Resource"])]
+    bucket_arn = [
+        s for s in listing if "ArtifactsBucket" in json.dumps(s["Resource"]) and "/" not in json.dumps(s["Resource"])
+    ]
     assert bucket_arn, listing  # on the bucket itself, not its objects
     # the variants' models come from upstream train steps here: no model package is looked up by alias
     assert not [s for s in statements if "sagemaker:DescribeModelPackage" in _actions(s)]
