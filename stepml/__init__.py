@@ -64,6 +64,13 @@ def assignments(experiment: str, **kwargs: Any) -> Any:
     return _assignments(experiment, **kwargs)
 
 
+def serving(experiment: str, **kwargs: Any) -> Any:
+    """An experiment's serving table (optionally into a DuckDB file). See :func:`stepml.api.serving`."""
+    from stepml.api import serving as _serving
+
+    return _serving(experiment, **kwargs)
+
+
 def __getattr__(name: str) -> Any:
     """``stepml.Output`` and ``stepml.StepContext``, imported when first used (``import stepml`` stays light)."""
     if name in ("Output", "StepContext"):

@@ -238,3 +238,42 @@ def dry_run(
         positive = {v: w for v, w in exp.weights().items() if w > 0}
         result["srm_p_value"] = srm_test({v: split[v] for v in positive}, positive).p_value
     return result
+
+
+def serving(
+    experiment: str,
+    *,
+    run: str | None = None,
+    duckdb: str | Path | None = None,
+    table: str | None = None,
+    spec: str | Path = DEFAULT_SPEC,
+    root: str | None = None,
+    store: Store | None = None,
+) -> Any:
+    """The serving table of an experiment (its serve step's ``data/``) from the latest run that served it (or
+    ``run``), as a DataFrame; with ``duckdb``, also written to that DuckDB file as ``table`` (default: the
+    experiment's name with ``_`` for ``-``), replacing the previous one in one transaction - the local stand-in
+    for the table a serving side reads."""
+    import re
+
+    pipeline, st = open_project(spec, root, store)
+    steps = [n for n, s in pipeline.steps.items() if s.type == "serve" and getattr(s, "experiment", None) == experiment]
+    if not steps:
+        raise StepmlError(f"no serve step serves experiment {experiment!r} in {pipeline.path}")
+    tables = load(steps[0], run=run, spec=spec, root=root, store=st)
+    frame = tables[""] if isinstance(tables, dict) else tables  # the serve step's main table
+    if duckdb is not None:
+        import duckdb as ddb
+
+        name = table or experiment.replace("-", "_")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", name):
+            raise StepmlError(f"table name {name!r} is not a plain SQL identifier")
+        con = ddb.connect(str(duckdb))
+        try:
+            con.register("serving_frame", frame)
+            con.execute("BEGIN")
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM serving_frame")
+            con.execute("COMMIT")
+        finally:
+            con.close()
+    return frame

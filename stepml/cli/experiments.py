@@ -83,3 +83,22 @@ def assignments_cmd(
         f"{name}: {len(frame):,} units served; in the test: " + ", ".join(f"{k} {v:,}" for k, v in split.items())
     )
     console.print(frame.head(20).to_string(index=False))
+
+
+@experiments_app.command("serving")
+def serving_cmd(
+    name: NameArg,
+    run: Annotated[str | None, typer.Option(help="A run id (default: the latest run that served it).")] = None,
+    duckdb: Annotated[Path | None, typer.Option(help="Also write it to this DuckDB file as a table.")] = None,
+    table: Annotated[str | None, typer.Option(help="The DuckDB table's name (default: the experiment's).")] = None,
+    spec: SpecOpt = Path(DEFAULT_SPEC),
+    root: RootOpt = None,
+) -> None:
+    """The experiment's serving table: the lists units are shown, with their variant (and team)."""
+    from stepml.api import serving
+
+    frame = serving(name, run=run, duckdb=duckdb, table=table, spec=spec, root=root)
+    by = frame.groupby("served_variant")[frame.columns[0]].nunique()
+    console.print(f"{name}: {len(frame):,} rows for " + ", ".join(f"{k} {v:,} units" for k, v in by.items()))
+    if duckdb is not None:
+        console.print(f"written to {duckdb} as table {table or name.replace('-', '_')}")

@@ -160,6 +160,17 @@ def test_experiment_commands(finished: Any) -> None:
     frame = stepml.assignments("ranker-ab", spec=spec)
     assert list(frame.columns) == ["experiment", "salt", "unit", "variant", "bucket", "in_experiment", "first_assigned"]
     assert frame["unit"].is_unique and len(frame) > 1000
+    db = spec.with_name("serving.duckdb")
+    served = stepml_cli(spec, "experiments", "serving", "ranker-ab", "--run", record.run_id, "--duckdb", str(db))
+    assert served.returncode == 0, served.stderr
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    counts = dict(
+        con.execute("SELECT served_variant, count(DISTINCT candidate_id) FROM ranker_ab GROUP BY 1").fetchall()
+    )
+    con.close()
+    assert set(counts) == {"control", "treatment"} and sum(counts.values()) == len(frame)
 
 
 def test_the_serving_is_identical_in_the_moto_rig(finished: Any, cloud: Any) -> None:
