@@ -91,3 +91,32 @@ def served_entry(
         "at": at,
         "assignments": assignments,
     }
+
+
+def serving_prefix(name: str) -> str:
+    """Where an experiment's served tables are published: one partition per day (Athena's partition projection in
+    AWS, ``served_date=YYYY-MM-DD``), one file per serve that computed it."""
+    return f"serving/{name}"
+
+
+def published_key(name: str, served_date: str, run_id: str, key: str) -> str:
+    return f"{serving_prefix(name)}/served_date={served_date}/{run_id}-{key}.parquet"
+
+
+def latest_key(name: str) -> str:
+    """The pointer to the latest published serve (the serving side reads it, or the newest partition)."""
+    return f"{serving_prefix(name)}/latest.json"
+
+
+PUBLISHED = "published/serving.parquet"  # in a serve step's output: the serving table with string ids
+
+
+def latest_entry(name: str, *, run_id: str, key: str, served_date: str, published: str) -> dict[str, Any]:
+    return {
+        "schema": "stepml.experiment.latest/1",
+        "experiment": name,
+        "run_id": run_id,
+        "key": key,
+        "served_date": served_date,
+        "published": published,
+    }

@@ -71,6 +71,25 @@ def committed(ctx: FinishContext, manifest: Mapping[str, Any]) -> None:
     ctx.s3.put_object(
         Bucket=ctx.bucket, Key=records.served_key(name, ctx.run_id, ctx.step.key), Body=records.encode(served)
     )
+    # the serving table published where the experiment's Athena table reads it (one partition per day)
+    day = _day(ctx.run_id)
+    target = records.published_key(name, day, ctx.run_id, ctx.step.key)
+    source = {"Bucket": ctx.bucket, "Key": f"{ctx.attempt}/{records.PUBLISHED}"}
+    ctx.s3.copy_object(Bucket=ctx.bucket, Key=target, CopySource=source)
+    latest = records.latest_entry(
+        name, run_id=ctx.run_id, key=ctx.step.key, served_date=day, published=f"s3://{ctx.bucket}/{target}"
+    )
+    ctx.s3.put_object(Bucket=ctx.bucket, Key=records.latest_key(name), Body=records.encode(latest))
+
+
+def _day(run_id: str) -> str:
+    """The UTC day a run started, from its id (``20260501T030000-...``)."""
+    from datetime import datetime
+
+    try:
+        return datetime.strptime(run_id[:8], "%Y%m%d").date().isoformat()
+    except ValueError:
+        return _now()[:10]
 
 
 def _now() -> str:

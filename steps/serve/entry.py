@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from stepml.entry import EntryResult, Invocation
 from stepml.errors import StepInputError, write_error
 from stepml.experiments.assign import Assignment, assign, unit_text
+from stepml.experiments.record import PUBLISHED
 from steps._model import load_model
 from steps._parquet import read_parquet_files
 
@@ -212,6 +213,27 @@ def serve(
     return out
 
 
+def published(serving: pd.DataFrame, unit: str, item: str | None, run_id: str) -> pd.DataFrame:
+    """The serving table as published for the serving side (an Athena table in AWS): unit and item ids as
+    strings (one schema, whatever the warehouse's id types), the run that computed it."""
+    out = serving.assign(**{unit: [unit_text(u) for u in serving[unit].to_numpy()]})
+    if item:
+        out[item] = [unit_text(i) for i in serving[item].to_numpy()]
+    out = out.assign(serving_run=run_id)
+    return out.astype(
+        {
+            TEAM: "string",
+            "variant": "string",
+            "served_variant": "string",
+            "experiment": "string",
+            RANK: "int64",
+            SCORE: "float64",
+            "in_experiment": "bool",
+            "fallback": "bool",
+        }
+    )
+
+
 # --------------------------------------------------------------------------------------------- entry
 
 
@@ -264,6 +286,7 @@ def run(inv: Invocation) -> EntryResult:
     for name, frame in out.items():
         rel = Path("data") if name == "serving" else Path("tables") / name
         _write(frame, inv.output / rel / "part-00000.parquet", step)
+    _write(published(out["serving"], unit, item, inv.run_id), inv.output / PUBLISHED, step)
     frame = out["assignments"]
     inside = frame[frame["in_experiment"]]
     split = {str(k): int(v) for k, v in inside.groupby("variant").size().items()}

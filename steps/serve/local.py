@@ -85,3 +85,17 @@ def run(ctx: LocalContext) -> StepResult:
     )
     ctx.store.write_bytes(records.served_key(name, ctx.run_id, ctx.step.key), records.encode(served))
     return result
+
+
+def committed(store: Any, manifest: Mapping[str, Any]) -> None:
+    """Publish the committed serving table where the serving side reads it: ``serving/<experiment>/
+    served_date=<day>/<run>-<key>.parquet`` (the layout the Athena table reads in AWS) and ``latest.json``."""
+    from steps.serve.entry import run_time
+
+    name = str(manifest["summary"]["experiment"])
+    run_id, key = str(manifest["run_id"]), str(manifest["key"])
+    day = run_time(run_id)[:10]
+    target = records.published_key(name, day, run_id, key)
+    store.write_bytes(target, store.read_bytes(f"{manifest['prefix']}/{records.PUBLISHED}"))
+    latest = records.latest_entry(name, run_id=run_id, key=key, served_date=day, published=store.uri(target))
+    store.write_bytes(records.latest_key(name), records.encode(latest))

@@ -110,6 +110,18 @@ def test_serving_matches_the_assignment_the_warehouse_saw(finished: Any) -> None
     assert (served.loc[common].to_numpy() == exposed.loc[common].to_numpy()).all()
     assert (serving.groupby("candidate_id").size() <= 5).all()
     assert set(assignments.columns) >= {"experiment", "salt", "unit", "variant", "bucket", "assigned_at"}
+    # published where the serving side reads it, with the schema the Athena table declares
+    import pyarrow.parquet as pq
+
+    from infra.constructs.serving import columns
+    from stepml.experiments.record import latest_key
+
+    latest = json.loads(store.read_bytes(latest_key("ranker-ab")))
+    schema = pq.read_schema(latest["published"])
+    arrow = {"string": "string", "bigint": "int64", "double": "double", "boolean": "bool"}
+    for name, glue_type in columns("candidate_id", "job_id"):
+        assert str(schema.field(name).type) in (arrow[glue_type], "large_string"), name
+    assert f"served_date={latest['served_date']}/" in latest["published"]
 
 
 def _prefix(store: Any, pipeline: Any, record: Any, step: str) -> str:
@@ -195,6 +207,9 @@ def test_the_serving_is_identical_in_the_moto_rig(finished: Any, cloud: Any) -> 
         points = [p for o in history for p in json.loads(s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read())
                   ["datapoints"]]  # fmt: skip
         assert {"SampleRatioMismatch", "SRMPValue", "MultipleExposureShare"} <= {p["metric"] for p in points}
+        latest = json.loads(s3.get_object(Bucket=BUCKET, Key="serving/ranker-ab/latest.json")["Body"].read())
+        published = latest["published"].removeprefix(f"s3://{BUCKET}/")
+        assert s3.head_object(Bucket=BUCKET, Key=published)["ContentLength"] > 0
     here = output(store, pipeline, record, "serve", "tables/assignments")
     merged = here.merge(cloud_assignments, on="unit", suffixes=("_local", "_cloud"))
     assert len(merged) == len(here) == len(cloud_assignments)

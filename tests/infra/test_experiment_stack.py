@@ -85,3 +85,30 @@ def test_the_srm_alarm_watches_the_readout_metric(synth: Synth) -> None:
     assert srm["Properties"]["Namespace"] == "stepml"
     assert srm["Properties"]["ComparisonOperator"] == "GreaterThanThreshold"
     assert srm["Properties"]["Threshold"] == 0
+
+
+def test_the_serving_table_is_an_athena_table_over_the_published_partitions(synth: Synth) -> None:
+    """Athena's partition projection finds a partition only where ``storage.location.template`` says, from the
+    ``projection.<column>.type/format/range`` of each partition column - a date column needs all three
+    (https://docs.aws.amazon.com/athena/latest/ug/partition-projection-supported-types.html; ``date`` itself is a
+    reserved word, so the column is ``served_date``). The commit publishes each serve exactly there."""
+    from stepml.experiments.record import published_key
+
+    template = synth.templates["pipeline"]
+    (database,) = resources(template, "AWS::Glue::Database").values()
+    assert database["Properties"]["DatabaseInput"]["Name"] == "stepml_dev_online_test_serving"  # stage-scoped
+    (table,) = resources(template, "AWS::Glue::Table").values()
+    props = table["Properties"]["TableInput"]
+    assert props["Name"] == "ranker_ab"
+    params = props["Parameters"]
+    assert params["projection.enabled"] == "true"
+    assert {params[f"projection.served_date.{k}"] for k in ("type", "format", "range")} == {
+        "date", "yyyy-MM-dd", "2020-01-01,NOW",
+    }  # fmt: skip
+    assert [k["Name"] for k in props["PartitionKeys"]] == ["served_date"]
+    location = json.dumps(params["storage.location.template"])
+    key = published_key("ranker-ab", "2026-05-01", "20260501T030000-abc123", "k")
+    folder = key.rsplit("/", 1)[0].replace("2026-05-01", "${served_date}")
+    assert f"/{folder}/" in location  # the template is where the commit copies each serve
+    columns = {c["Name"]: c["Type"] for c in props["StorageDescriptor"]["Columns"]}
+    assert columns["candidate_id"] == columns["job_id"] == "string" and columns["score"] == "double"
