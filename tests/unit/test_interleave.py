@@ -178,3 +178,10 @@ def test_credit_frame_and_the_sign_test_find_the_better_ranker() -> None:
         assert row.winner == credit(list(zip(shown["item"], shown["team"], strict=True)), lists[row.unit][0][:2])
     test = count_winners(credited["winner"])
     assert test.wins_a > 5 * test.wins_b and test.p_value < 1e-6
+
+
+def test_no_rankings_interleave_to_no_rows() -> None:
+    empty = to_frame({}).astype({"unit": "int64", "item": "int64", "rank": "float64"})
+    merged = interleave_frame(empty, 5, salt="s")
+    assert merged.empty and list(merged.columns) == ["unit", "position", "item", "team"]
+    assert credit_frame(merged, pd.DataFrame({"unit": [1], "item": [2]})).empty
