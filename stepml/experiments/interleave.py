@@ -13,8 +13,9 @@ credit: with ``i`` the lowest clicked item and ``j`` the first depth at which A 
 scores the clicked items in its top ``j``.
 
 The coins of a unit come from ``sha256(salt \\x1f unit \\x1f block)`` (bits most significant first, 256 per
-block; the unit as its ``str``), so a unit's list is the same on every machine and in every process; the frame
-functions give exactly the lists of the per-unit functions.
+block; the unit as its ``str``), so a unit's list is the same on every machine and in every process. The frame
+functions (``interleave_frame``, ``credit_frame``, ``credit_balanced_frame``) give exactly what the per-unit
+functions give, for all units at once.
 """
 
 from __future__ import annotations
@@ -320,6 +321,43 @@ def credit_frame(merged: pd.DataFrame, clicks: pd.DataFrame, *, unit: str = "uni
     every = pd.Index(merged[unit].unique(), name=unit)
     counts = counts.reindex(every, fill_value=0)
     a, b = counts["A"].to_numpy(), counts["B"].to_numpy()
+    return pd.DataFrame(
+        {unit: every, "clicks_a": a, "clicks_b": b, "winner": np.where(a > b, "A", np.where(b > a, "B", "tie"))}
+    )
+
+
+def credit_balanced_frame(
+    rankings: pd.DataFrame,
+    merged: pd.DataFrame,
+    clicks: pd.DataFrame,
+    *,
+    unit: str = "unit",
+    item: str = "item",
+    rank: str = "rank",
+    variant: str = "variant",
+) -> pd.DataFrame:
+    """Balanced-interleaving credit of every unit in ``merged`` (``interleave_frame(..., method='balanced')``
+    rows) given the rankings it was built from: rows ``unit, clicks_a, clicks_b, winner`` as
+    :func:`credit_balanced` gives them (``clicks_a``: clicked items in A's top ``j``)."""
+    for name, df, cols in (("rankings", rankings, (unit, item, rank, variant)), ("merged", merged, (unit, item, "position")),
+                           ("clicks", clicks, (unit, item))):  # fmt: skip
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise fail(name, f"column(s) {missing} are not in the frame (columns: {', '.join(map(str, df.columns))})")
+    ordered = rankings[[unit, item, rank, variant]].sort_values([unit, variant, rank], kind="stable")
+    depth_in = ordered.assign(depth=ordered.groupby([unit, variant], sort=False).cumcount() + 1)
+    depth = depth_in.pivot_table(index=[unit, item], columns=variant, values="depth", aggfunc="min")
+    depth = depth.reindex(columns=["A", "B"])  # the depth of each item in A and in B (NaN: not ranked)
+    hit = merged[[unit, item, "position"]].merge(clicks[[unit, item]].drop_duplicates(), on=[unit, item])
+    hit = hit.join(depth, on=[unit, item])
+    lowest = hit.loc[hit.groupby(unit, sort=False)["position"].idxmax()]
+    cut = lowest.set_index(unit)[["A", "B"]].min(axis=1)  # j: the first depth at which A or B holds it
+    hit["j"] = hit[unit].map(cut)
+    hit["in_a"], hit["in_b"] = hit["A"] <= hit["j"], hit["B"] <= hit["j"]
+    counts = hit.groupby(unit, sort=False)[["in_a", "in_b"]].sum()
+    every = pd.Index(merged[unit].unique(), name=unit)
+    counts = counts.reindex(every, fill_value=0)
+    a, b = counts["in_a"].to_numpy(np.int64), counts["in_b"].to_numpy(np.int64)
     return pd.DataFrame(
         {unit: every, "clicks_a": a, "clicks_b": b, "winner": np.where(a > b, "A", np.where(b > a, "B", "tie"))}
     )

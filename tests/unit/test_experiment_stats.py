@@ -331,3 +331,11 @@ def srm_error() -> ExperimentError:
         srm_test({"A": 1, "Z": 2}, {"A": 1, "B": 1})
     assert info.value.step == "experiments" and info.value.message.startswith("observed: ")
     return info.value
+
+
+@pytest.mark.parametrize(("n_a", "n_b"), [(40, 60), (900, 1200)])
+def test_score_drift_ks_p_value_is_scipys_exact_or_asymptotic(n_a: int, n_b: int) -> None:
+    rng = np.random.default_rng(n_a)
+    a, b = rng.normal(size=n_a), rng.normal(0.2, 1, n_b)
+    method = "exact" if n_a * n_b <= 1_000_000 else "asymp"
+    assert shadow.score_drift(a, b).ks_p_value == pytest.approx(sps.ks_2samp(a, b, method=method).pvalue)

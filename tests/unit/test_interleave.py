@@ -18,6 +18,7 @@ from stepml.experiments.interleave import (
     balanced,
     credit,
     credit_balanced,
+    credit_balanced_frame,
     credit_frame,
     interleave_frame,
     team_draft,
@@ -178,3 +179,26 @@ def test_credit_frame_and_the_sign_test_find_the_better_ranker() -> None:
         assert row.winner == credit(list(zip(shown["item"], shown["team"], strict=True)), lists[row.unit][0][:2])
     test = count_winners(credited["winner"])
     assert test.wins_a > 5 * test.wins_b and test.p_value < 1e-6
+
+
+def test_no_rankings_interleave_to_no_rows() -> None:
+    empty = to_frame({}).astype({"unit": "int64", "item": "int64", "rank": "float64"})
+    merged = interleave_frame(empty, 5, salt="s")
+    assert merged.empty and list(merged.columns) == ["unit", "position", "item", "team"]
+    assert credit_frame(merged, pd.DataFrame({"unit": [1], "item": [2]})).empty
+
+
+def test_credit_balanced_frame_gives_the_per_unit_credit() -> None:
+    rng = np.random.default_rng(8)
+    lists: dict[Any, tuple[list[int], list[int]]] = {f"u{u}": random_lists(rng, short=True) for u in range(300)}
+    rankings = to_frame(lists)
+    merged = interleave_frame(rankings, 6, salt="s", method="balanced")
+    clicks = merged.sample(frac=0.3, random_state=1)[["unit", "item"]]
+    credited = credit_balanced_frame(rankings, merged, pd.concat([clicks, clicks.head(5)]))
+    winners = dict(zip(credited["unit"], credited["winner"], strict=True))
+    assert set(winners) == set(merged["unit"])
+    for unit, part in merged.groupby("unit"):
+        list_a, list_b = lists[unit]
+        clicked = clicks.loc[clicks["unit"] == unit, "item"].tolist()
+        assert winners[unit] == credit_balanced(list_a, list_b, part["item"].tolist(), clicked), unit
+    assert sum(w != "tie" for w in winners.values()) > 50
