@@ -49,7 +49,7 @@ def columns(unit: str, item: str | None) -> list[tuple[str, str]]:
 class ServingTables(Construct):
     def __init__(self, scope: Construct, id_: str, *, pipeline: Pipeline, bucket: s3.IBucket, stage: str) -> None:
         super().__init__(scope, id_)
-        served = sorted({s.experiment for s in pipeline.steps.values() if s.type == "serve"})
+        served = sorted({str(getattr(s, "experiment", "")) for s in pipeline.steps.values() if s.type == "serve"})
         self.tables: dict[str, glue.CfnTable] = {}
         self.database_name = database_name(stage, pipeline.name)
         if not served:
