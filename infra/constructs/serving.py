@@ -5,16 +5,22 @@ day with Athena's partition projection - no crawler, no partition to register
 
 Query it as ``SELECT * FROM <database>.<experiment> WHERE served_date = '2026-05-01'``; ``serving_run`` tells the
 serves of one day apart, ``serving/<experiment>/latest.json`` names the latest.
+
+An experiment with ``publish: {dynamodb: true}`` also gets a DynamoDB table ``stepml-<stage>-<pipeline>-<experiment>``
+(on-demand, keyed by the unit, TTL on ``expires_at``, point-in-time recovery) that the commit Lambda fills, one item
+per unit with its served list - what an online service reads by key.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_glue as glue
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stepml.experiments.record import serving_prefix
+from stepml.experiments.record import SERVING_TABLE_PREFIX_ENV, dynamodb_table, serving_prefix
 from stepml.spec import Pipeline
 
 PARTITION = "served_date"  # "date" is reserved in Athena's SQL
@@ -47,8 +53,19 @@ def columns(unit: str, item: str | None) -> list[tuple[str, str]]:
 
 
 class ServingTables(Construct):
-    def __init__(self, scope: Construct, id_: str, *, pipeline: Pipeline, bucket: s3.IBucket, stage: str) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        pipeline: Pipeline,
+        bucket: s3.IBucket,
+        stage: str,
+        writer: lambda_.Function,
+    ) -> None:
         super().__init__(scope, id_)
+        self.dynamodb: dict[str, dynamodb.Table] = {}
+        self.table_prefix = f"stepml-{stage}-{pipeline.name}-"
         served = sorted({str(getattr(s, "experiment", "")) for s in pipeline.steps.values() if s.type == "serve"})
         self.tables: dict[str, glue.CfnTable] = {}
         self.database_name = database_name(stage, pipeline.name)
@@ -99,3 +116,20 @@ class ServingTables(Construct):
             )
             table.add_dependency(database)
             self.tables[name] = table
+            if exp.publish.dynamodb:
+                items = dynamodb.Table(
+                    self,
+                    f"Items{table_name(name).title().replace('_', '')}",
+                    table_name=dynamodb_table(self.table_prefix, name),
+                    partition_key=dynamodb.Attribute(name="unit", type=dynamodb.AttributeType.STRING),
+                    billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+                    time_to_live_attribute="expires_at",
+                    point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                        point_in_time_recovery_enabled=True
+                    ),
+                    removal_policy=RemovalPolicy.RETAIN,
+                )
+                items.grant_write_data(writer)
+                self.dynamodb[name] = items
+        if self.dynamodb:
+            writer.add_environment(SERVING_TABLE_PREFIX_ENV, self.table_prefix)

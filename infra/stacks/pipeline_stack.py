@@ -86,7 +86,7 @@ class PipelineStack(Stack):
             warehouse_bucket_arns=config.warehouse_bucket_arns,
             athena_workgroup=data.workgroup.name if data.workgroup else None,
         )
-        ServingTables(self, "Serving", pipeline=pipeline, bucket=bucket, stage=config.stage)
+        ServingTables(self, "Serving", pipeline=pipeline, bucket=bucket, stage=config.stage, writer=functions.commit)
         subnets = network.task_subnets.subnet_ids
         substitutions = {
             "ArtifactBucket": bucket.bucket_name,

@@ -109,6 +109,12 @@ def latest_key(name: str) -> str:
 
 
 PUBLISHED = "published/serving.parquet"  # in a serve step's output: the serving table with string ids
+DYNAMODB_ITEMS = "published/dynamodb.jsonl"  # one DynamoDB item per unit (``publish: {dynamodb: true}``)
+SERVING_TABLE_PREFIX_ENV = "STEPML_SERVING_TABLE_PREFIX"  # the commit Lambda's: <prefix><experiment> is the table
+
+
+def dynamodb_table(prefix: str, name: str) -> str:
+    return f"{prefix}{name}"
 
 
 def latest_entry(name: str, *, run_id: str, key: str, served_date: str, published: str) -> dict[str, Any]:

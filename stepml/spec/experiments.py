@@ -104,6 +104,15 @@ class MetricSpec(_Model):
         return [c for c in (self.column, self.numerator, self.denominator) if c]
 
 
+class PublishSpec(_Model):
+    """Where the serving table goes besides the Athena-partitioned copy: ``dynamodb: true`` - in AWS, a DynamoDB
+    table ``stepml-<stage>-<pipeline>-<experiment>`` keyed by the unit, each item the unit's served list (items
+    expire after ``ttl_days``; locally there is no DynamoDB and this is skipped)."""
+
+    dynamodb: bool = False
+    ttl_days: int = Field(30, ge=1, le=3650)
+
+
 class ExperimentSpec(_Model):
     kind: Literal["ab", "interleave", "shadow"]
     unit: str = Field(pattern=COLUMN)  # the randomization unit: a column of the served table
@@ -119,6 +128,7 @@ class ExperimentSpec(_Model):
     top_k: int = Field(10, ge=1, le=1000)
     interleaving: Literal["team_draft", "balanced"] = "team_draft"
     window: WindowSpec | None = None
+    publish: PublishSpec = PublishSpec()
     metrics: list[MetricSpec] = Field([], max_length=50)
     guardrails: list[MetricSpec] = Field([], max_length=50)
     alpha: float = Field(0.05, gt=0, lt=0.5)

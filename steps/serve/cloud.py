@@ -80,6 +80,53 @@ def committed(ctx: FinishContext, manifest: Mapping[str, Any]) -> None:
         name, run_id=ctx.run_id, key=ctx.step.key, served_date=day, published=f"s3://{ctx.bucket}/{target}"
     )
     ctx.s3.put_object(Bucket=ctx.bucket, Key=records.latest_key(name), Body=records.encode(latest))
+    if ctx.settings.get("dynamodb"):
+        import os
+
+        table = records.dynamodb_table(os.environ[records.SERVING_TABLE_PREFIX_ENV], name)
+        body = ctx.s3.get_object(Bucket=ctx.bucket, Key=f"{ctx.attempt}/{records.DYNAMODB_ITEMS}")["Body"]
+        write_items(ctx.client("dynamodb"), table, body.iter_lines())
+
+
+BATCH = 25  # BatchWriteItem takes at most 25 put or delete requests
+
+
+def write_items(dynamodb: Any, table: str, lines: Any, *, attempts: int = 8) -> int:
+    """Put one item per JSON line into ``table``, 25 per BatchWriteItem, resending what DynamoDB leaves
+    unprocessed (with backoff) - a batch succeeds partially when a partition is throttled."""
+    import json
+    import time
+    from decimal import Decimal
+
+    from boto3.dynamodb.types import TypeSerializer
+
+    serializer = TypeSerializer()
+    written = 0
+    batch: list[dict[str, Any]] = []
+
+    def flush(requests: list[dict[str, Any]]) -> None:
+        pending: dict[str, Any] = {table: requests}
+        for attempt in range(attempts):
+            left = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            if not left:
+                return
+            pending = left
+            time.sleep(min(2.0, 0.05 * 2**attempt))
+        raise RuntimeError(f"DynamoDB left {len(pending.get(table, []))} items of {table} unprocessed")
+
+    for line in lines:
+        if not line:
+            continue
+        item = json.loads(line, parse_float=Decimal)
+        batch.append({"PutRequest": {"Item": {k: serializer.serialize(v) for k, v in item.items()}}})
+        if len(batch) == BATCH:
+            flush(batch)
+            written += len(batch)
+            batch = []
+    if batch:
+        flush(batch)
+        written += len(batch)
+    return written
 
 
 def _day(run_id: str) -> str:

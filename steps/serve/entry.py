@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from stepml.entry import EntryResult, Invocation
 from stepml.errors import StepInputError, write_error
 from stepml.experiments.assign import Assignment, assign, unit_text
-from stepml.experiments.record import PUBLISHED
+from stepml.experiments.record import DYNAMODB_ITEMS, PUBLISHED
 from steps._model import load_model
 from steps._parquet import read_parquet_files
 
@@ -234,6 +234,41 @@ def published(serving: pd.DataFrame, unit: str, item: str | None, run_id: str) -
     )
 
 
+def write_items(table: pd.DataFrame, unit: str, item: str | None, path: Path, *, ttl_days: int, step: str) -> int:
+    """One JSON line per unit - the DynamoDB item the commit writes: the unit (the key), its variant, whether it
+    fell back, its served list (item, rank, score, team) and when it expires (DynamoDB's TTL, epoch seconds)."""
+    import json
+    import time
+
+    expires = int(time.time()) + ttl_days * 86400
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    n = 0
+    try:
+        with tmp.open("w") as fh:
+            for key, rows in table.sort_values([unit, RANK], kind="mergesort").groupby(unit, sort=False):
+                first = rows.iloc[0]
+                entries = [
+                    {"rank": int(r), "score": float(sc), **({"item": str(i)} if item else {}),
+                     **({"team": str(t)} if isinstance(t, str) else {})}
+                    for r, sc, i, t in zip(rows[RANK], rows[SCORE], rows[item] if item else rows[RANK], rows[TEAM],
+                                           strict=True)
+                ]  # fmt: skip
+                record = {
+                    "unit": str(key), "variant": str(first["variant"]), "served_variant": str(first["served_variant"]),
+                    "in_experiment": bool(first["in_experiment"]), "fallback": bool(first["fallback"]),
+                    "experiment": str(first["experiment"]), "serving_run": str(first["serving_run"]),
+                    "items": entries, "expires_at": expires,
+                }  # fmt: skip
+                fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+                n += 1
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise write_error(step, path, exc) from exc
+    return n
+
+
 # --------------------------------------------------------------------------------------------- entry
 
 
@@ -286,7 +321,10 @@ def run(inv: Invocation) -> EntryResult:
     for name, frame in out.items():
         rel = Path("data") if name == "serving" else Path("tables") / name
         _write(frame, inv.output / rel / "part-00000.parquet", step)
-    _write(published(out["serving"], unit, item, inv.run_id), inv.output / PUBLISHED, step)
+    table = published(out["serving"], unit, item, inv.run_id)
+    _write(table, inv.output / PUBLISHED, step)
+    if cfg.get("dynamodb"):
+        write_items(table, unit, item, inv.output / DYNAMODB_ITEMS, ttl_days=int(cfg.get("ttl_days", 30)), step=step)
     frame = out["assignments"]
     inside = frame[frame["in_experiment"]]
     split = {str(k): int(v) for k, v in inside.groupby("variant").size().items()}

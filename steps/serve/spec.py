@@ -111,6 +111,8 @@ class ServeStep(StepSpec):
             "variants": variants,
             "input": self.table_input(ctx),
             "batch_rows": self.batch_rows,
+            "dynamodb": exp.publish.dynamodb,
+            "ttl_days": exp.publish.ttl_days,
         }
 
     def cloud_settings(self, ctx: SpecContext) -> dict[str, Any]:
@@ -119,4 +121,5 @@ class ServeStep(StepSpec):
             "experiment": self.experiment,
             "settings": ctx.spec.experiment_settings(self.experiment),
             "coverage": exp.coverage,
+            "dynamodb": exp.publish.dynamodb,
         }

@@ -147,7 +147,12 @@ def _functions(bucket: str, s3: Any, pipeline: Pipeline) -> dict[str, Callable[[
     def commit_handler(event: dict[str, Any]) -> Any:
         if event.get("action") != "commit":
             return commit.handler(event)
-        return commit.commit(event, config=load_config(), bucket=bucket, s3=s3, client=clients.__getitem__)
+        return commit.commit(event, config=load_config(), bucket=bucket, s3=s3, client=client)
+
+    def client(service: str) -> Any:  # moto's clients, as the Lambda runtime's boto3 would build them
+        if service not in clients:
+            clients[service] = boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+        return clients[service]
 
     return {PLAN_ARN: plan_handler, COMMIT_ARN: commit_handler}
 

@@ -33,6 +33,7 @@ def online_spec(tmp_path: Path, mutate: Any = None) -> Path:
     local["path"] = str(wd / "warehouse.duckdb")
     local["sample"].update({"rows": 20_000, "score_rows": 30_000})
     local["sample"]["experiment"].update(sessions=6.0, base_rate=0.1)
+    raw["experiments"]["ranker-ab"]["publish"] = {"dynamodb": True}  # in AWS; locally only the items file
     for name in ("extract_train", "extract_score"):
         raw["steps"][name]["sql"] = str(ROOT / "sql" / Path(raw["steps"][name]["sql"]).name)
     raw["steps"]["extract_outcomes"]["sql"] = str(EXAMPLE / "outcomes.sql")
@@ -185,13 +186,21 @@ def test_experiment_commands(finished: Any) -> None:
     assert set(counts) == {"control", "treatment"} and sum(counts.values()) == len(frame)
 
 
-def test_the_serving_is_identical_in_the_moto_rig(finished: Any, cloud: Any) -> None:
+def test_the_serving_is_identical_in_the_moto_rig(finished: Any, cloud: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import io
+
+    import boto3
 
     from tests.cloud_harness.rig import BUCKET, failures
 
     _, pipeline, store, record = finished
+    monkeypatch.setenv("STEPML_SERVING_TABLE_PREFIX", "stepml-dev-online-test-")  # as the stack sets it
     with cloud(pipeline) as rig:
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="stepml-dev-online-test-ranker-ab", KeySchema=[{"AttributeName": "unit", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "unit", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+        )  # fmt: skip
         described = rig.run({})
         assert described["status"] == "SUCCEEDED", json.dumps(failures(rig, described["executionArn"]), default=str)
         there = rig.manifests()
@@ -210,9 +219,11 @@ def test_the_serving_is_identical_in_the_moto_rig(finished: Any, cloud: Any) -> 
         latest = json.loads(s3.get_object(Bucket=BUCKET, Key="serving/ranker-ab/latest.json")["Body"].read())
         published = latest["published"].removeprefix(f"s3://{BUCKET}/")
         assert s3.head_object(Bucket=BUCKET, Key=published)["ContentLength"] > 0
+        units = dynamodb.scan(TableName="stepml-dev-online-test-ranker-ab", Select="COUNT")["Count"]
     here = output(store, pipeline, record, "serve", "tables/assignments")
     merged = here.merge(cloud_assignments, on="unit", suffixes=("_local", "_cloud"))
     assert len(merged) == len(here) == len(cloud_assignments)
     assert (merged["variant_local"] == merged["variant_cloud"]).all()
     assert (merged["bucket_local"] == merged["bucket_cloud"]).all()
     assert there["serve"]["key"] == next(s.key for s in record.steps if s.name == "serve")
+    assert units == len(here)  # one DynamoDB item per served unit

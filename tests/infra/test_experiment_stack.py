@@ -24,6 +24,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
         raw["steps"][name]["sql"] = str(ROOT / "sql" / Path(raw["steps"][name]["sql"]).name)
     raw["steps"]["extract_outcomes"]["sql"] = str(EXAMPLE / "outcomes.sql")
     raw["warehouse"]["local"] = {"path": str(ROOT / "data" / "warehouse.duckdb")}
+    raw["experiments"]["ranker-ab"]["publish"] = {"dynamodb": True}
     folder = tmp_path_factory.mktemp("online-test")
     spec = folder / "pipeline.yaml"
     spec.write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -112,3 +113,27 @@ def test_the_serving_table_is_an_athena_table_over_the_published_partitions(synt
     assert f"/{folder}/" in location  # the template is where the commit copies each serve
     columns = {c["Name"]: c["Type"] for c in props["StorageDescriptor"]["Columns"]}
     assert columns["candidate_id"] == columns["job_id"] == "string" and columns["score"] == "double"
+
+
+def test_the_dynamodb_serving_table_is_written_by_the_commit_lambda_only(synth: Synth) -> None:
+    """A table the commit Lambda fills with BatchWriteItem: the Lambda's role needs ``dynamodb:BatchWriteItem`` on
+    it (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html); items expire
+    through TTL on a Number attribute of epoch seconds
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/time-to-live-ttl-before-you-start.html); the
+    name is stage-scoped (two stages in one account never share it)."""
+    template = synth.templates["pipeline"]
+    (table,) = resources(template, "AWS::DynamoDB::Table").values()
+    props = table["Properties"]
+    assert props["TableName"] == "stepml-dev-online-test-ranker-ab"
+    assert props["KeySchema"] == [{"AttributeName": "unit", "KeyType": "HASH"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    commit = next(
+        f for f in resources(template, "AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"].endswith("commit.handler")
+    )  # fmt: skip
+    env = commit["Properties"]["Environment"]["Variables"]
+    assert env["STEPML_SERVING_TABLE_PREFIX"] == "stepml-dev-online-test-"
+    role = commit["Properties"]["Role"]["Fn::GetAtt"][0]
+    writes = [s for s in _statements(template, role) if "dynamodb:BatchWriteItem" in _actions(s)]
+    assert writes and "ItemsRankerAb" in json.dumps(writes)
