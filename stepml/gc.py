@@ -1,7 +1,10 @@
 """``stepml gc``: remove the step outputs nothing refers to any more (``stepml.core.gc`` decides which).
 
 Dry by default: :func:`collect_garbage` says what it would remove and how many bytes; ``delete=True`` removes
-it. Run records, the registry (and its model copies), metrics and failure logs are never touched.
+it. Besides outputs: run records past the retention window (never a running one, never the newest
+``keep_runs``), failure logs of runs that started before it, and - for the online tests this pipeline serves - the
+served-log entries whose output is removed and published serving tables of days before it (never the latest).
+The registry (and its model copies), metrics and experiment records are never touched.
 """
 
 from __future__ import annotations
@@ -22,12 +25,13 @@ from stepml.store.objects import Store
 @dataclass
 class GcReport:
     removed: dict[str, int] = field(default_factory=dict)  # store URI of each output folder -> its bytes
+    records: dict[str, int] = field(default_factory=dict)  # run records, failure logs, experiment leftovers -> bytes
     kept: dict[str, str] = field(default_factory=dict)  # store URI -> why it stays
     deleted: bool = False
 
     @property
     def bytes(self) -> int:
-        return sum(self.removed.values())
+        return sum(self.removed.values()) + sum(self.records.values())
 
 
 def collect_garbage(
@@ -37,6 +41,7 @@ def collect_garbage(
     retention_days: float = 30.0,
     delete: bool = False,
     clock: Callable[[], float] = time.time,
+    keep_runs: int = 20,
 ) -> GcReport:
     steps_root = layout.join(pipeline, "steps")
     sizes: dict[gc.Output, int] = {}
@@ -58,8 +63,69 @@ def collect_garbage(
         report.removed[store.uri(layout.step_prefix(pipeline, *output))] = sizes[output]
         if delete:
             store.delete_prefix(layout.step_prefix(pipeline, *output))
+    now, retention_s = clock(), retention_days * 86_400
+    doomed: list[str] = []  # prefixes or keys besides outputs
+    for run_id in gc.old_runs(runs, now=now, retention_s=retention_s, keep_last=keep_runs):
+        doomed.append(layout.run_key(pipeline, run_id))
+    failures = layout.join(pipeline, "failures")
+    failed_runs = sorted({k[len(failures) + 1 :].split("/")[0] for k in store.list(failures)})
+    doomed += [layout.join(failures, r) for r in gc.old_failures(failed_runs, now=now, retention_s=retention_s)]
+    removed = {layout.step_prefix(pipeline, *o) for o in found.remove}
+    doomed += _experiment_leftovers(store, pipeline, removed, now=now, retention_days=retention_days)
+    for item in doomed:
+        keys = store.list(item)  # a folder (or, on a local store, a file)
+        if keys:
+            report.records[store.uri(item)] = sum(store.size(k) or 0 for k in keys)
+            if delete:
+                store.delete_prefix(item)
+            continue
+        got = store.read_versioned(item)  # one object on S3: deleted only as read (no other writer's version)
+        if got is not None:
+            report.records[store.uri(item)] = len(got[0])
+            if delete:
+                store.delete_if(item, got[1])
     report.deleted = delete
     return report
+
+
+def _experiment_leftovers(
+    store: Store, pipeline: str, removed: set[str], *, now: float, retention_days: float
+) -> list[str]:
+    """Served-log entries of this pipeline whose output goes, and published serving days past the window."""
+    import datetime as dt
+    import json
+
+    out: list[str] = []
+    served_by_us: set[str] = set()
+    for key in store.list("experiments"):
+        if "/served/" not in key or not key.endswith(".json"):
+            continue
+        try:
+            entry = json.loads(store.read_bytes(key))
+        except ValueError:
+            continue
+        if not isinstance(entry, dict) or entry.get("pipeline") != pipeline:
+            continue
+        name = str(entry.get("experiment"))
+        served_by_us.add(name)
+        output = store.key_of(str(entry.get("assignments", "")))
+        if output is not None and any(layout.is_inside(output, p) for p in removed):
+            out.append(key)
+    today = dt.datetime.fromtimestamp(now, tz=dt.UTC).date().isoformat()
+    for name in sorted(served_by_us):
+        prefix = f"serving/{name}"
+        days = sorted({k.split("served_date=")[1].split("/")[0] for k in store.list(prefix) if "served_date=" in k})
+        latest: list[str] = []
+        if store.exists(f"{prefix}/latest.json"):
+            try:
+                latest = [str(json.loads(store.read_bytes(f"{prefix}/latest.json")).get("served_date"))]
+            except ValueError:
+                latest = []
+        out += [
+            f"{prefix}/served_date={d}"
+            for d in gc.old_days(days, today=today, retention_days=retention_days, keep=latest)
+        ]
+    return out
 
 
 def _pinned(store: Store, pipeline: str, outputs: set[gc.Output], now: float) -> dict[gc.Output, str]:

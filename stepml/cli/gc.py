@@ -17,18 +17,20 @@ def gc(
     root: RootOpt = None,
     days: Annotated[float, typer.Option("--days", min=0, help="Keep what runs of the last DAYS days use.")] = 30,
     yes: Annotated[bool, typer.Option("--yes", help="Delete; without it, only list what would go.")] = False,
+    keep_runs: Annotated[int, typer.Option("--keep-runs", min=0, help="Always keep the newest N run records.")] = 20,
 ) -> None:
-    """Remove step outputs no recent run, running run, registered model or held lock refers to."""
+    """Remove step outputs no recent run, running run, registered model or held lock refers to; run records and
+    failure logs past the window; an online test's served-log entries of removed outputs and old published days."""
     from stepml.gc import collect_garbage
 
     pipeline, store = open_project(spec, root)
-    report = collect_garbage(store, pipeline.name, retention_days=days, delete=yes)
+    report = collect_garbage(store, pipeline.name, retention_days=days, delete=yes, keep_runs=keep_runs)
     verb = "removed" if yes else "would remove"
-    for uri, size in sorted(report.removed.items()):
+    for uri, size in sorted({**report.removed, **report.records}.items()):
         console.print(f"  {verb} {uri} ({_human(size)})", soft_wrap=True, markup=False)
-    total = f"{len(report.removed)} output(s), {_human(report.bytes)} ({report.bytes:,} bytes)"
-    console.print(f"{verb} {total}; kept {len(report.kept)}", markup=False)
-    if not yes and report.removed:
+    total = f"{len(report.removed)} output(s) and {len(report.records)} record(s)/log(s), {_human(report.bytes)}"
+    console.print(f"{verb} {total} ({report.bytes:,} bytes); kept {len(report.kept)}", markup=False)
+    if not yes and (report.removed or report.records):
         console.print("dry run: nothing was deleted; pass --yes to delete", markup=False)
 
 

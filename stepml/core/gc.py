@@ -68,3 +68,50 @@ def collect(
         else:
             remove.append(output)
     return Collection(keep=keep, remove=remove)
+
+
+def run_started(run_id: str) -> float | None:
+    """When a run started, from its id (``20260501T030000-1a2b3c``, UTC); None for an id of another shape."""
+    import calendar
+    import time
+
+    try:
+        return float(calendar.timegm(time.strptime(run_id[:15], "%Y%m%dT%H%M%S")))
+    except ValueError:
+        return None
+
+
+def old_runs(runs: Iterable[Mapping[str, Any]], *, now: float, retention_s: float, keep_last: int) -> list[str]:
+    """Run records past the retention window - never a running one, never one of the newest ``keep_last``."""
+    ordered = sorted(runs, key=lambda r: float(r.get("started_at", 0)))
+    newest = {str(r["run_id"]) for r in ordered[-keep_last:]} if keep_last > 0 else set()
+    return [
+        str(r["run_id"])
+        for r in ordered
+        if r.get("status") != "running"
+        and str(r["run_id"]) not in newest
+        and float(r.get("started_at", 0)) < now - retention_s
+    ]
+
+
+def old_failures(run_ids: Iterable[str], *, now: float, retention_s: float) -> list[str]:
+    """Failure logs (``<pipeline>/failures/<run_id>/``) of runs that started before the retention window."""
+    return [r for r in run_ids if (t := run_started(r)) is not None and t < now - retention_s]
+
+
+def old_days(days: Iterable[str], *, today: str, retention_days: float, keep: Iterable[str] = ()) -> list[str]:
+    """``YYYY-MM-DD`` partitions (an online test's published serving tables) older than the retention window, but
+    those in ``keep`` (the latest)."""
+    import datetime as dt
+
+    cutoff = dt.date.fromisoformat(today) - dt.timedelta(days=retention_days)
+    kept = set(keep)
+    out = []
+    for day in days:
+        try:
+            when = dt.date.fromisoformat(day)
+        except ValueError:
+            continue
+        if when < cutoff and day not in kept:
+            out.append(day)
+    return out

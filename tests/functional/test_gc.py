@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from stepml.core import layout
@@ -60,3 +61,33 @@ def test_gc_keeps_registered_models_and_everything_of_a_recent_run(make_pipeline
     assert any(why.startswith("model registry version") for why in kept)
     train = next(s for s in record.steps if s.name == "train")
     assert runner.store.uri(layout.step_prefix(runner.pipeline.name, "train", train.key)) in report.kept
+
+
+def test_gc_removes_old_run_records_and_failure_logs_but_the_newest(make_pipeline) -> None:
+    spec = make_pipeline()
+    runner = runner_for(spec)
+    first = runner.run({"score_days": 10})
+    second = runner.run({"score_days": 20})
+    _age(runner, first, 60)
+    _age(runner, second, 50)
+    old_failure = layout.join(
+        layout.failure_prefix(runner.pipeline.name, "20200101T000000-abcdef", "score"), "logs/x.log"
+    )
+    runner.store.write_bytes(old_failure, b"an old failure's log")
+    recent_failure = layout.join(
+        layout.failure_prefix(runner.pipeline.name, layout.run_id(time.time()), "score"), "logs/x.log"
+    )
+    runner.store.write_bytes(recent_failure, b"a recent failure's log")
+
+    report = collect_garbage(runner.store, runner.pipeline.name, retention_days=30, keep_runs=1)
+    uri = runner.store.uri
+    assert uri(layout.run_key(runner.pipeline.name, first.run_id)) in report.records  # old, not the newest
+    assert uri(layout.run_key(runner.pipeline.name, second.run_id)) not in report.records  # the newest one stays
+    assert uri(layout.join(runner.pipeline.name, "failures", "20200101T000000-abcdef")) in report.records
+    assert not any("failures" in u and "2020" not in u for u in report.records)  # a recent failure's log stays
+    assert runner.store.exists(layout.run_key(runner.pipeline.name, first.run_id))  # dry run
+
+    collect_garbage(runner.store, runner.pipeline.name, retention_days=30, keep_runs=1, delete=True)
+    assert not runner.store.exists(layout.run_key(runner.pipeline.name, first.run_id))
+    assert runner.store.exists(layout.run_key(runner.pipeline.name, second.run_id))
+    assert not runner.store.exists(old_failure) and runner.store.exists(recent_failure)

@@ -96,3 +96,44 @@ def test_a_running_record_from_another_host_is_died_when_its_heartbeat_is_stale(
         "20260101T000000-ffffff": "running",
         "20260101T000000-gggggg": "running",
     }
+
+
+def test_gc_decisions_on_records_and_published_days() -> None:
+    from stepml.core import gc
+
+    day = 86_400.0
+    now = gc.run_started("20260601T000000-aaaaaa") or 0.0
+    runs = [
+        {"run_id": "a", "started_at": now - 90 * day, "status": "succeeded"},
+        {"run_id": "b", "started_at": now - 60 * day, "status": "running"},  # a running run is never removed
+        {"run_id": "c", "started_at": now - 40 * day, "status": "failed"},
+        {"run_id": "d", "started_at": now - 1 * day, "status": "succeeded"},
+    ]
+    assert gc.old_runs(runs, now=now, retention_s=30 * day, keep_last=1) == ["a", "c"]
+    assert gc.old_runs(runs, now=now, retention_s=30 * day, keep_last=2) == ["a"]
+    failed = ["20260101T000000-x", "20260530T000000-y", "not-a-run-id"]
+    assert gc.old_failures(failed, now=now, retention_s=30 * day) == ["20260101T000000-x"]
+    days = ["2026-04-01", "2026-04-02", "2026-05-30", "junk"]
+    assert gc.old_days(days, today="2026-06-01", retention_days=30, keep=["2026-04-02"]) == ["2026-04-01"]
+
+
+def test_gc_experiment_leftovers(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A served-log entry whose output gc removes goes with it; published days past the window go, the latest
+    stays; another pipeline's entries are not this gc's."""
+    import json
+
+    from stepml.core.gc import run_started
+    from stepml.gc import _experiment_leftovers
+    from stepml.store.objects import LocalStore
+
+    store = LocalStore(tmp_path)
+    gone = "p/steps/serve/k1"
+    for name, pipeline, prefix in (("e1", "p", gone), ("e2", "p", "p/steps/serve/k2"), ("e3", "q", gone)):
+        entry = {"experiment": name, "pipeline": pipeline, "assignments": store.uri(f"{prefix}/a1/tables/assignments")}
+        store.write_bytes(f"experiments/{name}/served/r-{name}.json", json.dumps(entry).encode())
+    for day in ("2026-01-01", "2026-01-02", "2026-05-31"):
+        store.write_bytes(f"serving/e1/served_date={day}/r.parquet", b"x")
+    store.write_bytes("serving/e1/latest.json", json.dumps({"served_date": "2026-01-02"}).encode())
+    now = run_started("20260601T000000-aaaaaa") or 0.0
+    found = _experiment_leftovers(store, "p", {gone}, now=now, retention_days=30)
+    assert sorted(found) == ["experiments/e1/served/r-e1.json", "serving/e1/served_date=2026-01-01"]
