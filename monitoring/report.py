@@ -2,7 +2,8 @@
 
 Sections: the run (pipeline, status, parameters), the step tree with timings and cache hits, the check results
 (failed and insufficient-data first), drift per feature (verdict, statistics, a reference-vs-current bar chart
-per column), alarm states with the datapoints behind them, and a link to evidently's report when one was
+per column), alarm states with the datapoints behind them, each online test's read-out (metrics with intervals
+and lifts, sample ratio, multiple exposure, preference, agreement), and a link to evidently's report when one was
 rendered. The page has no scripts and loads nothing from the network.
 """
 
@@ -84,6 +85,7 @@ def render_report(
     check: Mapping[str, Any] | None,
     alarms: Sequence[Mapping[str, Any]],
     evidently_href: str | None,
+    readouts: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """The page as a string; ``run`` is a run record (``RunRecord.to_json()``), ``check`` the check report."""
     out = [
@@ -96,6 +98,8 @@ def render_report(
     ]
     out += _steps(run.get("steps", []))
     out += _alarms(alarms)
+    for readout in readouts:
+        out += _readout(readout)
     if check is not None:
         out += _drift(check)
         out += _checks(check)
@@ -127,6 +131,62 @@ def _steps(steps: Sequence[Mapping[str, Any]]) -> list[str]:
         )
     rows.append("</table>")
     return rows
+
+
+def _pct(x: Any) -> str:
+    return "-" if x is None else f"{float(x):+.2%}"
+
+
+def _readout(r: Mapping[str, Any]) -> list[str]:
+    """An online test's read-out (``steps.readout``): the metric table, SRM, multiple exposure, preference,
+    agreement."""
+    name = _e(r.get("experiment"))
+    out = [f"<h2>Online test {name} ({_e(r.get('kind'))})</h2>"]
+    srm = r.get("srm")
+    if srm:
+        cls = "fail" if srm.get("alert") else "pass"
+        observed = ", ".join(f"{_e(k)} {_num(v)}" for k, v in srm.get("observed", {}).items())
+        out.append(
+            f"<p id='srm-{name}'>sample ratio: <span class='{cls}'>p = {float(srm['p_value']):.3g}"
+            f"{' - MISMATCH' if srm.get('alert') else ''}</span> (units {observed}; alert below {srm.get('alpha')})</p>"
+        )
+    me = r.get("multiple_exposure") or {}
+    cls = "fail" if me.get("alert") else "pass"
+    out.append(
+        f"<p>multiple exposure: <span class='{cls}'>{float(me.get('share') or 0):.2%}</span> of "
+        f"{_num(me.get('units'))} units ({_num(me.get('multiple'))} left out of the comparison)</p>"
+    )
+    pref = r.get("preference")
+    if pref:
+        out.append(
+            f"<p>preference for {_e(pref['a'])} over {_e(pref['b'])}: {_pct(pref.get('preference_a'))[1:]} of "
+            f"{_num(pref['wins_a'] + pref['wins_b'])} decided units, sign test p = {float(pref['p_value']):.3g}</p>"
+        )
+    agreement = r.get("agreement")
+    if agreement:
+        out.append(
+            f"<p>shadow agreement: overlap@{_e(agreement.get('k'))} {_num(agreement.get('overlap_at_k'))}, "
+            f"rank correlation {_num(agreement.get('rank_correlation'))}, score PSI {_num(agreement.get('score_psi'))}</p>"
+        )
+    rows = [r2 for r2 in r.get("table", []) if r2.get("role") in ("metric", "guardrail")]
+    if rows:
+        out.append(
+            f"<table id='readout-{name}'><tr><th>metric</th><th>role</th><th>variant</th><th>units</th><th>value</th>"
+            "<th>interval</th><th>relative lift</th><th>interval</th><th>p</th><th>verdict</th></tr>"
+        )
+        for row in rows:
+            verdict = "breached" if row.get("breached") else ("significant" if row.get("significant") else "")
+            cls = "fail" if row.get("breached") else ("pass" if row.get("significant") else "")
+            out.append(
+                f"<tr><td>{_e(row['metric'])}</td><td>{_e(row['role'])}</td><td>{_e(row['variant'])}</td>"
+                f"<td>{_num(row.get('units'))}</td><td>{_num(row.get('value'))}</td>"
+                f"<td>[{_num(row.get('ci_low'))}, {_num(row.get('ci_high'))}]</td>"
+                f"<td>{_pct(row.get('relative_lift'))}</td>"
+                f"<td>[{_pct(row.get('relative_low'))}, {_pct(row.get('relative_high'))}]</td>"
+                f"<td>{_num(row.get('p_value'))}</td><td class='{cls}'>{verdict}</td></tr>"
+            )
+        out.append("</table>")
+    return out
 
 
 def _alarms(alarms: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -50,6 +50,27 @@ def fetch(sql: str, **kwargs: Any) -> Any:
     return _fetch(sql, **kwargs)
 
 
+def experiments(**kwargs: Any) -> list[dict[str, Any]]:
+    """The spec's online tests and their state. See :func:`stepml.api.experiments`."""
+    from stepml.api import experiments as _experiments
+
+    return _experiments(**kwargs)
+
+
+def assignments(experiment: str, **kwargs: Any) -> Any:
+    """Every unit an experiment served, with its first assignment. See :func:`stepml.api.assignments`."""
+    from stepml.api import assignments as _assignments
+
+    return _assignments(experiment, **kwargs)
+
+
+def serving(experiment: str, **kwargs: Any) -> Any:
+    """An experiment's serving table (optionally into a DuckDB file). See :func:`stepml.api.serving`."""
+    from stepml.api import serving as _serving
+
+    return _serving(experiment, **kwargs)
+
+
 def __getattr__(name: str) -> Any:
     """``stepml.Output`` and ``stepml.StepContext``, imported when first used (``import stepml`` stays light)."""
     if name in ("Output", "StepContext"):
@@ -59,4 +80,15 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'stepml' has no attribute {name!r}")
 
 
-__all__ = ["Output", "StepContext", "__version__", "build", "fetch", "load", "runs"]
+__all__ = [
+    "Output",
+    "StepContext",
+    "__version__",
+    "assignments",
+    "build",
+    "experiments",
+    "fetch",
+    "load",
+    "models",
+    "runs",
+]

@@ -159,3 +159,156 @@ def fetch(
         workgroup=workgroup or athena.deployed_workgroup(stage),
         output_location=output,
     )
+
+
+def experiments(
+    *, spec: str | Path = DEFAULT_SPEC, root: str | None = None, store: Store | None = None
+) -> list[dict[str, Any]]:
+    """The spec's experiments: ``experiment``, ``kind``, ``variants`` (weights), ``coverage``, ``record`` (its first
+    persisted record, None before it first served) and ``serves`` (how many serves committed). Computes nothing."""
+    from stepml.experiments import record as records
+
+    pipeline, st = open_project(spec, root, store)
+    out: list[dict[str, Any]] = []
+    for name, exp in pipeline.spec.experiments.items():
+        key = records.record_key(name)
+        record = records.parse(st.read_bytes(key), st.uri(key)) if st.exists(key) else None
+        served = [k for k in st.list(f"experiments/{name}/served") if k.endswith(".json")]
+        out.append(
+            {
+                "experiment": name,
+                "kind": exp.kind,
+                "variants": exp.weights(),
+                "coverage": exp.coverage,
+                "settings": pipeline.spec.experiment_settings(name),
+                "record": record,
+                "serves": len(served),
+            }
+        )
+    return out
+
+
+def assignments(
+    experiment: str, *, spec: str | Path = DEFAULT_SPEC, root: str | None = None, store: Store | None = None
+) -> Any:
+    """Every unit an experiment has served, one row each: ``experiment, salt, unit, variant, bucket,
+    in_experiment, first_assigned`` (the earliest serve that included it, over every serve the experiment logged
+    under ``experiments/<name>/served/``). A DataFrame; computes nothing."""
+    import json
+
+    import pandas as pd
+
+    _, st = open_project(spec, root, store)
+    frames = []
+    for key in sorted(st.list(f"experiments/{experiment}/served")):
+        entry = json.loads(st.read_bytes(key))
+        prefix = st.key_of(str(entry["assignments"]))
+        if prefix is None:
+            raise StepmlError(f"{st.uri(key)} points outside the artifact root: {entry['assignments']}")
+        files = [k for k in st.list(prefix) if k.endswith(".parquet")]
+        for f in files:
+            local = st.local_path(f)
+            frame = pd.read_parquet(local) if local is not None else pd.read_parquet(st.uri(f))
+            frames.append(frame.assign(first_assigned=str(entry["at"])))
+    if not frames:
+        raise StepmlError(
+            f"experiment {experiment!r} has not served yet (nothing under experiments/{experiment}/served/)"
+        )
+    every = pd.concat(frames, ignore_index=True)
+    every = every.sort_values(["unit", "first_assigned"], kind="mergesort")
+    first = every.drop_duplicates("unit", keep="first")
+    columns = ["experiment", "salt", "unit", "variant", "bucket", "in_experiment", "first_assigned"]
+    return first[columns].reset_index(drop=True)
+
+
+def dry_run(
+    experiment: str,
+    *,
+    step: str | None = None,
+    coverage: float | None = None,
+    spec: str | Path = DEFAULT_SPEC,
+    root: str | None = None,
+    store: Store | None = None,
+) -> dict[str, Any]:
+    """The split an experiment would make on past data, before it launches: the latest output of ``step`` (default:
+    its serve step's input table) assigned as the serve step would (salt, layer, coverage - or ``coverage`` to try
+    another - and audience). Returns ``{"units", "in_experiment", "split": {variant: units}, "expected": {variant:
+    share}, "srm_p_value"}``. Nothing is served or recorded."""
+    from stepml.experiments.assign import assign, unit_text
+
+    pipeline, st = open_project(spec, root, store)
+    if experiment not in pipeline.spec.experiments:
+        raise StepmlError(f"unknown experiment {experiment!r}; experiments: {sorted(pipeline.spec.experiments)}")
+    exp = pipeline.spec.experiments[experiment]
+    if step is None:
+        serving = [
+            n for n, s in pipeline.steps.items() if getattr(s, "experiment", None) == experiment and s.type == "serve"
+        ]
+        if not serving:
+            raise StepmlError(f"experiment {experiment!r} has no serve step; name a table step (--step)")
+        step = pipeline.steps[serving[0]].table_input(pipeline.context(serving[0]))  # type: ignore[attr-defined]
+        if step is None:
+            raise StepmlError(f"the serve step of {experiment!r} reads no table; name one (--step)")
+    table = load(step, spec=spec, root=root, store=st)
+    if exp.unit not in table.columns:
+        raise StepmlError(f"step {step!r}'s table has no unit column {exp.unit!r} (columns: {list(table.columns)})")
+    settings = pipeline.spec.experiment_settings(experiment)
+    found = assign(table[exp.unit].to_numpy(), settings, exp.coverage if coverage is None else coverage)
+    if exp.audience is not None:
+        allowed = {unit_text(u) for u in table.loc[table[exp.audience.column].isin(exp.audience.values), exp.unit]}
+        found = [a for a in found if a.unit in allowed]
+    inside = [a for a in found if a.in_experiment]
+    split = {v: sum(1 for a in inside if a.variant == v) for v in exp.variants}
+    result: dict[str, Any] = {
+        "experiment": experiment,
+        "step": step,
+        "units": len(found),
+        "in_experiment": len(inside),
+        "split": split,
+        "expected": exp.weights(),
+    }
+    if exp.kind == "ab" and inside:
+        from stepml.experiments.stats import srm_test
+
+        positive = {v: w for v, w in exp.weights().items() if w > 0}
+        result["srm_p_value"] = srm_test({v: split[v] for v in positive}, positive).p_value
+    return result
+
+
+def serving(
+    experiment: str,
+    *,
+    run: str | None = None,
+    duckdb: str | Path | None = None,
+    table: str | None = None,
+    spec: str | Path = DEFAULT_SPEC,
+    root: str | None = None,
+    store: Store | None = None,
+) -> Any:
+    """The serving table of an experiment (its serve step's ``data/``) from the latest run that served it (or
+    ``run``), as a DataFrame; with ``duckdb``, also written to that DuckDB file as ``table`` (default: the
+    experiment's name with ``_`` for ``-``), replacing the previous one in one transaction - the local stand-in
+    for the table a serving side reads."""
+    import re
+
+    pipeline, st = open_project(spec, root, store)
+    steps = [n for n, s in pipeline.steps.items() if s.type == "serve" and getattr(s, "experiment", None) == experiment]
+    if not steps:
+        raise StepmlError(f"no serve step serves experiment {experiment!r} in {pipeline.path}")
+    tables = load(steps[0], run=run, spec=spec, root=root, store=st)
+    frame = tables[""] if isinstance(tables, dict) else tables  # the serve step's main table
+    if duckdb is not None:
+        import duckdb as ddb
+
+        name = table or experiment.replace("-", "_")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", name):
+            raise StepmlError(f"table name {name!r} is not a plain SQL identifier")
+        con = ddb.connect(str(duckdb))
+        try:
+            con.register("serving_frame", frame)
+            con.execute("BEGIN")
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM serving_frame")
+            con.execute("COMMIT")
+        finally:
+            con.close()
+    return frame

@@ -2,12 +2,15 @@
 
     StepmlError                      base of everything stepml raises on purpose
     ├── SpecError                    pipeline.yaml is invalid (all problems at once, with file locations)
+    │   └── ExperimentChangedError   a running experiment's salt/weights differ from its first record
     ├── ParamError                   a run parameter is unknown or of the wrong type (all problems at once)
     ├── StoreError                   the artifact store (local path or s3://) failed or holds a damaged object
     ├── LockError                    a step lock could not be taken or kept
     ├── StepError                    a step failed; ``.step`` names it
     │   ├── StepInputError           the step's input is unusable: missing/corrupt file, missing column,
-    │   │                            empty extract, NaN in the target, ...
+    │   │   │                        empty extract, NaN in the target, ...
+    │   │   └── ExperimentError      an experiment's exposures/outcomes/rankings or its settings cannot be
+    │   │                            analysed (unknown variant, negative count, zero denominator, ...)
     │   ├── QueryError               the warehouse rejected the step's SQL (syntax, missing table or column)
     │   ├── GateError                no model can be used: the candidate failed the gate and there is no champion
     │   ├── DataQualityError         a check marked ``fail_run`` failed
@@ -75,6 +78,13 @@ class SpecError(_IssuesError):
     exit_code = 2
 
 
+class ExperimentChangedError(SpecError):
+    """A running experiment's spec disagrees with its first persisted record: its salt, weights, layer, offset,
+    unit or kind changed (that would move units already assigned). Rename the experiment to start a new one."""
+
+    title = "a running experiment was changed"
+
+
 class ParamError(_IssuesError):
     """Run parameters do not match the spec's declared parameters."""
 
@@ -101,6 +111,24 @@ class StepError(StepmlError):
 
 class StepInputError(StepError):
     """The step's input is unusable (missing or corrupt file, missing column, empty extract, NaN target...)."""
+
+
+class ExperimentError(StepInputError):
+    """An experiment's data or settings cannot be analysed; ``field`` names the input that is wrong.
+
+    The pure statistics of ``stepml.experiments`` do not know the step they run in and name it ``experiments``;
+    a step re-raises with its own name: ``raise exc.with_step(name) from exc``.
+    """
+
+    def __init__(self, step: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(step, f"{field}: {message}" if field else message)
+        self.field = field
+
+    def with_step(self, step: str) -> ExperimentError:
+        """The same error, naming ``step``."""
+        error = ExperimentError(step, self.message)
+        error.field = self.field
+        return error
 
 
 class QueryError(StepError):
@@ -147,6 +175,7 @@ _STEP_ERRORS: dict[str, type[StepError]] = {
     for cls in (
         StepError,
         StepInputError,
+        ExperimentError,
         QueryError,
         GateError,
         DataQualityError,

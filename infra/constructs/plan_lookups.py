@@ -8,6 +8,9 @@
   https://docs.aws.amazon.com/glue/latest/dg/glue-specifying-resource-arns.html) and ``s3:ListBucket`` on the
   warehouse buckets; a declared probe query also runs on Athena, with the workgroup's results in the artifact
   bucket (https://docs.aws.amazon.com/athena/latest/ug/fine-grained-access-to-glue-resources.html);
+- a running experiment's first record (``experiments/<name>/experiment.json``): ``s3:GetObject`` - a
+  ``NoSuchKey`` answer (no record yet) needs ``s3:ListBucket`` too, else S3 answers ``AccessDenied``
+  (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions");
 - the record of what the plan found (``plans/<pipeline>/``), which the notify Lambda reads back.
 """
 
@@ -20,6 +23,7 @@ from constructs import Construct
 
 from infra.nag import suppress
 from stepml.cloud.handlers.models import group_name
+from stepml.core.plan import flat_lookups
 from stepml.spec import Pipeline
 
 
@@ -39,7 +43,7 @@ class PlanLookupGrants(Construct):
     ) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
-        lookups = [s.lookup for s in pipeline.plan_input.steps if s.lookup]
+        lookups = [x for s in pipeline.plan_input.steps for x in flat_lookups(s.lookup)]
         self.statements: list[iam.PolicyStatement] = []
 
         def allow(actions: list[str], resources: list[str]) -> None:
@@ -64,6 +68,14 @@ class PlanLookupGrants(Construct):
             ]
             allow(["sagemaker:DescribeModelPackage"], packages)
             allow(["sagemaker:ListModelPackages"], ["*"])
+        experiments = sorted({str(x["settings"]["experiment"]) for x in lookups if x.get("kind") == "experiment"})
+        if experiments:  # a running experiment's first record (stepml.experiments.record.record_key)
+            allow(["s3:GetObject"], [bucket.arn_for_objects(f"experiments/{e}/experiment.json") for e in experiments])
+            # without it a missing record answers AccessDenied, not NoSuchKey; unconditioned: a GetObject request
+            # carries no s3:prefix, so a prefix condition would never match when S3 decides 404 or 403
+            listing = iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
+            self.statements.append(listing)
+            plan_role.add_to_principal_policy(listing)
         data = [x for x in lookups if x.get("kind") == "data"]
         athena = pipeline.spec.warehouse.athena
         if data and athena is not None and pipeline.spec.warehouse.engine == "athena":

@@ -16,6 +16,7 @@ from infra.constructs.notifications import ExecutionNotifications
 from infra.constructs.plan_lookups import PlanLookupGrants
 from infra.constructs.processing import ProcessingRoles
 from infra.constructs.schedule import PipelineSchedule
+from infra.constructs.serving import ServingTables
 from infra.constructs.state_machine import PipelineStateMachine
 from infra.constructs.state_machine_policy import Integrations, grant_integrations
 from infra.constructs.training import Training
@@ -91,6 +92,7 @@ class PipelineStack(Stack):
             warehouse_bucket_arns=config.warehouse_bucket_arns,
             athena_workgroup=data.workgroup.name if data.workgroup else None,
         )
+        ServingTables(self, "Serving", pipeline=pipeline, bucket=bucket, stage=config.stage)
         subnets = network.task_subnets.subnet_ids
         substitutions = {
             "ArtifactBucket": bucket.bucket_name,

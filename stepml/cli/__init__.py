@@ -10,6 +10,7 @@ place (2: bad spec or parameters; 1: a step or the run failed). Step types add t
     cloud       asl (offline), start, cloud-status, resume, logs
     explain     why a step would hit or miss the cache
     models      the model registry: list, promote, rollback, approve, reject
+    experiments online tests: their state, a dry run of the split, the assignments
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from rich.markup import escape
 
 from stepml.cli import cloud, extensions, gc, local
 from stepml.cli.common import err_console
+from stepml.cli.experiments import experiments_app
 from stepml.cli.models import models_app
 from stepml.core.redact import redact
 from stepml.errors import RunError, SpecError, StepmlError
@@ -43,6 +45,7 @@ app.command("plan")(local.plan_cmd)
 app.command("explain")(local.explain)
 app.command("sample-data")(local.sample_data)
 app.add_typer(models_app, name="models")
+app.add_typer(experiments_app, name="experiments")
 app.command("gc")(gc.gc)
 cloud.register(app)
 extensions.register(app)

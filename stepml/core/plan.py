@@ -49,12 +49,22 @@ class StepRecord:
     # a model {"kind": "model", "model": name, "alias": "champion" | "challenger" | "<N>", "required": bool,
     #          "unless_from": upstream step whose own model does not count (a gate's candidate)}
     # or its type's own (an extract's {"kind": "data", ...}: the data version of its sources)
+    # or several: {"kind": "all", "lookups": {part: lookup}} -> found {"parts": {part: found}, "digest"}
     lookup: dict[str, Any] | None = None
 
 
 # step name, its lookup, {upstream step: key} -> the model version found ({"version", "digest", "uri",
 # "train_key"}) or None
 Resolver = Callable[[str, Mapping[str, Any], Mapping[str, str]], "dict[str, Any] | None"]
+
+
+def flat_lookups(lookup: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """A step's lookups one by one (a ``{"kind": "all"}`` lookup holds several): what a deployment must grant."""
+    if not lookup:
+        return []
+    if lookup.get("kind") == "all":
+        return [x for sub in dict(lookup.get("lookups") or {}).values() for x in flat_lookups(sub)]
+    return [dict(lookup)]
 
 
 def empty_registry(step: str, lookup: Mapping[str, Any], upstream: Mapping[str, str]) -> dict[str, Any] | None:
@@ -68,6 +78,8 @@ def recorded(resolved: Mapping[str, Any]) -> Resolver:
 
     def resolve(step: str, lookup: Mapping[str, Any], upstream: Mapping[str, str]) -> dict[str, Any] | None:
         found = resolved.get(step)
+        if isinstance(found, Mapping) and "part" in lookup:  # one of several lookups of the step
+            found = (found.get("parts") or {}).get(lookup["part"])
         return dict(found) if isinstance(found, Mapping) else None
 
     return resolve
@@ -211,6 +223,13 @@ def _resolve(
     """(the version found, what enters the key: its content digest, or None when there is none - or when it is the
     model of ``unless_from``, which the step then uses as if there were none)."""
     lookup = s.lookup or {}
+    if lookup.get("kind") == "all":  # several lookups (a serve step: its experiment, each variant's model)
+        parts: dict[str, Any] = {}
+        digests: dict[str, str | None] = {}
+        for part, sub in sorted(dict(lookup.get("lookups") or {}).items()):
+            one = StepRecord(s.name, s.type, s.needs, s.params, s.config, s.code, lookup={**sub, "part": part})
+            parts[part], digests[part] = _resolve(one, keys, resolve)
+        return {"parts": parts, "digest": digest(canonical_json(digests))}, digest(canonical_json(digests))
     kind = lookup.get("kind", "model")
     what = f"model {lookup.get('model')}@{lookup.get('alias')}" if kind == "model" else f"its {kind} version"
     if resolve is None:

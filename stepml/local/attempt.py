@@ -80,6 +80,7 @@ class Attempt:
             mf.write_manifest(self.store.write_bytes, manifest)  # the commit point
             if previous is not None and previous["prefix"] != prefix:
                 self.store.delete_prefix(previous["prefix"])
+            self._committed(manifest)
             out.status, out.output, out.rows, out.detail = "ran", self.store.uri(prefix), result.rows, result.detail
             return None
         except StepError as exc:
@@ -92,6 +93,23 @@ class Attempt:
         finally:
             out.duration_s = round(self.clock() - started, 3)
             shutil.rmtree(scratch, ignore_errors=True)
+
+    def _committed(self, manifest: dict[str, Any]) -> None:
+        """The type's ``committed(store, manifest)`` hook, once the output is committed (an online test's serving
+        table published where the serving side reads it). The output stands whatever it does: a failure here is
+        a warning naming the step, never a lost output."""
+        import importlib
+
+        module = importlib.import_module(self.pipeline.step_type(self.step.name).local.split(":", 1)[0])
+        hook = getattr(module, "committed", None)
+        if hook is None:
+            return
+        try:
+            hook(self.store, manifest)
+        except Exception as exc:  # reported; the committed output stays
+            self.log(
+                f"warning: {self.step.name}: committed, but its after-commit work failed: {type(exc).__name__}: {exc}"
+            )
 
     def _compute(self, prefix: str, out_dir: Path, scratch: Path) -> StepResult:
         name = self.step.name

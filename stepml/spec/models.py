@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from stepml.spec.experiments import EXPERIMENT_NAME, ExperimentSpec, layer_offsets
+from stepml.spec.experiments import settings as experiment_settings
+
 if TYPE_CHECKING:
     from stepml.spec.context import SpecContext, StepIssue
 
@@ -348,6 +351,7 @@ class PipelineSpec(_Model):
     steps: dict[str, dict[str, Any]]  # validated per step type by stepml.spec.load (Pipeline.steps is typed)
     schedule: ScheduleSpec | None = None
     alarms: list[AlarmSpec] = []
+    experiments: dict[str, ExperimentSpec] = {}  # online tests of the batch scores (type: serve / readout steps)
     container: ContainerSpec = ContainerSpec()
     deploy: DeploySpec = DeploySpec()
     notifications: NotificationsSpec = NotificationsSpec()
@@ -376,6 +380,21 @@ class PipelineSpec(_Model):
             if unknown:
                 raise ValueError(f"model {name!r}: hyperparameters refer to undeclared run parameter(s) {unknown}")
         return self
+
+    @model_validator(mode="after")
+    def _experiments(self) -> PipelineSpec:
+        bad = [n for n in self.experiments if not re.match(EXPERIMENT_NAME, n)]
+        if bad:
+            raise ValueError(f"experiment names must match {EXPERIMENT_NAME}: {bad}")
+        _, problems = layer_offsets(self.experiments)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def experiment_settings(self, name: str) -> dict[str, Any]:
+        """What experiment ``name`` may not change while it runs (see ``stepml.spec.experiments.settings``)."""
+        offsets, _ = layer_offsets(self.experiments)
+        return experiment_settings(name, self.experiments[name], offsets[name])
 
     def named_models(self) -> dict[str, ModelSpec]:
         """Every model by name; the single ``model`` is named after the pipeline."""

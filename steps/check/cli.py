@@ -103,7 +103,12 @@ def write_report(
     out = out or Path(f"stepml-report-{record.run_id}.html")
     check: dict[str, Any] | None = None
     prefix: str | None = None
+    readouts: list[dict[str, Any]] = []
     for s in record.steps:
+        if s.type == "readout" and s.status in {"ran", "cached"}:
+            m = mf.read_manifest(store, pipeline.name, s.name, s.key)
+            if m is not None:
+                readouts.append(json.loads(store.read_bytes(join(m["prefix"], "readout.json"))))
         if s.type == "check" and s.status in {"ran", "cached"}:
             m = mf.read_manifest(store, pipeline.name, s.name, s.key)
             if m is not None:
@@ -114,7 +119,9 @@ def write_report(
         href = _evidently(store, prefix, out)
     states = [a.to_dict() for a in alarm_states(pipeline, store)]
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_report(run=record.to_json(), check=check, alarms=states, evidently_href=href))
+    out.write_text(
+        render_report(run=record.to_json(), check=check, alarms=states, evidently_href=href, readouts=readouts)
+    )
     return out
 
 

@@ -165,7 +165,10 @@ def test_unknown_step_type(tmp_path: Path) -> None:
     err = spec_error(path)
     issue = only(err.issues, "steps.gate.type")
     # named at load, with the types the registry knows - never a KeyError later
-    assert issue.message == "unknown step type 'approve'; known types: check, extract, gate, python, score, train"
+    assert (
+        issue.message
+        == "unknown step type 'approve'; known types: check, extract, gate, python, readout, score, serve, train"
+    )
     assert issue.line == line_of(path, r"^  gate:", r"^    type: approve")
 
 

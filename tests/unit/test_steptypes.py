@@ -14,7 +14,7 @@ from stepml.local.context import LocalContext
 from stepml.spec.models import StepSpec
 from tests.conftest import ROOT
 
-BUILT_IN = ["check", "extract", "gate", "python", "score", "train"]
+BUILT_IN = ["check", "extract", "gate", "python", "readout", "score", "serve", "train"]
 
 
 def test_the_registry_finds_every_built_in_type_by_folder() -> None:

@@ -62,6 +62,7 @@ def commit(
         results=event.get("results") or {},
         s3=s3,
         client=client or _clients,
+        run_id=str(plan_state["run_id"]),
     )
     facet = type_facet(config, step)
     result = facet.finish(ctx)

@@ -57,6 +57,7 @@ class FinishContext:
     results: Mapping[str, Any]  # finished upstream steps' results (key, prefix, summary)
     s3: Any
     client: Callable[[str], Any]  # boto3 clients by service name, built on first use
+    run_id: str = ""  # the execution's run id
 
     @property
     def name(self) -> str:

@@ -1,0 +1,1 @@
+"""An online test of two job-matching rankers, end to end on the bundled sample warehouse."""
