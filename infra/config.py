@@ -9,7 +9,7 @@ from typing import Literal
 from aws_cdk import Aws
 
 from stepml.spec import Pipeline
-from stepml.spec.models import NotebookSpec
+from stepml.spec.deploy import NotebookSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -24,7 +24,8 @@ from constructs import Construct
 
 from infra.nag import suppress
 from stepml.errors import Issue, SpecError
-from stepml.spec.models import AthenaWarehouse, NotebookSpec
+from stepml.spec.deploy import NotebookSpec
+from stepml.spec.models import AthenaWarehouse
 
 SCRIPT_LIMIT = 16_384  # characters of base64, per lifecycle script (NotebookInstanceLifecycleHook.Content)
 LOG = "/home/ec2-user/SageMaker/stepml-install.log"
