@@ -8,7 +8,8 @@ Run by the CDK CLI (``npx cdk synth``, see cdk.json) or directly (``python -m in
 Context (``-c key=value``): ``project`` (default stepml.yaml: every pipeline it lists) or ``spec`` (one pipeline),
 ``stage`` (dev), ``image_uri`` (a prebuilt image; otherwise the spec's ``container.image_uri``, otherwise CDK
 builds ``Dockerfile`` at deploy time), ``warehouse_buckets`` (comma-separated bucket names or ARNs the warehouse's
-tables are in, besides the spec's ``deploy.warehouse_buckets``).
+tables are in, besides the spec's ``deploy.warehouse_buckets``), ``network`` (``nat`` | ``endpoints``, overrides
+``deploy.network``), ``notebook`` (``true``: the exploration notebook, as ``deploy.notebook`` does).
 """
 
 from __future__ import annotations
@@ -118,6 +119,8 @@ def config_from_context(app: cdk.App, spec: Path | None = None) -> InfraConfig:
         image_uri=ctx("image_uri"),
         warehouse_buckets=tuple(b.strip() for b in (ctx("warehouse_buckets") or "").split(",") if b.strip()),
         asset_dir=Path(app.outdir) / "stepml-staging" / staging,
+        notebook=(ctx("notebook") or "false").lower() in ("true", "1", "yes"),
+        network=ctx("network"),
     )
 
 

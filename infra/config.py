@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from aws_cdk import Aws
 
 from stepml.spec import Pipeline
+from stepml.spec.deploy import NotebookSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +26,8 @@ class InfraConfig:
     no_success_hours: int = 26  # alarm when no execution succeeded for this long (missing data breaches)
     retain_data: bool = True  # keep the artifact bucket and the lock table when the stack is deleted
     max_azs: int = 2
+    notebook: bool = False  # -c notebook=true: the exploration notebook even when the spec has no deploy.notebook
+    network: str | None = None  # -c network=nat|endpoints: overrides the spec's deploy.network
 
     @property
     def name(self) -> str:
@@ -41,6 +45,20 @@ class InfraConfig:
         names = [*self.pipeline.spec.deploy.warehouse_buckets, *self.warehouse_buckets]
         arns = (n if n.startswith("arn:") else f"arn:{Aws.PARTITION}:s3:::{n.strip()}" for n in names if n.strip())
         return tuple(dict.fromkeys(arns))
+
+    @property
+    def network_mode(self) -> Literal["nat", "endpoints"]:
+        mode = self.network or self.pipeline.spec.deploy.network
+        if mode not in ("nat", "endpoints"):
+            from stepml.errors import Issue, SpecError
+
+            raise SpecError([Issue("context network", f"{mode!r}: expected 'nat' or 'endpoints'")])
+        return "nat" if mode == "nat" else "endpoints"
+
+    @property
+    def notebook_spec(self) -> NotebookSpec | None:
+        """The notebook to deploy: the spec's ``deploy.notebook``, or the default one with ``-c notebook=true``."""
+        return self.pipeline.spec.deploy.notebook or (NotebookSpec() if self.notebook else None)
 
     @property
     def resolved_image_uri(self) -> str | None:

@@ -104,26 +104,61 @@ def models(
 
 
 def fetch(
-    sql: str | Path, *, spec: str | Path = DEFAULT_SPEC, warehouse: str | Path | None = None, **params: Any
+    sql: str | Path,
+    *,
+    spec: str | Path = DEFAULT_SPEC,
+    warehouse: str | Path | None = None,
+    engine: str | None = None,
+    root: str | None = None,
+    stage: str = "dev",
+    workgroup: str | None = None,
+    athena_client: Any = None,
+    **params: Any,
 ) -> Any:
     """A reusable data-fetch task: a Trino-dialect query (text or a ``.sql`` path) with ``:name`` parameters,
-    run on the local warehouse, returned as a DataFrame. Parameters the spec declares are typed as declared
-    (``as_of="2026-04-01"`` becomes a date); others are passed as given.
+    returned as a DataFrame. Parameters the spec declares are typed as declared (``as_of="2026-04-01"`` becomes a
+    date); others are passed as given.
+
+    Locally it runs on the DuckDB warehouse file. ``engine="athena"`` - or an ``s3://`` ``root`` (the deployed
+    artifact bucket) - runs the same rendered SQL on Athena: the spec's ``warehouse.athena`` database, in the
+    workgroup the data stack created for ``stage`` (``<workgroup>-<stage>``; ``workgroup=`` overrides), results
+    under ``<root bucket>/athena-results/`` when ``root`` is given.
     """
     from stepml.core.params import coerce
+    from stepml.errors import Issue, ParamError
 
     pipeline = load_spec(spec)
     extract = pipeline.registry.get("extract")
     if extract is None:
         raise StepmlError("fetch needs the extract step type")
-    run_fetch = extract.helper("fetch")
     declared = pipeline.spec.params
     typed = {k: coerce(declared[k].type, v, declared[k]) if k in declared else v for k, v in params.items()}
-    path = Path(warehouse) if warehouse is not None else pipeline.resolve(pipeline.spec.warehouse.local.path)
     text = Path(sql) if str(sql).endswith(".sql") and not Path(sql).is_absolute() else sql
     if isinstance(text, Path) and not text.exists():
         text = pipeline.resolve(str(sql))
-    return run_fetch(path, str(text), typed)
+    chosen = engine or ("athena" if root and root.startswith("s3://") else "duckdb")
+    if chosen == "duckdb":
+        path = Path(warehouse) if warehouse is not None else pipeline.resolve(pipeline.spec.warehouse.local.path)
+        return extract.helper("fetch")(path, str(text), typed)
+    athena = pipeline.spec.warehouse.athena
+    if chosen != "athena" or athena is None:
+        expected = "'duckdb' or 'athena'" if chosen != "athena" else "a warehouse.athena section in the spec"
+        raise ParamError([Issue("fetch", f"engine {chosen!r}: expected {expected}")])
+    query = Path(text).read_text() if str(text).endswith(".sql") else str(text)
+    if athena_client is None:
+        import boto3
+
+        athena_client = boto3.client("athena")
+    output = f"s3://{root.removeprefix('s3://').split('/')[0]}/athena-results/" if root else None
+    return extract.helper("fetch_athena")(
+        athena_client,
+        query,
+        typed,
+        database=athena.database,
+        catalog=athena.catalog,
+        workgroup=workgroup or athena.deployed_workgroup(stage),
+        output_location=output,
+    )
 
 
 def experiments(

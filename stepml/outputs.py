@@ -57,6 +57,25 @@ def read_json(store: Store, manifest: Mapping[str, Any], name: str) -> dict[str,
 
 
 def read_folder(store: Store, manifest: Mapping[str, Any], folder: str) -> dict[str, Path]:
-    """The files of one folder of an output (a model), local, by name."""
-    keys = [join(manifest["prefix"], f["path"]) for f in manifest["files"] if f["path"].startswith(folder + "/")]
+    """The files of one folder of an output (a model), local, by name. An output made in AWS holds the folder as
+    SageMaker's archive (``.../<folder>.tar.gz``): it is unpacked once into the local cache."""
+    paths = [f["path"] for f in manifest["files"]]
+    keys = [join(manifest["prefix"], p) for p in paths if p.startswith(folder + "/")]
+    if not keys:
+        archives = [p for p in paths if p.rsplit("/", 1)[-1] == f"{folder}.tar.gz"]
+        if archives:
+            return _unpacked(store, join(manifest["prefix"], archives[0]))
     return {p.name: p for p in local_files(store, keys)}
+
+
+def _unpacked(store: Store, key: str) -> dict[str, Path]:
+    import tarfile
+
+    (archive,) = local_files(store, [key])
+    into = CACHE / "unpacked" / key
+    if not (into / ".done").exists():
+        into.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(archive) as tar:
+            tar.extractall(into, filter="data")  # no absolute paths, links or files outside ``into``
+        (into / ".done").touch()
+    return {p.name: p for p in into.rglob("*") if p.is_file() and p.name != ".done"}

@@ -1,25 +1,53 @@
-"""The VPC the ECS tasks run in: private subnets with egress, an S3 gateway endpoint, flow logs."""
+"""The VPC the ECS tasks run in, with flow logs, in one of two shapes (``deploy.network`` / ``-c network=...``):
+
+- ``nat`` (default): private subnets with egress through one NAT gateway, plus an S3 gateway endpoint. Tasks
+  reach anything; the NAT gateway costs by the hour and by the GB processed.
+- ``endpoints``: isolated subnets and no NAT gateway. A Fargate task in a subnet without a route to the internet
+  pulls its image through the ``ecr.api`` and ``ecr.dkr`` interface endpoints and the image layers from S3
+  through the S3 gateway endpoint, sends its ``awslogs`` output through the ``logs`` endpoint, and - when a step
+  has ECS secrets - resolves them through the ``ssm`` / ``secretsmanager`` endpoints. Interface endpoints cost by
+  the hour per Availability Zone (fewer AZs: ``max_azs``) and by the GB; a step's own code can reach only those
+  services (and S3). See docs/deploy.md for the comparison.
+"""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+NetworkMode = Literal["nat", "endpoints"]
+# interface endpoints a Fargate task needs without a NAT gateway (the S3 gateway endpoint is always there)
+TASK_ENDPOINTS = {
+    "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
+    "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
+    "Logs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+}
+SECRET_ENDPOINTS = {
+    "Ssm": ec2.InterfaceVpcEndpointAwsService.SSM,
+    "SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+}
+
 
 class Network(Construct):
     """Created here, never looked up (a lookup needs credentials at synth)."""
 
-    def __init__(self, scope: Construct, id_: str, *, max_azs: int) -> None:
+    def __init__(
+        self, scope: Construct, id_: str, *, max_azs: int, mode: NetworkMode = "nat", secrets: bool = False
+    ) -> None:
         super().__init__(scope, id_)
+        subnets = [ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24)]
+        task_subnets = ec2.SubnetType.PRIVATE_WITH_EGRESS if mode == "nat" else ec2.SubnetType.PRIVATE_ISOLATED
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
             max_azs=max_azs,
-            nat_gateways=1,
+            nat_gateways=1 if mode == "nat" else 0,
             subnet_configuration=[
-                ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
-                ec2.SubnetConfiguration(name="tasks", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=20),
+                *(subnets if mode == "nat" else []),
+                ec2.SubnetConfiguration(name="tasks", subnet_type=task_subnets, cidr_mask=20),
             ],
             gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)},
         )
@@ -32,4 +60,11 @@ class Network(Construct):
             description="stepml ECS tasks: egress only",
             allow_all_outbound=True,
         )
-        self.task_subnets = self.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+        self.task_subnets = self.vpc.select_subnets(subnet_type=task_subnets)
+        self.endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
+        if mode == "endpoints":
+            wanted = {**TASK_ENDPOINTS, **(SECRET_ENDPOINTS if secrets else {})}
+            for name, service in wanted.items():  # private DNS on: the SDKs' default endpoints resolve to them
+                self.endpoints[name] = self.vpc.add_interface_endpoint(
+                    name, service=service, subnets=ec2.SubnetSelection(subnet_type=task_subnets), open=True
+                )

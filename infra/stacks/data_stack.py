@@ -1,4 +1,4 @@
-"""Data: the artifact bucket, the lock table, the Athena workgroup."""
+"""Data: the artifact bucket, the lock table, the Athena workgroup, the optional exploration notebook."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from constructs import Construct
 from infra.config import InfraConfig
 from infra.constructs.artifact_store import ArtifactStore
 from infra.constructs.lock_table import LockTable
+from infra.constructs.notebook import ExplorationNotebook
 from infra.constructs.warehouse import AthenaWorkgroup, RedshiftUnloadWriter
 
 
@@ -21,9 +22,8 @@ class DataStack(Stack):
         athena = config.pipeline.spec.warehouse.athena
         self.workgroup: AthenaWorkgroup | None = None
         if config.pipeline.spec.warehouse.engine == "athena":
-            name = athena.workgroup if athena else "primary"
-            if name != "primary":  # the stack creates it: one per stage (names are unique in an account and region)
-                name = f"{name}-{config.stage}"
+            # the stack creates it, one per stage (``stepml.fetch(engine="athena")`` finds it by the same name)
+            name = athena.deployed_workgroup(config.stage) if athena else "primary"
             self.workgroup = AthenaWorkgroup(self, "Athena", name=name, results_bucket=self.store.bucket)
         redshift = config.pipeline.spec.warehouse.redshift
         if config.pipeline.spec.warehouse.engine == "redshift" and redshift and redshift.unload_role_arn:
@@ -34,5 +34,18 @@ class DataStack(Stack):
                 bucket=self.store.bucket,
                 prefix=f"{config.name}/steps",
             )
+        self.notebook: ExplorationNotebook | None = None
+        if config.notebook_spec is not None:
+            self.notebook = ExplorationNotebook(
+                self,
+                "Notebook",
+                name=f"{config.prefix}-notebook",
+                spec=config.notebook_spec,
+                bucket=self.store.bucket,
+                athena=athena if config.pipeline.spec.warehouse.engine == "athena" else None,
+                athena_workgroup=self.workgroup.name if self.workgroup else None,
+                warehouse_bucket_arns=config.warehouse_bucket_arns,
+            )
+            CfnOutput(self, "NotebookUrl", value=self.notebook.url)
         CfnOutput(self, "ArtifactBucketName", value=self.store.bucket.bucket_name)
         CfnOutput(self, "LockTableName", value=self.locks.table.table_name)

@@ -1,4 +1,5 @@
-"""Monitoring: the SNS topic (KMS), the spec's alarms and the pipeline alarms, a composite for paging, a dashboard.
+"""Monitoring: the SNS topic (KMS), the spec's alarms and the pipeline alarms, a composite for paging, a dashboard,
+and - when the spec names one - the Slack channel the topic reaches through the chat integration.
 
 It references the state machine by its deterministic name, so it does not depend on the pipeline stack (which
 publishes to this stack's topic).
@@ -14,6 +15,7 @@ from constructs import Construct
 from infra.config import InfraConfig
 from infra.constructs.alarms import PipelineAlarms
 from infra.constructs.alert_topic import AlertTopic
+from infra.constructs.chat import SlackChannel
 from infra.constructs.dashboard import PipelineDashboard
 
 
@@ -42,6 +44,17 @@ class MonitoringStack(Stack):
         self.dashboard = PipelineDashboard(
             self, "Dashboard", pipeline=config.pipeline, name=config.prefix, state_machine_arn=arn
         )
+        slack = spec.notifications.slack
+        self.chat: SlackChannel | None = None
+        if slack is not None:  # the workspace was authorized once in the integration's console (docs/deploy.md)
+            self.chat = SlackChannel(
+                self,
+                "Slack",
+                name=config.prefix,
+                workspace_id=slack.workspace_id,
+                channel_id=slack.channel_id,
+                topic=self.topic.topic,
+            )
         CfnOutput(self, "TopicArn", value=self.topic.topic.topic_arn)
         CfnOutput(
             self,

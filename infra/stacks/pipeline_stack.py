@@ -43,7 +43,13 @@ class PipelineStack(Stack):
         spec = pipeline.spec
         compiled = compile_pipeline(pipeline)  # the definition and what its steps need; never re-derived here
         bucket, table = data.store.bucket, data.locks.table
-        network = Network(self, "Network", max_azs=config.max_azs)
+        network = Network(
+            self,
+            "Network",
+            max_azs=config.max_azs,
+            mode=config.network_mode,
+            secrets=any(t.secrets for t in compiled.tasks.values()),
+        )
         containers = StepContainers(
             self,
             "Containers",

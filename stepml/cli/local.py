@@ -12,6 +12,7 @@ from rich.table import Table
 from stepml.app import ensure_warehouse, generate_sample, open_project
 from stepml.cli.common import ConsoleEvents, ParamOpt, RootOpt, SpecOpt, console, params, render_run
 from stepml.core.plan import Plan
+from stepml.core.runs import RunRecord
 from stepml.errors import RunError, StepmlError
 from stepml.spec import DEFAULT_SPEC, load_spec
 from stepml.store.objects import Store
@@ -24,9 +25,20 @@ def run(
     step: Annotated[list[str] | None, typer.Option("--step", help="Run only what STEP needs.")] = None,
     root: RootOpt = None,
     parallel: Annotated[int, typer.Option("--parallel", min=1, help="Steps run at the same time, at most.")] = 4,
+    notify: Annotated[
+        str | None,
+        typer.Option(
+            "--notify",
+            metavar="URL",
+            help="Post the run summary to this webhook URL (default: the spec's notifications.webhook_env).",
+        ),
+    ] = None,
 ) -> None:
     """Run the pipeline locally: finished steps are skipped, the rest run under locks, independent ones at once."""
+    import os
+
     from stepml.local.runner import LocalRunner
+    from stepml.webhook import webhook_url
 
     pipeline, store = open_project(spec, root)
     given = params(param)
@@ -36,16 +48,30 @@ def run(
         plan.step(name)
     ensure_warehouse(pipeline, lambda text: console.print(f"[dim]{text}[/]"))
     console.print(f"[bold]{pipeline.name}[/] · root {store.root} · {len(plan.steps)} steps")
+    url = webhook_url(pipeline, notify, os.environ)
     try:
         record = runner.run(given, rerun=set(rerun or []), targets=set(step) if step else None)
     except RunError as exc:
         if exc.record is not None:
             render_run(exc.record)
+            _notify(exc.record, store, url)
         raise
     render_run(record)
+    _notify(record, store, url)
     from stepml.cli.extensions import after_run
 
     after_run(record, pipeline, store)
+
+
+def _notify(record: RunRecord, store: Store, url: str | None) -> None:
+    """The run summary to the webhook, if one is set; a failure to post is a warning, never the run's outcome."""
+    if url is None:
+        return
+    from stepml.core.layout import run_key
+    from stepml.webhook import notify_run
+
+    sent = notify_run(record, url, link=store.uri(run_key(record.pipeline, record.run_id)))
+    console.print("[dim]run summary sent to the webhook[/]" if sent else "[yellow]run summary not sent[/]")
 
 
 def status(

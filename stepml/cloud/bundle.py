@@ -34,6 +34,7 @@ STEPML_FILES: tuple[str, ...] = (
     "core/__init__.py",
     "core/layout.py",
     "core/manifest.py",
+    "core/notice.py",
     "core/params.py",
     "core/plan.py",
     "core/redact.py",

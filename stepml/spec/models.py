@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from stepml.spec.deploy import DeploySpec, NotificationsSpec
 from stepml.spec.experiments import EXPERIMENT_NAME, ExperimentSpec, layer_offsets
 from stepml.spec.experiments import settings as experiment_settings
 
@@ -67,6 +68,11 @@ class AthenaWarehouse(_Model):
     database: str
     workgroup: str = "primary"
     catalog: str = "AwsDataCatalog"
+
+    def deployed_workgroup(self, stage: str) -> str:
+        """The workgroup the data stack creates for ``stage``: Athena's built-in ``primary`` as is, any other name
+        suffixed with the stage (workgroup names are unique in an account and Region)."""
+        return self.workgroup if self.workgroup == "primary" else f"{self.workgroup}-{stage}"
 
 
 class RedshiftWarehouse(_Model):
@@ -296,14 +302,6 @@ class ContainerSpec(_Model):
     requirements: str | None = None
 
 
-class DeploySpec(_Model):
-    """What the AWS stacks need to know about the account beyond the steps: the S3 buckets holding the warehouse's
-    tables (names or ``arn:aws:s3:::`` ARNs), which the state machine's role may read (Athena reads them as its
-    caller). ``cdk -c warehouse_buckets=a,b`` adds to them."""
-
-    warehouse_buckets: list[str] = []
-
-
 # ---------------------------------------------------------------- the pipeline
 class PipelineSpec(_Model):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")
@@ -319,6 +317,7 @@ class PipelineSpec(_Model):
     experiments: dict[str, ExperimentSpec] = {}  # online tests of the batch scores (type: serve / readout steps)
     container: ContainerSpec = ContainerSpec()
     deploy: DeploySpec = DeploySpec()
+    notifications: NotificationsSpec = NotificationsSpec()
     step_types: list[str] = []  # packages to search for step types besides the built-in ones
     project_root: str | None = None  # where the project's own packages are (default: nearest pyproject.toml)
 

@@ -11,6 +11,6 @@ STEP_TYPE = StepType(
     read="stepml.outputs:read_tables",
     produces=("table",),
     sources=("steps.extract.query",),
-    helpers={"fetch": "steps.extract.query:fetch"},
+    helpers={"fetch": "steps.extract.query:fetch", "fetch_athena": "steps.extract.athena:fetch_athena"},
     description="Run a warehouse query; DuckDB locally, Athena/Redshift UNLOAD in AWS.",
 )

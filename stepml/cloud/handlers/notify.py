@@ -5,10 +5,14 @@ An EventBridge rule sends ``Step Functions Execution Status Change`` events for 
 ``"<step>: <phase>"`` - to tell, per step, whether it was cached, ran or failed, how long it took and the failing
 step's error; the handler fetches the history, formats, and publishes. It also writes the execution's run record
 (:func:`run_record`, ``<pipeline>/runs/<run id>.json`` in the artifact bucket, the local runner's format), so
-``stepml.load(step, run=<execution name>, root="s3://<bucket>")`` reads any production run. Example::
+``stepml.load(step, run=<execution name>, root="s3://<bucket>")`` reads any production run.
+
+The summary is :mod:`stepml.core.notice`'s (the local runner's ``--notify`` sends the same), published once with
+``MessageStructure="json"``: the chat integration's custom-notification event as ``default`` (Slack through Amazon
+Q Developer in chat applications, which drops other messages), the text for e-mail subscribers. Example::
 
     ===== stepml run summary: job-matching =====
-    execution 2026-05-01T03-00-00 FAILED after 14m 3s
+    run 2026-05-01T03-00-00 FAILED after 14m 3s
     * 2 cached: extract_train, train
     * 1 ran: extract_score (1m 2s)
     * 1 failed: score (12m 0s) - States.TaskFailed: ...
@@ -27,6 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from stepml.core.notice import Notice, run_notice
 from stepml.core.redact import redact
 
 _FAILED_EVENTS = ("TaskFailed", "LambdaFunctionFailed", "MapRunFailed", "ExecutionFailed", "TaskTimedOut")
@@ -50,8 +55,9 @@ class StepReport:
 @dataclass
 class Summary:
     subject: str
-    message: str
+    message: str  # the text (e-mail)
     steps: list[StepReport] = field(default_factory=list)
+    notice: Notice | None = None
 
 
 def _ts(value: Any) -> dt.datetime:
@@ -60,14 +66,6 @@ def _ts(value: Any) -> dt.datetime:
     if isinstance(value, int | float):
         return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
     return dt.datetime.fromisoformat(str(value))
-
-
-def _fmt(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    m, s = divmod(round(seconds), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h {m}m {s}s" if h else (f"{m}m {s}s" if m else f"{s}s")
 
 
 def step_reports(steps: Sequence[str], history: Iterable[Mapping[str, Any]]) -> list[StepReport]:
@@ -114,28 +112,9 @@ def summarize(
     start, stop = detail.get("startDate"), detail.get("stopDate")
     total = (_ts(stop) - _ts(start)).total_seconds() if start is not None and stop is not None else None
     reports = step_reports(steps, history)
-    lines = [
-        f"===== stepml run summary: {pipeline} =====",
-        f"execution {detail.get('name', arn)} {status} after {_fmt(total)}",
-    ]
-    for label in ("cached", "ran", "failed", "not run"):
-        group = [r for r in reports if r.status == label]
-        if not group:
-            continue
-        shown = []
-        for r in group:
-            text = r.name if label in ("cached", "not run") else f"{r.name} ({_fmt(r.duration_s)})"
-            shown.append(text + (f" - {r.error}" if r.error else ""))
-        lines.append(f"* {len(group)} {label}: " + ", ".join(shown))
-    failed = status != "SUCCEEDED" or any(r.status == "failed" for r in reports)
-    lines.append(
-        f"This run looks {':(' if failed else ':)'} because there were {'failed' if failed else 'no failed'} steps"
-    )
-    lines.append(
-        f"console: https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{arn}"
-    )
-    subject = f"stepml {pipeline}: {status}"[:100]
-    return Summary(subject, "\n".join(lines), reports)
+    console = f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{arn}"
+    notice = run_notice(pipeline, str(detail.get("name", arn)), status, total, reports, link=console)
+    return Summary(notice.subject, notice.text(), reports, notice)
 
 
 _STAMPED = re.compile(r"^\d{8}T\d{6}-")
@@ -248,7 +227,10 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
             Body=json.dumps(record, indent=2).encode(),
             ContentType="application/json",
         )
-    boto3.client("sns").publish(TopicArn=os.environ["TOPIC_ARN"], Subject=summary.subject, Message=summary.message)
+    message = summary.notice.sns_message() if summary.notice is not None else summary.message
+    boto3.client("sns").publish(
+        TopicArn=os.environ["TOPIC_ARN"], Subject=summary.subject, Message=message, MessageStructure="json"
+    )
     return {
         "subject": summary.subject,
         "steps": {r.name: r.status for r in summary.steps},
