@@ -117,7 +117,7 @@ def test_gc_decisions_on_records_and_published_days() -> None:
     assert gc.old_days(days, today="2026-06-01", retention_days=30, keep=["2026-04-02"]) == ["2026-04-01"]
 
 
-def test_gc_experiment_leftovers(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_gc_experiment_leftovers(tmp_path: Path) -> None:
     """A served-log entry whose output gc removes goes with it; published days past the window go, the latest
     stays; another pipeline's entries are not this gc's."""
     import json
