@@ -216,6 +216,17 @@ def history_key(pipeline: str, run_id: str, timestamp: float) -> str:
     return f"{pipeline}/{HISTORY_DIR}/{int(timestamp * 1000):013d}-{run_id}.json"
 
 
+def file_history(store: Any, pipeline: str, run_id: str, path: Any) -> str | None:
+    """A step's metric record (``history.json`` its process wrote) filed under ``<pipeline>/metrics/`` in the
+    store, where the alarms and the report read it; None when the step wrote none."""
+    if not path.exists():
+        return None
+    data = path.read_bytes()
+    key = history_key(pipeline, run_id, float(json.loads(data)["timestamp"]))
+    store.write_bytes(key, data)
+    return key
+
+
 def load_history(store: Any, pipeline: str) -> list[dict[str, Any]]:
     """Every history record under ``<pipeline>/metrics/`` (oldest first); damaged objects are skipped."""
     out = []

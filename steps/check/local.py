@@ -3,7 +3,6 @@ reference profile; then the run's metric record goes to the history the alarms r
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from stepml.sdk import Input, LocalContext, StepResult, read_json
@@ -25,14 +24,9 @@ def run(ctx: LocalContext) -> StepResult:
     if predictions is not None:
         inputs[predictions] = serving_model_input(ctx, predictions) if features else ctx.input(predictions)
     result = ctx.run_entry(ctx.invocation(ENTRY, step.entry_config(), inputs))
-    history = ctx.out_dir / HISTORY
-    if history.exists():
-        from monitoring.metrics import history_key
+    from monitoring.metrics import file_history
 
-        record = json.loads(history.read_text())
-        ctx.store.write_bytes(
-            history_key(ctx.pipeline.name, ctx.run_id, float(record["timestamp"])), history.read_bytes()
-        )
+    file_history(ctx.store, ctx.pipeline.name, ctx.run_id, ctx.out_dir / HISTORY)
     return result
 
 

@@ -3,7 +3,6 @@ its metric record goes to the history the alarms read, as a check's does."""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from stepml.sdk import Input, LocalContext, StepResult, read_json
@@ -20,14 +19,9 @@ def run(ctx: LocalContext) -> StepResult:
     inputs: dict[str, Input] = {name: ctx.input(name) for name in step.needs}
     config = step.entry_config(ctx.pipeline.context(ctx.name))
     result = ctx.run_entry(ctx.invocation(ENTRY, config, inputs, threads=step.resources.threads))
-    history = ctx.out_dir / HISTORY
-    if history.exists():
-        from monitoring.metrics import history_key
+    from monitoring.metrics import file_history
 
-        record = json.loads(history.read_text())
-        ctx.store.write_bytes(
-            history_key(ctx.pipeline.name, ctx.run_id, float(record["timestamp"])), history.read_bytes()
-        )
+    file_history(ctx.store, ctx.pipeline.name, ctx.run_id, ctx.out_dir / HISTORY)
     return result
 
 
