@@ -8,6 +8,7 @@ Imports stay inside the commands: ``stepml run`` never pays for them.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,7 +36,8 @@ def asl(spec: _SpecOpt = Path("pipeline.yaml"), param: _ParamOpt = None, resolve
 
     pipeline = load_spec(spec)
     given = parse_assignments(param or [])
-    values = plan_params(pipeline.plan_input, given)  # validated exactly as an execution's Plan state will
+    # validated exactly as an execution's Plan state will (run-date expressions at today's UTC date)
+    values = plan_params(pipeline.plan_input, given, run_date=dt.datetime.now(dt.UTC).date())
     definition = compile_definition(pipeline)
     typer.echo(to_json(fill(definition) if resolve else definition))
     if param:
@@ -115,7 +117,8 @@ def start(
         from stepml.spec import load_spec
 
         given = parse_assignments(param or [])
-        values = plan_params(load_spec(spec).plan_input, given)  # ParamError before anything starts
+        today = dt.datetime.now(dt.UTC).date()  # the run's date of an execution started by hand (UTC)
+        values = plan_params(load_spec(spec).plan_input, given, run_date=today)  # ParamError before anything starts
         sfn = _client("stepfunctions")
         arn = ops.start(sfn, _machine(sfn, spec, state_machine, stage), {k: values[k] for k in given}, name=name)
         typer.echo(arn)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -16,6 +16,10 @@ from stepml.errors import RunError, StepmlError
 from stepml.spec import DEFAULT_SPEC, load_spec
 from stepml.store.objects import Store
 
+if TYPE_CHECKING:
+    from stepml.core.schedule import Run
+    from stepml.spec.pipeline import Pipeline
+
 
 def run(
     spec: SpecOpt = Path(DEFAULT_SPEC),
@@ -24,20 +28,31 @@ def run(
     step: Annotated[list[str] | None, typer.Option("--step", help="Run only what STEP needs.")] = None,
     root: RootOpt = None,
     parallel: Annotated[int, typer.Option("--parallel", min=1, help="Steps run at the same time, at most.")] = 4,
+    schedule: Annotated[
+        str | None,
+        typer.Option("--schedule", help="Run as schedule NAME does: its steps and parameters, its run date."),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="The scheduled time (ISO-8601 with a zone) the run's date comes from; default now."),
+    ] = None,
 ) -> None:
     """Run the pipeline locally: finished steps are skipped, the rest run under locks, independent ones at once."""
     from stepml.local.runner import LocalRunner
 
     pipeline, store = open_project(spec, root)
-    given = params(param)
     runner = LocalRunner(pipeline, store, events=ConsoleEvents(), parallel=parallel)
-    plan = runner.plan(given)  # validates parameters before anything is created
+    run_ = scheduled_run(pipeline, schedule, at, params(param), runner.clock())
+    targets = set(step) if step else run_.targets
+    # validates parameters before anything is created
+    plan = runner.plan(run_.params, targets=targets, run_date=run_.run_date)
     for name in [*(rerun or []), *(step or [])]:
-        plan.step(name)
+        pipeline.plan_input.record(name)
     ensure_warehouse(pipeline, lambda text: console.print(f"[dim]{text}[/]"))
-    console.print(f"[bold]{pipeline.name}[/] · root {store.root} · {len(plan.steps)} steps")
+    what = f" · schedule {schedule}, run date {run_.run_date}" if schedule else ""
+    console.print(f"[bold]{pipeline.name}[/] · root {store.root}{what} · {len(plan.steps)} steps")
     try:
-        record = runner.run(given, rerun=set(rerun or []), targets=set(step) if step else None)
+        record = runner.run(run_.params, rerun=set(rerun or []), targets=targets, run_date=run_.run_date)
     except RunError as exc:
         if exc.record is not None:
             render_run(exc.record)
@@ -46,6 +61,21 @@ def run(
     from stepml.cli.extensions import after_run
 
     after_run(record, pipeline, store)
+
+
+def scheduled_run(pipeline: Pipeline, schedule: str | None, at: str | None, given: dict[str, Any], now: float) -> Run:
+    """What ``stepml run [--schedule NAME] [--at TIME]`` runs: as the cloud plan reads a schedule's execution input
+    (``stepml.core.schedule.run_of``), the command line's parameters over the schedule's."""
+    import datetime as dt
+
+    from stepml.core.schedule import run_of
+
+    execution_input: dict[str, Any] = {"params": given}
+    if schedule is not None:
+        execution_input["schedule"] = schedule
+    if at is not None:
+        execution_input["scheduled_time"] = at
+    return run_of(pipeline.schedules, execution_input, dt.datetime.fromtimestamp(now, dt.UTC))
 
 
 def status(
