@@ -356,10 +356,15 @@ class PipelineSpec(_Model):
     def _schedules(self) -> PipelineSpec:
         if self.schedule is not None and self.schedules:
             raise ValueError("give either 'schedule' (one schedule) or 'schedules' (named schedules), not both")
-        bad = [n for n in self.schedules if not re.match(SCHEDULE_NAME, n)]
+        return self
+
+    @field_validator("schedules")
+    @classmethod
+    def _schedule_names(cls, schedules: dict[str, Any]) -> dict[str, Any]:
+        bad = [n for n in schedules if not re.match(SCHEDULE_NAME, n)]
         if bad:
             raise ValueError(f"schedule names must match {SCHEDULE_NAME}: {bad}")
-        return self
+        return schedules
 
     def named_schedules(self) -> dict[str, ScheduleSpec]:
         """Every schedule by name; the single ``schedule`` is named ``default``."""
