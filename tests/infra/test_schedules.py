@@ -81,6 +81,7 @@ def test_a_schedule_name_aws_refuses_fails_the_synth(tmp_path: Path) -> None:
     from stepml.errors import SpecError
 
     shape = botocore.session.get_session().get_service_model("scheduler").operation_model("CreateSchedule")
+    assert shape.input_shape is not None
     assert shape.input_shape.members["Name"].metadata == {"min": 1, "max": 64, "pattern": "^[0-9a-zA-Z-_.]+$"}
     assert SCHEDULE_NAME.match("a" * 64) and not SCHEDULE_NAME.match("a" * 65) and not SCHEDULE_NAME.match("a/b")
     spec = two_schedules(tmp_path / "spec")
