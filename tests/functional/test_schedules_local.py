@@ -55,7 +55,7 @@ def test_train_weekly_and_score_daily_with_the_champion(make_pipeline) -> None:
     assert run("daily", "2026-05-01T18:00:00Z") == {"extract_score": "ran", "score_daily": "ran"}
     # and the next day scores the next day; the command line runs the same schedule the same way (cached)
     assert run("daily", "2026-05-02T18:00:00Z") == {"extract_score": "ran", "score_daily": "ran"}
-    out = stepml_cli(spec, "run", "--schedule", "daily", "--at", "2026-05-02T18:00:00Z")
+    out = stepml_cli(spec, "run", "--schedule", "daily", "--at", "2026-05-02T18:00:00Z", "--root", str(store.root))
     assert out.returncode == 0, out.stdout + out.stderr
     assert "schedule daily, run date 2026-05-03" in out.stdout and "2 steps" in out.stdout
     assert "cached" in out.stdout and "ran" not in out.stdout.replace("run date", "")
