@@ -107,6 +107,9 @@ def start(
     state_machine: _MachineOpt = None,
     stage: _StageOpt = "dev",
     name: Annotated[str | None, typer.Option("--name", help="Execution name (default: a timestamp).")] = None,
+    schedule: Annotated[
+        str | None, typer.Option("--schedule", help="Start as schedule NAME does: its steps and parameters.")
+    ] = None,
 ) -> None:
     """Start an execution of the deployed state machine; parameters are validated here first."""
 
@@ -114,13 +117,17 @@ def start(
         from stepml.cloud import ops
         from stepml.core.params import parse_assignments
         from stepml.core.plan import plan_params
+        from stepml.core.schedule import run_of
         from stepml.spec import load_spec
 
         given = parse_assignments(param or [])
-        today = dt.datetime.now(dt.UTC).date()  # the run's date of an execution started by hand (UTC)
-        values = plan_params(load_spec(spec).plan_input, given, run_date=today)  # ParamError before anything starts
+        pipeline = load_spec(spec)
+        # validated as the Plan state will (the run's date: now, in the schedule's zone; UTC without one)
+        run = run_of(pipeline.schedules, {"params": given, "schedule": schedule}, dt.datetime.now(dt.UTC))
+        values = plan_params(pipeline.plan_input, run.params, run_date=run.run_date)  # ParamError before starting
         sfn = _client("stepfunctions")
-        arn = ops.start(sfn, _machine(sfn, spec, state_machine, stage), {k: values[k] for k in given}, name=name)
+        machine = _machine(sfn, spec, state_machine, stage)
+        arn = ops.start(sfn, machine, {k: values[k] for k in given}, name=name, schedule=schedule)
         typer.echo(arn)
 
     _guard(act)

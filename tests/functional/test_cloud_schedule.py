@@ -60,3 +60,23 @@ def test_a_scheduled_execution_takes_its_date_from_the_scheduled_time(make_pipel
     assert [s.name for s in record_local.steps] == ["extract_score"]
     local = mf.read_manifest(store, pipeline.name, "extract_score", record_local.steps[0].key)
     assert local is not None and local["key"] == first_manifest["key"] and local["rows"] == first_manifest["rows"]
+
+
+def test_stepml_start_schedule_starts_as_the_schedule_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``stepml start --schedule NAME``: the input names the schedule (no scheduled time: the run is dated by its
+    start), which the plan reads with the same function as a scheduled invocation."""
+    import boto3
+    from moto import mock_aws
+
+    from stepml.cloud import ops
+    from tests.functional.conftest import CREDENTIALS
+
+    for k, v in CREDENTIALS.items():
+        monkeypatch.setenv(k, v)
+    with mock_aws():
+        sfn = boto3.client("stepfunctions")
+        definition = json.dumps({"StartAt": "S", "States": {"S": {"Type": "Succeed"}}})
+        arn = sfn.create_state_machine(name="m", definition=definition, roleArn="arn:aws:iam::123456789012:role/r")
+        execution = ops.start(sfn, arn["stateMachineArn"], {"score_days": 2}, schedule="daily")
+        sent = json.loads(sfn.describe_execution(executionArn=execution)["input"])
+    assert sent == {"params": {"score_days": 2}, "schedule": "daily"}
