@@ -218,3 +218,28 @@ def test_synth_time_check_refuses_what_every_run_would_refuse(tmp_path: Any) -> 
         check_runs(pipeline)
     (issue,) = info.value.issues
     assert issue.where == "schedules.daily.params" and "got 'today'" in issue.message
+
+
+def test_the_lambda_asset_dates_a_tokyo_run_without_a_system_time_zone_database(tmp_path: Any) -> None:
+    """The plan Lambda's runtime may have no system time zone database; ``zoneinfo`` then reads the ``tzdata``
+    package, whose files for the schedules' zones the asset carries (``stepml.cloud.bundle.tz_sources``)."""
+    import subprocess
+    import sys
+
+    from stepml.cloud.bundle import stage_asset
+
+    asset = stage_asset(load_spec(write_spec(tmp_path / "spec")), tmp_path / "asset")
+    code = (
+        "import sys, zoneinfo, datetime as dt\n"
+        f"sys.path.insert(0, {str(asset)!r})\n"
+        "zoneinfo.reset_tzpath(to=[])  # no system database\n"
+        "from stepml.core.schedule import ScheduleRecord, run_of\n"
+        "run = run_of({'daily': ScheduleRecord('Asia/Tokyo')}, {'schedule': 'daily', "
+        "'scheduled_time': '2026-05-01T18:00:00Z'}, dt.datetime.now(dt.UTC))\n"
+        "import tzdata; assert tzdata.__file__.startswith(sys.path[0]), tzdata.__file__\n"
+        "print(run.run_date)\n"
+    )
+    # -S: no site-packages (only the standard library and the asset), -E: no PYTHON* variables
+    out = subprocess.run([sys.executable, "-S", "-E", "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "2026-05-02"
