@@ -25,9 +25,12 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stepml.core.redact import redact
+
+if TYPE_CHECKING:
+    from stepml.core.schedule import Run
 
 _FAILED_EVENTS = ("TaskFailed", "LambdaFunctionFailed", "MapRunFailed", "ExecutionFailed", "TaskTimedOut")
 
@@ -157,7 +160,7 @@ def run_record(
     *,
     bucket: str,
     resolved: Mapping[str, Any] | None = None,
-    run: Any = None,  # stepml.core.schedule.Run: the run's date and steps, as the plan Lambda found them
+    run: Run | None = None,  # the run's date and steps, as the plan Lambda found them
 ) -> dict[str, Any] | None:
     """The execution as a run record (``stepml.core.runs``, what ``stepml status`` and ``stepml.load(step, run=...)``
     read): each step's key from :func:`stepml.core.plan.make_plan` on the execution's parameters, the same function
@@ -223,7 +226,7 @@ def _resolved(s3: Any, bucket: str, pipeline: str, name: str, config: Mapping[st
     return dict(data.get("resolved", {})) if isinstance(data, dict) else {}
 
 
-def _run(config: Mapping[str, Any], detail: Mapping[str, Any]) -> Any:
+def _run(config: Mapping[str, Any], detail: Mapping[str, Any]) -> Run | None:
     """What the execution's input asked for (the same function as the plan Lambda's: the run's date comes from
     its scheduled time, or its start); None when the input does not plan (the run failed before any step)."""
     from stepml.cloud.handlers.plan import schedules
