@@ -34,6 +34,11 @@ def relative_days(value: Any) -> int | None:
     if not isinstance(value, str):
         return None
     text = value.strip()
+    if "aws.scheduler." in text:  # a Scheduler context attribute: every scheduled run already passes its time
+        raise ValueError(
+            f"expected a date like 2026-05-01, got {value!r}: a scheduled run's date is run_date (its scheduled "
+            "time, in the schedule's time zone), e.g. run_date - 1 day"
+        )
     if text.lower() in _VAGUE:
         raise ValueError(
             f"expected a date like 2026-05-01, got {value!r}: a date relative to the run is run_date (the run's date "

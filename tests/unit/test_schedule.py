@@ -42,6 +42,7 @@ def test_relative_days(text: str, days: int | None) -> None:
     [
         ("today", "a date relative to the run is run_date"),
         ("yesterday", "e.g. run_date - 1 day"),
+        ("<aws.scheduler.scheduled-time>", "a scheduled run's date is run_date"),
         ("run_date - 1 month", "run_date - N days"),
         ("run_date * 2", "run_date - N days"),
         ("run_dates", "run_date - N days"),
