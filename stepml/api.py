@@ -34,7 +34,7 @@ def build(
 
     pipeline, st = open_project(spec, root, store)
     runner = LocalRunner(pipeline, st)
-    planned = runner.plan(params).step(step)
+    planned = runner.plan(params, targets={step}).step(step)
     runner.run(params, targets={step}, rerun={step} if rerun else set())
     m = read_manifest(st, pipeline.name, step, planned.key)
     if m is None:

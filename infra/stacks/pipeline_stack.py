@@ -1,4 +1,4 @@
-"""Pipeline: network, containers, SageMaker, the Lambda functions, the state machine, schedule, notifications."""
+"""Pipeline: network, containers, SageMaker, the Lambda functions, the state machine, schedules, notifications."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from infra.constructs.network import Network
 from infra.constructs.notifications import ExecutionNotifications
 from infra.constructs.plan_lookups import PlanLookupGrants
 from infra.constructs.processing import ProcessingRoles
-from infra.constructs.schedule import PipelineSchedule
+from infra.constructs.schedule import PipelineSchedules
 from infra.constructs.serving import ServingTables
 from infra.constructs.state_machine import PipelineStateMachine
 from infra.constructs.state_machine_policy import Integrations, grant_integrations
@@ -145,9 +145,9 @@ class PipelineStack(Stack):
                 warehouse_bucket_arns=config.warehouse_bucket_arns,
             ),
         )
-        if spec.schedule is not None:
-            PipelineSchedule(
-                self, "Schedule", schedule=spec.schedule, state_machine=machine.state_machine, name=config.prefix
+        if spec.named_schedules():
+            PipelineSchedules(
+                self, "Schedules", pipeline=pipeline, state_machine=machine.state_machine, prefix=config.prefix
             )
         execution_arns = self.format_arn(
             service="states",

@@ -8,6 +8,7 @@ Imports stay inside the commands: ``stepml run`` never pays for them.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,7 +36,8 @@ def asl(spec: _SpecOpt = Path("pipeline.yaml"), param: _ParamOpt = None, resolve
 
     pipeline = load_spec(spec)
     given = parse_assignments(param or [])
-    values = plan_params(pipeline.plan_input, given)  # validated exactly as an execution's Plan state will
+    # validated exactly as an execution's Plan state will (run-date expressions at today's UTC date)
+    values = plan_params(pipeline.plan_input, given, run_date=dt.datetime.now(dt.UTC).date())
     definition = compile_definition(pipeline)
     typer.echo(to_json(fill(definition) if resolve else definition))
     if param:
@@ -105,6 +107,9 @@ def start(
     state_machine: _MachineOpt = None,
     stage: _StageOpt = "dev",
     name: Annotated[str | None, typer.Option("--name", help="Execution name (default: a timestamp).")] = None,
+    schedule: Annotated[
+        str | None, typer.Option("--schedule", help="Start as schedule NAME does: its steps and parameters.")
+    ] = None,
 ) -> None:
     """Start an execution of the deployed state machine; parameters are validated here first."""
 
@@ -112,12 +117,17 @@ def start(
         from stepml.cloud import ops
         from stepml.core.params import parse_assignments
         from stepml.core.plan import plan_params
+        from stepml.core.schedule import run_of
         from stepml.spec import load_spec
 
         given = parse_assignments(param or [])
-        values = plan_params(load_spec(spec).plan_input, given)  # ParamError before anything starts
+        pipeline = load_spec(spec)
+        # validated as the Plan state will (the run's date: now, in the schedule's zone; UTC without one)
+        run = run_of(pipeline.schedules, {"params": given, "schedule": schedule}, dt.datetime.now(dt.UTC))
+        values = plan_params(pipeline.plan_input, run.params, run_date=run.run_date)  # ParamError before starting
         sfn = _client("stepfunctions")
-        arn = ops.start(sfn, _machine(sfn, spec, state_machine, stage), {k: values[k] for k in given}, name=name)
+        machine = _machine(sfn, spec, state_machine, stage)
+        arn = ops.start(sfn, machine, {k: values[k] for k in given}, name=name, schedule=schedule)
         typer.echo(arn)
 
     _guard(act)

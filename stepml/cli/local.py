@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -16,6 +16,10 @@ from stepml.core.runs import RunRecord
 from stepml.errors import RunError, StepmlError
 from stepml.spec import DEFAULT_SPEC, load_spec
 from stepml.store.objects import Store
+
+if TYPE_CHECKING:
+    from stepml.core.schedule import Run
+    from stepml.spec.pipeline import Pipeline
 
 
 def run(
@@ -33,6 +37,14 @@ def run(
             help="Post the run summary to this webhook URL (default: the spec's notifications.webhook_env).",
         ),
     ] = None,
+    schedule: Annotated[
+        str | None,
+        typer.Option("--schedule", help="Run as schedule NAME does: its steps and parameters, its run date."),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="The scheduled time (ISO-8601 with a zone) the run's date comes from; default now."),
+    ] = None,
 ) -> None:
     """Run the pipeline locally: finished steps are skipped, the rest run under locks, independent ones at once."""
     import os
@@ -41,16 +53,19 @@ def run(
     from stepml.webhook import webhook_url
 
     pipeline, store = open_project(spec, root)
-    given = params(param)
     runner = LocalRunner(pipeline, store, events=ConsoleEvents(), parallel=parallel)
-    plan = runner.plan(given)  # validates parameters before anything is created
+    run_ = scheduled_run(pipeline, schedule, at, params(param), runner.clock())
+    targets = set(step) if step else run_.targets
+    # validates parameters before anything is created
+    plan = runner.plan(run_.params, targets=targets, run_date=run_.run_date)
     for name in [*(rerun or []), *(step or [])]:
-        plan.step(name)
+        pipeline.plan_input.record(name)
     ensure_warehouse(pipeline, lambda text: console.print(f"[dim]{text}[/]"))
-    console.print(f"[bold]{pipeline.name}[/] · root {store.root} · {len(plan.steps)} steps")
+    what = f" · schedule {schedule}, run date {run_.run_date}" if schedule else ""
+    console.print(f"[bold]{pipeline.name}[/] · root {store.root}{what} · {len(plan.steps)} steps")
     url = webhook_url(pipeline, notify, os.environ)
     try:
-        record = runner.run(given, rerun=set(rerun or []), targets=set(step) if step else None)
+        record = runner.run(run_.params, rerun=set(rerun or []), targets=targets, run_date=run_.run_date)
     except RunError as exc:
         if exc.record is not None:
             render_run(exc.record)
@@ -72,6 +87,21 @@ def _notify(record: RunRecord, store: Store, url: str | None) -> None:
 
     sent = notify_run(record, url, link=store.uri(run_key(record.pipeline, record.run_id)))
     console.print("[dim]run summary sent to the webhook[/]" if sent else "[yellow]run summary not sent[/]")
+
+
+def scheduled_run(pipeline: Pipeline, schedule: str | None, at: str | None, given: dict[str, Any], now: float) -> Run:
+    """What ``stepml run [--schedule NAME] [--at TIME]`` runs: as the cloud plan reads a schedule's execution input
+    (``stepml.core.schedule.run_of``), the command line's parameters over the schedule's."""
+    import datetime as dt
+
+    from stepml.core.schedule import run_of
+
+    execution_input: dict[str, Any] = {"params": given}
+    if schedule is not None:
+        execution_input["schedule"] = schedule
+    if at is not None:
+        execution_input["scheduled_time"] = at
+    return run_of(pipeline.schedules, execution_input, dt.datetime.fromtimestamp(now, dt.UTC))
 
 
 def status(

@@ -39,6 +39,7 @@ STEPML_FILES: tuple[str, ...] = (
     "core/plan.py",
     "core/redact.py",
     "core/runs.py",
+    "core/schedule.py",
     "cloud/__init__.py",
     "cloud/handlers/__init__.py",
     "cloud/handlers/_config.py",
@@ -64,6 +65,7 @@ def lambda_config(pipeline: Pipeline) -> dict[str, Any]:
         "steps": steps,
         "types": {t.name: t.cloud for t in pipeline.types.values()},
         "max_runtime_s": state_machine_timeout(pipeline),
+        "schedules": {n: s.to_json() for n, s in pipeline.schedules.items()},
     }
 
 
@@ -77,9 +79,34 @@ def facet_sources(pipeline: Pipeline) -> dict[str, Path]:
     return out
 
 
+def tz_sources(pipeline: Pipeline) -> dict[str, Path]:
+    """The time zone data of the schedules' zones, from the ``tzdata`` package: the plan Lambda computes a run's
+    date in its schedule's zone, and ``zoneinfo`` falls back to ``tzdata`` where the runtime has no system time
+    zone database. UTC needs none."""
+    import importlib.util
+
+    zones = sorted({s.timezone for s in pipeline.schedules.values()} - {"UTC"})
+    found = importlib.util.find_spec("tzdata") if zones else None
+    if found is None or found.origin is None:
+        return {}
+    root = Path(found.origin).parent
+    out = {"tzdata/__init__.py": root / "__init__.py", "tzdata/zoneinfo/__init__.py": root / "zoneinfo/__init__.py"}
+    for zone in zones:
+        parts = zone.split("/")
+        for i in range(1, len(parts)):  # each folder is a package (zoneinfo reads the data as package resources)
+            folder = "/".join(parts[:i])
+            out[f"tzdata/zoneinfo/{folder}/__init__.py"] = root / "zoneinfo" / folder / "__init__.py"
+        out[f"tzdata/zoneinfo/{zone}"] = root / "zoneinfo" / zone
+    return out
+
+
 def asset_files(pipeline: Pipeline) -> dict[str, Path]:
     """Every file of the Lambda asset: asset path -> source file."""
-    return {**{f"stepml/{rel}": _STEPML / rel for rel in STEPML_FILES}, **facet_sources(pipeline)}
+    return {
+        **{f"stepml/{rel}": _STEPML / rel for rel in STEPML_FILES},
+        **facet_sources(pipeline),
+        **tz_sources(pipeline),
+    }
 
 
 def stage_asset(pipeline: Pipeline, dest: Path) -> Path:

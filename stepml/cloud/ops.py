@@ -31,10 +31,16 @@ def execution_name(now: dt.datetime | None = None) -> str:
     return f"{stamp}-{uuid.uuid4().hex[:6]}"
 
 
-def start(sfn: Any, state_machine_arn: str, params: Mapping[str, Any], *, name: str | None = None) -> str:
-    """Start an execution with ``{"params": params}`` (validate ``params`` before, with ``stepml.plan``)."""
+def start(
+    sfn: Any, state_machine_arn: str, params: Mapping[str, Any], *, name: str | None = None, schedule: str | None = None
+) -> str:
+    """Start an execution with ``{"params": params}`` (validate ``params`` before, with ``stepml.plan``); with
+    ``schedule``, as that schedule does - its steps and parameters (``params`` over them), dated by the start."""
+    execution_input: dict[str, Any] = {"params": dict(params)}
+    if schedule is not None:
+        execution_input["schedule"] = schedule
     started = sfn.start_execution(
-        stateMachineArn=state_machine_arn, name=name or execution_name(), input=json.dumps({"params": dict(params)})
+        stateMachineArn=state_machine_arn, name=name or execution_name(), input=json.dumps(execution_input)
     )
     return str(started["executionArn"])
 

@@ -15,9 +15,10 @@ version it finds, and the key holds that version's **content digest**, never the
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -187,19 +188,45 @@ def order(steps: tuple[StepRecord, ...]) -> list[StepRecord]:
     return out
 
 
-def plan_params(pinput: PlanInput, given: Mapping[str, Any]) -> dict[str, Any]:
-    """``given`` validated against the declared parameters, defaults filled, as canonical JSON values."""
-    values = params_mod.resolve(pinput.params, given)
+def plan_params(pinput: PlanInput, given: Mapping[str, Any], *, run_date: dt.date | None = None) -> dict[str, Any]:
+    """``given`` validated against the declared parameters, defaults filled, run-date expressions evaluated at
+    ``run_date``, as canonical JSON values."""
+    values = params_mod.resolve(pinput.params, given, run_date=run_date)
     return {k: params_mod.to_json(v) for k, v in values.items()}
 
 
-def make_plan(pinput: PlanInput, given: Mapping[str, Any], resolve: Resolver | None = None) -> Plan:
+def wanted(pinput: PlanInput, targets: Collection[str]) -> set[str]:
+    """``targets`` and every step they need, transitively (an unknown name is an error)."""
+    by_name = {s.name: s for s in pinput.steps}
+    out: set[str] = set()
+    todo = list(targets)
+    while todo:
+        n = todo.pop()
+        if n not in out:
+            out.add(n)
+            todo.extend(by_name[n].needs if n in by_name else pinput.record(n).needs)  # record(): unknown name
+    return out
+
+
+def make_plan(
+    pinput: PlanInput,
+    given: Mapping[str, Any],
+    resolve: Resolver | None = None,
+    *,
+    run_date: dt.date | None = None,
+    targets: Collection[str] | None = None,
+) -> Plan:
     """Validate ``given`` against the declared parameters and compute every step's key, in dependency order;
-    ``resolve`` answers the steps' model lookups (required when a step has one)."""
-    canon = plan_params(pinput, given)
+    ``resolve`` answers the steps' model lookups (required when a step has one). Run-date expressions among the
+    parameters are evaluated at ``run_date``. With ``targets``, only those steps and what they need are planned
+    (their keys are the same; a step left out looks nothing up)."""
+    canon = plan_params(pinput, given, run_date=run_date)
+    keep = wanted(pinput, targets) if targets else None
     keys: dict[str, str] = {}
     planned: list[PlannedStep] = []
     for s in order(pinput.steps):
+        if keep is not None and s.name not in keep:
+            continue
         components: dict[str, Any] = {
             "step": s.name,
             "type": s.type,

@@ -15,6 +15,7 @@ A cached run reads manifests only: it imports neither pandas nor scikit-learn.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import json
 import logging
@@ -23,7 +24,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -101,24 +102,38 @@ class LocalRunner:
 
         return resolve
 
-    def plan(self, params: dict[str, Any]) -> Plan:
-        """Keys for ``params``, with the steps' lookups resolved now (models in the registry, data versions)."""
-        return make_plan(self.pipeline.plan_input, params, self.resolver(Owner.current("plan")))
+    def run_date(self) -> dt.date:
+        """The run's date outside a schedule: today in UTC (``stepml.core.schedule``)."""
+        return dt.datetime.fromtimestamp(self.clock(), dt.UTC).date()
+
+    def plan(
+        self, params: dict[str, Any], *, targets: Collection[str] | None = None, run_date: dt.date | None = None
+    ) -> Plan:
+        """Keys for ``params`` (run-date expressions evaluated at ``run_date``, default :meth:`run_date`), with the
+        steps' lookups resolved now (models in the registry, data versions); only ``targets`` and what they need
+        when given."""
+        return make_plan(
+            self.pipeline.plan_input,
+            params,
+            self.resolver(Owner.current("plan")),
+            run_date=run_date or self.run_date(),
+            targets=targets,
+        )
 
     def run(
         self,
         params: dict[str, Any] | None = None,
         *,
         rerun: set[str] | frozenset[str] = frozenset(),
-        targets: set[str] | None = None,
+        targets: Collection[str] | None = None,
+        run_date: dt.date | None = None,
     ) -> RunRecord:
         """Run the plan (or only what ``targets`` need); raise RunError if a step failed."""
-        plan = self.plan(params or {})
+        plan = self.plan(params or {}, targets=targets, run_date=run_date)
         for name in rerun:
-            plan.step(name)  # unknown names are an error before anything runs
-        wanted = set().union(*(plan.upstream(t) for t in targets)) if targets else {s.name for s in plan.steps}
-        steps = [s for s in plan.steps if s.name in wanted]
-        forced = plan.downstream(set(rerun)) & wanted
+            self.pipeline.plan_input.record(name)  # unknown names are an error before anything runs
+        steps = list(plan.steps)
+        forced = plan.downstream(set(rerun))
         run_id = layout.run_id(self.clock())
         record = RunRecord(
             run_id=run_id,

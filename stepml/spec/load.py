@@ -234,10 +234,35 @@ def _semantic_issues(pipeline: Pipeline, positions: Positions) -> list[Issue]:
         if alarm.metric not in known:
             message = f"unknown metric {alarm.metric!r}; known: {sorted(known)}"
             issues.append(positions.issue(f"alarms.{i}.metric", message, "alarms", str(i), "metric"))
-    if spec.schedule:
-        for k in spec.schedule.params:
+    issues.extend(_schedule_issues(pipeline, positions))
+    return issues
+
+
+def _schedule_issues(pipeline: Pipeline, positions: Positions) -> list[Issue]:
+    """Each schedule's parameters are declared and their values (run-date expressions included) have the declared
+    type; the steps it runs exist."""
+    from stepml.core.params import VALIDATION_DATE, coerce
+
+    spec = pipeline.spec
+    issues: list[Issue] = []
+    for name, schedule in spec.named_schedules().items():
+        at = ("schedule",) if spec.schedule is not None else ("schedules", name)
+        for k, value in schedule.params.items():
+            path = (*at, "params", k)
             if k not in spec.params:
-                issues.append(positions.issue(f"schedule.params.{k}", "unknown parameter", "schedule", "params", k))
+                message = f"unknown parameter; declared: {', '.join(sorted(spec.params)) or 'none'}"
+                issues.append(positions.issue(".".join(path), message, *path))
+                continue
+            decl = spec.params[k]
+            try:
+                coerce(decl.type, value, decl, run_date=VALIDATION_DATE)
+            except ValueError as exc:
+                issues.append(positions.issue(".".join(path), f"{exc} ({decl.type})", *path))
+        for i, step in enumerate(schedule.steps):
+            if step not in pipeline.steps:
+                path = (*at, "steps", str(i))
+                message = f"unknown step {step!r}; steps: {', '.join(pipeline.steps)}"
+                issues.append(positions.issue(".".join(path[:-1]), message, *path))
     return issues
 
 

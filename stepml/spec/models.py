@@ -39,9 +39,10 @@ class ParamSpec(_Model):
     @model_validator(mode="after")
     def _default_has_type(self) -> ParamSpec:
         if self.default is not None:
-            from stepml.core.params import coerce
+            from stepml.core.params import VALIDATION_DATE, coerce
 
-            coerce(self.type, self.default, self)  # raises ValueError with a readable message
+            # raises ValueError with a readable message; a date may default to a run-date expression
+            coerce(self.type, self.default, self, run_date=VALIDATION_DATE)
         return self
 
 
@@ -239,11 +240,20 @@ class StepSpec(_Model):
 
 
 # ---------------------------------------------------------------- schedule and alarms
+SCHEDULE_NAME = r"^[a-z][a-z0-9-]{0,31}$"  # part of the EventBridge Scheduler schedule's name
+
+
 class ScheduleSpec(_Model):
+    """When the pipeline runs by itself (``stepml.core.schedule``): at ``cron`` in ``timezone``, with ``params``
+    (a date's may be relative to the run's date: ``run_date - 1 day``), running ``steps`` and what they need
+    (none named: every step)."""
+
     cron: str
     timezone: str = "UTC"
     enabled: bool = True
     params: dict[str, Any] = {}
+    steps: list[str] = []
+    description: str = ""
 
     @field_validator("cron")
     @classmethod
@@ -312,7 +322,8 @@ class PipelineSpec(_Model):
     model: ModelSpec | None = None  # one model, named after the pipeline (shorthand for ``models``)
     models: dict[str, ModelSpec] = {}  # named models: train, gate, score and check say which they use
     steps: dict[str, dict[str, Any]]  # validated per step type by stepml.spec.load (Pipeline.steps is typed)
-    schedule: ScheduleSpec | None = None
+    schedule: ScheduleSpec | None = None  # one schedule, named "default" (shorthand for ``schedules``)
+    schedules: dict[str, ScheduleSpec] = {}  # named schedules, each with its cron, params and steps
     alarms: list[AlarmSpec] = []
     experiments: dict[str, ExperimentSpec] = {}  # online tests of the batch scores (type: serve / readout steps)
     container: ContainerSpec = ContainerSpec()
@@ -358,6 +369,26 @@ class PipelineSpec(_Model):
         """What experiment ``name`` may not change while it runs (see ``stepml.spec.experiments.settings``)."""
         offsets, _ = layer_offsets(self.experiments)
         return experiment_settings(name, self.experiments[name], offsets[name])
+
+    @model_validator(mode="after")
+    def _schedules(self) -> PipelineSpec:
+        if self.schedule is not None and self.schedules:
+            raise ValueError("give either 'schedule' (one schedule) or 'schedules' (named schedules), not both")
+        return self
+
+    @field_validator("schedules")
+    @classmethod
+    def _schedule_names(cls, schedules: dict[str, Any]) -> dict[str, Any]:
+        bad = [n for n in schedules if not re.match(SCHEDULE_NAME, n)]
+        if bad:
+            raise ValueError(f"schedule names must match {SCHEDULE_NAME}: {bad}")
+        return schedules
+
+    def named_schedules(self) -> dict[str, ScheduleSpec]:
+        """Every schedule by name; the single ``schedule`` is named ``default``."""
+        from stepml.core.schedule import DEFAULT
+
+        return {DEFAULT: self.schedule} if self.schedule is not None else dict(self.schedules)
 
     def named_models(self) -> dict[str, ModelSpec]:
         """Every model by name; the single ``model`` is named after the pipeline."""

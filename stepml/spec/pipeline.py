@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from stepml.core import params as params_mod
 from stepml.core.digest import CodeDigest, Finder, code_digest
 from stepml.core.plan import ParamRecord, PlanInput, StepRecord, digest
+from stepml.core.schedule import ScheduleRecord
 from stepml.errors import Issue, SpecError
 from stepml.spec.context import SpecContext, SpecFileError
 
@@ -141,6 +142,14 @@ class Pipeline:
             for k, p in self.spec.params.items()
         }
         return PlanInput(self.spec.name, params, tuple(records))
+
+    @cached_property
+    def schedules(self) -> dict[str, ScheduleRecord]:
+        """Every schedule by name, as a run needs it (``stepml.core.schedule``; the Lambda config embeds them)."""
+        return {
+            n: ScheduleRecord(s.timezone, dict(s.params), tuple(s.steps))
+            for n, s in self.spec.named_schedules().items()
+        }
 
     def cloud_settings(self) -> dict[str, dict[str, Any]]:
         """Per step: its type, upstream steps, and what its type's cloud facet reads (the Lambda config)."""

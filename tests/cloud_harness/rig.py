@@ -63,6 +63,19 @@ class Rig:
         )
         return str(started["executionArn"])
 
+    def start_scheduled(self, schedule: str, scheduled_time: str, *, name: str | None = None) -> str:
+        """Start an execution as EventBridge Scheduler does for ``schedule``: the input the stack's schedule holds
+        (:func:`stepml.core.schedule.schedule_input`) with ``<aws.scheduler.scheduled-time>`` replaced by
+        ``scheduled_time`` (``2026-05-01T18:00:00Z``: UTC, second precision, as Scheduler sends it)."""
+        from stepml.core.schedule import SCHEDULED_TIME, schedule_input
+
+        spec = self.pipeline.spec.named_schedules()[schedule]
+        text = schedule_input(schedule, spec.params).replace(SCHEDULED_TIME, scheduled_time)
+        started = self.sfn.start_execution(
+            stateMachineArn=self.machine_arn, input=text, name=name or f"{schedule}-{uuid.uuid4().hex[:12]}"
+        )
+        return str(started["executionArn"])
+
     def wait(self, execution: str, timeout: float = 120) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -59,13 +59,13 @@ def test_bad_spec_reports_every_problem_with_location_and_exit_2(make_pipeline):
         raw["steps"]["train"]["colour"] = "blue"  # unknown key
         raw["steps"]["score"]["partitions"] = "many"  # wrong type
         raw["steps"]["gate"]["needs"] = ["trian"]  # missing dependency
-        raw["schedule"]["cron"] = "0 25 * * *"  # bad cron
+        raw["schedules"]["daily"]["cron"] = "0 25 * * *"  # bad cron
 
     spec = make_pipeline(mutate)
     with pytest.raises(SpecError) as exc:
         load_spec(spec)
     wheres = {i.where for i in exc.value.issues}
-    assert {"steps.train.colour", "steps.score.partitions", "steps.gate.needs", "schedule.cron"} <= wheres
+    assert {"steps.train.colour", "steps.score.partitions", "steps.gate.needs", "schedules.daily.cron"} <= wheres
     assert all(i.line for i in exc.value.issues)
     out = stepml_cli(spec, "run")
     assert out.returncode == 2

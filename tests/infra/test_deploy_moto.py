@@ -270,9 +270,8 @@ def test_alert_topic_is_encrypted_with_its_rotating_key(deployed: Deployment) ->
 
 
 def test_schedule_starts_the_state_machine_at_the_spec_cron(deployed: Deployment) -> None:
-    spec_schedule = deployed.pipeline.spec.schedule
-    assert spec_schedule is not None
-    schedule = deployed.client("scheduler").get_schedule(Name=deployed.prefix)
+    spec_schedule = deployed.pipeline.spec.named_schedules()["daily"]
+    schedule = deployed.client("scheduler").get_schedule(Name=f"{deployed.prefix}-daily")
     assert schedule["ScheduleExpression"] == to_eventbridge(spec_schedule.cron)
     assert schedule["ScheduleExpressionTimezone"] == spec_schedule.timezone
     assert schedule["State"] == ("ENABLED" if spec_schedule.enabled else "DISABLED")
@@ -280,7 +279,11 @@ def test_schedule_starts_the_state_machine_at_the_spec_cron(deployed: Deployment
     target = schedule["Target"]
     machine_arn = deployed.outputs("pipeline")["StateMachineArn"]
     assert target["Arn"] == machine_arn
-    assert json.loads(target["Input"]) == {"params": spec_schedule.params}
+    assert json.loads(target["Input"]) == {
+        "params": spec_schedule.params,
+        "schedule": "daily",
+        "scheduled_time": "<aws.scheduler.scheduled-time>",  # Scheduler fills in each invocation's time
+    }
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 3
     # its role is the scheduler's and may start exactly this state machine
     iam = deployed.client("iam")

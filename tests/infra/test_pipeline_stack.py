@@ -99,14 +99,25 @@ def test_tasks_may_pull_the_prebuilt_image_from_its_ecr_repository(synth: Synth)
 
 
 def test_schedule_uses_the_spec_cron_and_time_zone(synth: Synth) -> None:
-    spec = load_spec(ROOT / "pipeline.yaml").spec
-    assert spec.schedule is not None
+    daily = load_spec(ROOT / "pipeline.yaml").spec.schedules["daily"]
     synth.template_objs["pipeline"].has_resource_properties(
         "AWS::Scheduler::Schedule",
         {
-            "ScheduleExpression": to_eventbridge(spec.schedule.cron),
+            "Name": "stepml-job-matching-dev-daily",
+            "ScheduleExpression": to_eventbridge(daily.cron),
             "ScheduleExpressionTimezone": "Asia/Tokyo",
-            "Target": Match.object_like({"Input": json.dumps({"params": {}})}),
+            "Target": Match.object_like(
+                {
+                    "Input": json.dumps(
+                        {
+                            "params": {"as_of": "run_date - 1 day", "score_days": 1},
+                            "schedule": "daily",
+                            "scheduled_time": "<aws.scheduler.scheduled-time>",
+                        },
+                        sort_keys=True,
+                    )
+                }
+            ),
         },
     )
 

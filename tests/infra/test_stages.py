@@ -32,7 +32,7 @@ NAME_PROPERTIES = {
 }
 
 
-def _names(tmp: Path, stage: str) -> dict[str, str]:
+def _names(tmp: Path, stage: str, spec: Path | None = None) -> dict[str, str]:
     """Every explicit account-unique name of a stage's three stacks (and the stack names), name -> where."""
     import json
 
@@ -40,7 +40,8 @@ def _names(tmp: Path, stage: str) -> dict[str, str]:
 
     from infra.app import build, config_from_context
 
-    app = cdk.App(outdir=str(tmp / stage), context={"image_uri": IMAGE_URI, "stage": stage})
+    context = {"image_uri": IMAGE_URI, "stage": stage, **({"spec": str(spec)} if spec else {})}
+    app = cdk.App(outdir=str(tmp / stage), context=context)
     stacks = build(app, config_from_context(app), nag=False)
     app.synth()
     out: dict[str, str] = {}
@@ -60,12 +61,19 @@ def _names(tmp: Path, stage: str) -> dict[str, str]:
 def test_a_prod_and_a_dev_stage_synthesize_without_name_clashes(tmp_path: Path) -> None:
     """AWS rules: names of state machines "must be unique for your account and AWS Region"; an Athena workgroup's
     name is "A unique name" that cannot be changed; CloudFormation fails a stack that creates a named resource
-    whose name another stack holds. So every explicit name carries the stage.
+    whose name another stack holds. So every explicit name carries the stage - EventBridge Scheduler schedule
+    names too: a schedule is addressed by its group and name (the stacks use the default group), its ARN is
+    ``schedule/<group>/<name>`` (docs/aws-rules.md section 8).
     https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html
     https://docs.aws.amazon.com/athena/latest/ug/workgroups-settings.html
     https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-name.html
     """
-    prod, dev = _names(tmp_path, "prod"), _names(tmp_path, "dev")
+    # Given the reference pipeline with a second schedule ("train weekly" beside its daily run)
+    from tests.infra.test_schedules import two_schedules
+
+    spec = two_schedules(tmp_path / "spec")
+    prod, dev = _names(tmp_path, "prod", spec), _names(tmp_path, "dev", spec)
     assert any("WorkGroup" in where for where in dev.values())  # the reference pipeline creates its workgroup
+    assert {'"stepml-job-matching-dev-daily"', '"stepml-job-matching-dev-weekly"'} <= dev.keys()  # both schedules
     clashes = {name: (prod[name], dev[name]) for name in prod.keys() & dev.keys()}
     assert clashes == {}

@@ -66,6 +66,13 @@ def line_of(path: Path, *patterns: str) -> int:
     return found + 1
 
 
+def undeclare(raw: dict[str, Any], param: str) -> None:
+    """Drop a declared parameter, and the schedules' values for it."""
+    raw["params"].pop(param)
+    for schedule in raw.get("schedules", {}).values():
+        schedule.get("params", {}).pop(param, None)
+
+
 def only(issues: list[Issue], where: str) -> Issue:
     hits = [i for i in issues if i.where == where]
     assert len(hits) == 1, f"expected one issue at {where}, got {issues}"
@@ -98,7 +105,7 @@ def test_reference_pipeline_loads() -> None:
     assert {n: t.name for n, t in pipeline.types.items()} == {n: s.type for n, s in steps.items()}
     assert set(spec.params) == {"as_of", "lookback_days", "score_days"}
     assert spec.model is not None and spec.model.higher_is_better is True
-    assert spec.schedule is not None and spec.schedule.timezone == "Asia/Tokyo"
+    assert spec.named_schedules()["daily"].timezone == "Asia/Tokyo"
     # and the SQL of each extract is read from beside the spec (relative to the spec's folder)
     sql = pipeline.context("extract_train").read_text(steps["extract_train"].sql)
     assert sql == (ROOT / "sql" / "training_set.sql").read_text()
@@ -245,25 +252,25 @@ def test_score_needs_a_model_step_or_a_registered_model(tmp_path: Path) -> None:
     ],
 )
 def test_bad_cron(tmp_path: Path, cron: str, fragment: str) -> None:
-    path = write_spec(tmp_path, lambda raw: raw["schedule"].update(cron=cron))
+    path = write_spec(tmp_path, lambda raw: raw["schedules"]["daily"].update(cron=cron))
     err = spec_error(path)
-    issue = only(err.issues, "schedule.cron")
+    issue = only(err.issues, "schedules.daily.cron")
     assert fragment in issue.message
-    assert issue.line == line_of(path, r"^schedule:", r"^  cron:")
+    assert issue.line == line_of(path, r"^schedules:", r"^  daily:", r"^    cron:")
     assert len(err.issues) == 1
 
 
 def test_unknown_timezone(tmp_path: Path) -> None:
-    path = write_spec(tmp_path, lambda raw: raw["schedule"].update(timezone="Mars/Olympus_Mons"))
+    path = write_spec(tmp_path, lambda raw: raw["schedules"]["daily"].update(timezone="Mars/Olympus_Mons"))
     err = spec_error(path)
-    issue = only(err.issues, "schedule.timezone")
+    issue = only(err.issues, "schedules.daily.timezone")
     assert "unknown time zone 'Mars/Olympus_Mons'" in issue.message
-    assert issue.line == line_of(path, r"^schedule:", r"^  timezone:")
+    assert issue.line == line_of(path, r"^schedules:", r"^  daily:", r"^    timezone:")
 
 
 def test_sql_placeholder_not_declared(tmp_path: Path) -> None:
     # Given scoring_set.sql uses :score_days and the spec no longer declares it
-    path = write_spec(tmp_path, lambda raw: raw["params"].pop("score_days"))
+    path = write_spec(tmp_path, lambda raw: undeclare(raw, "score_days"))
     err = spec_error(path)
     issue = only(err.issues, "steps.extract_score.sql")
     assert ":score_days" in issue.message
@@ -374,8 +381,8 @@ def test_several_problems_reported_at_once(tmp_path: Path) -> None:
         raw["colour"] = "blue"  # unknown top-level key
         raw["steps"]["train"]["shoe_size"] = 42  # unknown key in a step
         raw["steps"]["score"]["partitions"] = "many"  # wrong type
-        raw["schedule"]["cron"] = "0 25 * * *"  # bad cron
-        raw["schedule"]["timezone"] = "Mars/Olympus_Mons"  # unknown time zone
+        raw["schedules"]["daily"]["cron"] = "0 25 * * *"  # bad cron
+        raw["schedules"]["daily"]["timezone"] = "Mars/Olympus_Mons"  # unknown time zone
         raw["steps"]["gate"]["needs"] = ["train", "trian"]  # missing dependency
 
     path = write_spec(tmp_path, mutate)
@@ -387,8 +394,8 @@ def test_several_problems_reported_at_once(tmp_path: Path) -> None:
         ("colour", line_of(path, r"^colour:")),
         ("steps.train.shoe_size", line_of(path, r"^  train:", r"^    shoe_size:")),
         ("steps.score.partitions", line_of(path, r"^  score:", r"^    partitions:")),
-        ("schedule.cron", line_of(path, r"^schedule:", r"^  cron:")),
-        ("schedule.timezone", line_of(path, r"^schedule:", r"^  timezone:")),
+        ("schedules.daily.cron", line_of(path, r"^schedules:", r"^  daily:", r"^    cron:")),
+        ("schedules.daily.timezone", line_of(path, r"^schedules:", r"^  daily:", r"^    timezone:")),
         ("steps.gate.needs", line_of(path, r"^  gate:", r"^    - trian")),
     }
     assert len(err.issues) == 6
@@ -403,7 +410,7 @@ def test_several_problems_reported_at_once(tmp_path: Path) -> None:
 
 def test_several_semantic_problems_reported_at_once(tmp_path: Path) -> None:
     def mutate(raw: dict[str, Any]) -> None:
-        raw["params"].pop("score_days")
+        undeclare(raw, "score_days")
         raw["steps"]["gate"]["params"] = ["ghost"]
         raw["alarms"][0]["metric"] = "Vibes"
 
@@ -414,7 +421,7 @@ def test_several_semantic_problems_reported_at_once(tmp_path: Path) -> None:
 def test_graph_problem_does_not_hide_undeclared_placeholder(tmp_path: Path) -> None:
     # Given a missing dependency (a graph issue; the spec still validates) and an undeclared :score_days
     def mutate(raw: dict[str, Any]) -> None:
-        raw["params"].pop("score_days")
+        undeclare(raw, "score_days")
         raw["steps"]["train"]["needs"] = ["extract_train", "nope"]
 
     err = spec_error(write_spec(tmp_path, mutate))

@@ -3,10 +3,12 @@
 :func:`compile_pipeline` returns the state machine as a plain dict plus what its steps need from the stacks (the
 ECS task definitions of process steps). Shape (JSONPath), steps in the plan's dependency order::
 
-    Input (Choice: no $.params -> Input: no params, {"params": {}}; a JSONPath on a missing field would be a
+    Input (Choice: no $.params -> Input: no params, $.params = {}; a JSONPath on a missing field would be a
            States.Runtime error, which no Catch catches)
-    Plan (Lambda: stepml.core.plan.make_plan -> keys, prefixes, lock ids, per-type entries)
-    per step: the envelope (stepml.cloud.asl.envelope) around the states its type builds
+    Plan (Lambda: the execution input -> stepml.core.schedule.run_of -> stepml.core.plan.make_plan -> keys,
+          prefixes, lock ids, per-type entries; only the steps the run wants - a schedule's steps and what they need)
+    per step: [<s>: in this run? (Choice: $.plan.steps.<s> present? - only when a schedule runs some steps)]
+              the envelope (stepml.cloud.asl.envelope) around the states its type builds
     any failure -> Notify failure (sns:publish) -> Failed (Fail)
 
 Payloads stay small: states carry keys, prefixes and summaries; data stays in S3. No AWS call, no file written.
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from stepml.spec.pipeline import Pipeline
 
 INPUT = "Input"  # the first state: the execution input made safe for the Plan's JSONPaths
+IN_RUN = "in this run?"  # a step's first state when a schedule runs only some steps
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 
 
@@ -77,11 +80,12 @@ def compile_pipeline(pipeline: Pipeline) -> Compiled:
         "Choices": [{"Variable": "$.params", "IsPresent": True, "Next": "Plan"}],
         "Default": f"{INPUT}: no params",
     }
-    states[f"{INPUT}: no params"] = {"Type": "Pass", "Result": {"params": {}}, "ResultPath": "$", "Next": "Plan"}
+    states[f"{INPUT}: no params"] = {"Type": "Pass", "Result": {}, "ResultPath": "$.params", "Next": "Plan"}
     states["Plan"] = asl.lambda_task(
         asl.PLAN_FUNCTION,
         {
             "params.$": "$.params",
+            "input.$": "$",  # a schedule's name and scheduled time (stepml.core.schedule.run_of)
             "execution_id.$": "$$.Execution.Id",
             "execution_name.$": "$$.Execution.Name",
             "started_at.$": "$$.Execution.StartTime",
@@ -97,15 +101,22 @@ def compile_pipeline(pipeline: Pipeline) -> Compiled:
         "ResultPath": "$.plan",
         "Next": "Plan: results",
     }
-    states["Plan: results"] = {
-        "Type": "Pass",
-        "Result": {},
-        "ResultPath": "$.results",
-        "Next": f"{names[0]}: cache check",
-    }
+    selects = any(s.steps for s in pipeline.schedules.values())  # some runs leave steps out
+
+    def entry(i: int) -> str:
+        if i == len(names):
+            return "Succeeded"
+        return f"{names[i]}: {IN_RUN if selects else 'cache check'}"
+
+    states["Plan: results"] = {"Type": "Pass", "Result": {}, "ResultPath": "$.results", "Next": entry(0)}
     for i, name in enumerate(names):
-        after = f"{names[i + 1]}: cache check" if i + 1 < len(names) else "Succeeded"
-        step_states(StepStates(pipeline, name, states, needs), after)
+        if selects:  # the plan holds only the steps this run wants (they include everything those need)
+            states[entry(i)] = {
+                "Type": "Choice",
+                "Choices": [{"Variable": f"$.plan.steps.{name}", "IsPresent": True, "Next": f"{name}: cache check"}],
+                "Default": entry(i + 1),
+            }
+        step_states(StepStates(pipeline, name, states, needs), entry(i + 1))
     states[NOTIFY_FAILURE] = {
         "Type": "Task",
         "Resource": "arn:aws:states:::sns:publish",

@@ -47,7 +47,9 @@ def commit(
     entry = plan_state["steps"][step]
     attempt = str(entry["attempt"])
     resolved = {n: e.get("resolved") for n, e in plan_state["steps"].items()}
-    plan = make_plan(PlanInput.from_json(config["plan_input"]), plan_state["params"], recorded(resolved))
+    # the plan's parameters are concrete (run-date expressions evaluated); its steps are those the run wants
+    pinput = PlanInput.from_json(config["plan_input"])
+    plan = make_plan(pinput, plan_state["params"], recorded(resolved), targets=list(plan_state["steps"]))
     planned = plan.step(step)
     if planned.key != entry["key"]:
         raise StepExecutionError(step, f"key mismatch: planned {entry['key']}, recomputed {planned.key}")

@@ -29,10 +29,13 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stepml.core.notice import Notice, run_notice
 from stepml.core.redact import redact
+
+if TYPE_CHECKING:
+    from stepml.core.schedule import Run
 
 _FAILED_EVENTS = ("TaskFailed", "LambdaFunctionFailed", "MapRunFailed", "ExecutionFailed", "TaskTimedOut")
 
@@ -136,6 +139,7 @@ def run_record(
     *,
     bucket: str,
     resolved: Mapping[str, Any] | None = None,
+    run: Run | None = None,  # the run's date and steps, as the plan Lambda found them
 ) -> dict[str, Any] | None:
     """The execution as a run record (``stepml.core.runs``, what ``stepml status`` and ``stepml.load(step, run=...)``
     read): each step's key from :func:`stepml.core.plan.make_plan` on the execution's parameters, the same function
@@ -146,7 +150,13 @@ def run_record(
     from stepml.errors import StepmlError
 
     try:
-        plan = make_plan(PlanInput.from_json(dict(plan_input)), dict(params), recorded(resolved or {}))
+        plan = make_plan(
+            PlanInput.from_json(dict(plan_input)),
+            dict(params),
+            recorded(resolved or {}),
+            run_date=None if run is None else run.run_date,
+            targets=None if run is None else run.targets,
+        )
     except StepmlError:
         return None
     started = _ts(detail["startDate"])
@@ -195,6 +205,20 @@ def _resolved(s3: Any, bucket: str, pipeline: str, name: str, config: Mapping[st
     return dict(data.get("resolved", {})) if isinstance(data, dict) else {}
 
 
+def _run(config: Mapping[str, Any], detail: Mapping[str, Any]) -> Run | None:
+    """What the execution's input asked for (the same function as the plan Lambda's: the run's date comes from
+    its scheduled time, or its start); None when the input does not plan (the run failed before any step)."""
+    from stepml.cloud.handlers.plan import schedules
+    from stepml.core.schedule import run_of
+    from stepml.errors import StepmlError
+
+    try:
+        execution_input = json.loads(detail.get("input") or "{}") or {}
+        return run_of(schedules(config), execution_input, _ts(detail["startDate"]))
+    except (StepmlError, ValueError, TypeError, AttributeError):
+        return None
+
+
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     import boto3
 
@@ -212,12 +236,22 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     for page in sfn.get_paginator("get_execution_history").paginate(executionArn=detail["executionArn"]):
         history.extend(page["events"])
     pipeline = config["plan_input"]["pipeline"]
+    run = _run(config, detail)
     steps = [s["name"] for s in config["plan_input"]["steps"]]
+    if run is not None and run.targets:  # a schedule's run: its steps and what they need
+        from stepml.core.plan import PlanInput, wanted
+
+        keep = wanted(PlanInput.from_json(config["plan_input"]), run.targets)
+        steps = [s for s in steps if s in keep]
     summary = summarize(pipeline, steps, detail, history, os.environ.get("AWS_REGION", "us-east-1"))
     bucket = os.environ["ARTIFACT_BUCKET"]
-    params = (json.loads(detail.get("input") or "{}") or {}).get("params") or {}
+    params = run.params if run is not None else {}
     resolved = _resolved(boto3.client("s3"), bucket, pipeline, str(detail.get("name", "")), config)
-    record = run_record(config["plan_input"], params, detail, summary.steps, bucket=bucket, resolved=resolved)
+    record = (
+        run_record(config["plan_input"], params, detail, summary.steps, bucket=bucket, resolved=resolved, run=run)
+        if run is not None
+        else None
+    )
     if record is not None:
         from stepml.core.layout import run_key
 

@@ -1,13 +1,17 @@
 """The plan Lambda: the execution's parameters -> every step's key, prefixes, lock id and its type's entries.
 
-It calls :func:`stepml.core.plan.make_plan` on the embedded :class:`~stepml.core.plan.PlanInput` - the same
+The execution input (``{"params", "schedule", "scheduled_time"}``, see :func:`stepml.core.schedule.run_of`) gives
+the parameters, the steps the run wants and the run's date. It calls :func:`stepml.core.plan.make_plan` on the
+embedded :class:`~stepml.core.plan.PlanInput` - the same
 function and the same record the local runner uses - so local and cloud keys are equal for the same spec and
 parameters. A step type may add to its step's entry (``plan_entry`` of its cloud facet: an extract's rendered
 UNLOAD statement, a training job's name). Invalid parameters raise ``ParamError`` (the state machine's Catch
 reports it). Output (kept small)::
 
-    {"pipeline", "run_id", "params", "now", "lock_expires_at",
+    {"pipeline", "run_id", "params", "run_date", "schedule", "now", "lock_expires_at",
      "steps": {name: {"type", "key", "prefix", "manifest_key", "lock_id", "attempt", "uri", ...}}}
+
+``steps`` holds only the steps the run wants (the state machine skips the others).
 """
 
 from __future__ import annotations
@@ -22,11 +26,25 @@ from stepml.cloud.handlers._config import load_config, type_facet
 from stepml.cloud.handlers.context import PlanContext
 from stepml.core import layout
 from stepml.core.plan import PlanInput, Resolver, make_plan
+from stepml.core.schedule import Run, ScheduleRecord, run_of
 from stepml.errors import Issue, ParamError
 
 
 def _started(started_at: str) -> dt.datetime:
     return dt.datetime.fromisoformat(started_at.replace("Z", "+00:00")).astimezone(dt.UTC)
+
+
+def schedules(config: Mapping[str, Any]) -> dict[str, ScheduleRecord]:
+    """The pipeline's schedules, as the Lambda config embeds them."""
+    return {n: ScheduleRecord.from_json(s) for n, s in (config.get("schedules") or {}).items()}
+
+
+def run_of_execution(config: Mapping[str, Any], execution_input: Any, started_at: str) -> Run:
+    """What an execution's input asks for (``stepml.core.schedule.run_of``): the same for the plan and notify
+    Lambdas, so the notify Lambda's record holds the plan's parameters and steps."""
+    if not isinstance(execution_input, Mapping):
+        raise ParamError([Issue("input", f"the execution input must be an object, not {execution_input!r:.80}")])
+    return run_of(schedules(config), execution_input, _started(started_at))
 
 
 def plan_payload(
@@ -39,11 +57,14 @@ def plan_payload(
     started_at: str,
     environment: Mapping[str, str] | None = None,
     resolve: Resolver | None = None,
+    run: Run | None = None,  # the run's date and steps (a schedule's); None: every step, the start's UTC date
 ) -> dict[str, Any]:
     if not isinstance(params, Mapping):
         raise ParamError([Issue("params", f"the execution input's params must be an object, not {params!r:.80}")])
-    plan = make_plan(PlanInput.from_json(config["plan_input"]), params, resolve)
     started = _started(started_at)
+    run = run or Run(dict(params), None, started.date())
+    pinput = PlanInput.from_json(config["plan_input"])
+    plan = make_plan(pinput, params, resolve, run_date=run.run_date, targets=run.targets)
     suffix = hashlib.sha256(execution_id.encode()).hexdigest()[:6]
     stamp = started.strftime("%Y%m%dT%H%M%S")
     steps: dict[str, dict[str, Any]] = {}
@@ -73,6 +94,8 @@ def plan_payload(
         "pipeline": plan.pipeline,
         "run_id": execution_name,
         "params": plan.params,
+        "run_date": run.run_date.isoformat(),
+        "schedule": run.schedule,
         "now": str(now),
         "lock_expires_at": str(now + int(config["max_runtime_s"])),
         "steps": steps,
@@ -122,9 +145,11 @@ def handler(
 ) -> dict[str, Any]:
     config = load_config()
     started_at = str(event["started_at"])
+    run = run_of_execution(config, event.get("input", {"params": event.get("params")}), started_at)
     payload = plan_payload(
         config,
-        event.get("params") if event.get("params") is not None else {},
+        run.params,
+        run=run,
         bucket=os.environ["ARTIFACT_BUCKET"],
         execution_id=str(event["execution_id"]),
         execution_name=str(event["execution_name"]),
