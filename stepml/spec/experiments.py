@@ -213,6 +213,16 @@ def layer_offsets(experiments: dict[str, ExperimentSpec]) -> tuple[dict[str, flo
     return offsets, problems
 
 
+def check_experiments(experiments: dict[str, ExperimentSpec]) -> None:
+    """Names and layers of the spec's experiments (a ValueError names every problem)."""
+    bad = [n for n in experiments if not re.match(EXPERIMENT_NAME, n)]
+    if bad:
+        raise ValueError(f"experiment names must match {EXPERIMENT_NAME}: {bad}")
+    _, problems = layer_offsets(experiments)
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
 def settings(name: str, spec: ExperimentSpec, offset: float) -> dict[str, Any]:
     """What a running experiment may not change (it would move assigned units): kind, unit, salt, layer, offset,
     weights. The first persisted record holds them; a run whose spec disagrees fails before serving."""

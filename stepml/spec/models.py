@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from stepml.spec.deploy import DeploySpec, NotificationsSpec
-from stepml.spec.experiments import EXPERIMENT_NAME, ExperimentSpec, layer_offsets
+from stepml.spec.experiments import ExperimentSpec, check_experiments, layer_offsets
 from stepml.spec.experiments import settings as experiment_settings
 
 if TYPE_CHECKING:
@@ -357,12 +357,7 @@ class PipelineSpec(_Model):
 
     @model_validator(mode="after")
     def _experiments(self) -> PipelineSpec:
-        bad = [n for n in self.experiments if not re.match(EXPERIMENT_NAME, n)]
-        if bad:
-            raise ValueError(f"experiment names must match {EXPERIMENT_NAME}: {bad}")
-        _, problems = layer_offsets(self.experiments)
-        if problems:
-            raise ValueError("; ".join(problems))
+        check_experiments(self.experiments)
         return self
 
     def experiment_settings(self, name: str) -> dict[str, Any]:
