@@ -154,7 +154,7 @@ def _functions(bucket: str, s3: Any, pipeline: Pipeline) -> dict[str, Callable[[
 
 @contextmanager
 def moto_fixes() -> Iterator[None]:
-    """Seven gaps of moto 5.2.5, patched in the interpreter and the backend (never in the definition).
+    """Eight gaps of moto 5.2.5, patched in the interpreter and the backend (never in the definition).
 
     - ``aws-sdk:s3:getObject`` hands the raw ``StreamingBody`` to the next expression, so
       ``States.StringToJson($.Body)`` fails; AWS returns ``Body`` as a string. Read it into a string.
@@ -164,6 +164,10 @@ def moto_fixes() -> Iterator[None]:
       returns boto3's ``status``; AWS takes and returns the PascalCase names. Translate both ways.
     - A definite JSONPath through an array index (``$.gate.found.packages[0].ModelPackageArn``) selects a list of
       one in moto (its fix for moto issue 7825); AWS selects the value. Evaluated as AWS does.
+    - An indefinite path through an object wildcard (``$.released.Attributes.*.M.token.S``: every waiter's token)
+      selects the value itself when it matches once, and fails when it matches nothing, in moto; AWS evaluates
+      paths with Jayway JsonPath (https://docs.aws.amazon.com/step-functions/latest/dg/amazon-states-language-paths.html
+      "Paths follow JsonPath syntax"), whose indefinite paths give a list of every match. Evaluated as AWS does.
     - ``UpdateModelPackage`` without ``CustomerMetadataProperties`` erases the stored ones in moto; AWS keeps them.
     - The context object has no ``Execution.RedriveCount`` in moto; AWS gives 0 until the execution is redriven.
     - A retried ``.waitForTaskToken`` task keeps its first attempt's token in moto, whose outcome (the failure) is
@@ -231,6 +235,8 @@ def _definite_json_paths() -> Iterator[None]:
             matches = parse(path).find(data)
             if len(matches) == 1:
                 return matches[0].value
+        elif re.search(r"\.\*", path):  # an object wildcard: Jayway gives every match as a list, even one or none
+            return [m.value for m in parse(path).find(data)]
         return original(path, data)
 
     users = [
