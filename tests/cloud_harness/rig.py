@@ -315,9 +315,15 @@ def _new_token_per_retry() -> Iterator[None]:
 
 @contextmanager
 def open_rig(
-    pipeline: Pipeline, workdir: Path, *, transform: Transform | None = None, name: str = "stepml"
+    pipeline: Pipeline,
+    workdir: Path,
+    *,
+    transform: Transform | None = None,
+    name: str = "stepml",
+    liveness_seconds: int = 60,
 ) -> Iterator[Rig]:
-    """Create the resources and the state machine, start the worker; stop it on exit (see the module docstring)."""
+    """Create the resources and the state machine, start the worker; stop it on exit (see the module docstring).
+    ``liveness_seconds``: how long a run waiting for a lock trusts its live holder (300 s in AWS)."""
     from stepml.cloud.handlers._config import load_config
 
     s3, sfn = boto3.client("s3", region_name=REGION), boto3.client("stepfunctions", region_name=REGION)
@@ -361,7 +367,7 @@ def open_rig(
     definition = resolve(compiled.definition, values)
     if transform is not None:
         definition = transform(definition)
-    definition = for_moto(definition, queue_url)
+    definition = for_moto(definition, queue_url, liveness_seconds=liveness_seconds)
     machine_arn = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=ROLE)[
         "stateMachineArn"
     ]

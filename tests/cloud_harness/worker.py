@@ -152,14 +152,22 @@ class Worker:
         else:
             self._answer(self.sfn.send_task_success, taskToken=body["token"], output=json.dumps(output, default=str))
 
-    @staticmethod
-    def _answer(send: Any, **kwargs: Any) -> None:
+    def _answer(self, send: Any, **kwargs: Any) -> None:
         """SendTaskSuccess/Failure, retried over a moto 5.2.5 race: while another execution is starting, its
         ``exec_worker.env`` is still None and moto's lookup of the token raises AttributeError (a moto gap; AWS
-        has no such state)."""
+        has no such state). A task whose branch was stopped meanwhile (a sibling branch of its Parallel state
+        failed) refuses its token, as AWS does ("will throw an error if the state has failed",
+        https://docs.aws.amazon.com/step-functions/latest/dg/state-parallel.html): the job's answer is dropped."""
+        gone = (
+            self.sfn.exceptions.TaskTimedOut,
+            self.sfn.exceptions.InvalidToken,
+            self.sfn.exceptions.TaskDoesNotExist,
+        )
         for attempt in range(50):
             try:
                 send(**kwargs)
+                return
+            except gone:
                 return
             except AttributeError:
                 if attempt == 49:

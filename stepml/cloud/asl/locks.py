@@ -224,5 +224,6 @@ def wake(states: dict[str, dict[str, Any]], first: str, *, prefix: str, suffix: 
             "States": {send: send_state, gone: {"Type": "Pass", "End": True}},
         },
         "ResultPath": None,
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": next_}],  # best effort
         "Next": next_,
     }
