@@ -94,6 +94,7 @@ class Worker:
     faults: dict[str, int] = field(default_factory=dict)  # state name -> how many of its next jobs fail
     job_names: set[str] = field(default_factory=set)  # SageMaker job names taken (per account and region)
     rendezvous: dict[str, float] = field(default_factory=dict)  # state -> seconds to wait for a second execution
+    holds: dict[str, threading.Event] = field(default_factory=dict)  # state -> its jobs start once the event is set
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Condition = field(default_factory=threading.Condition)
     _pool: list[threading.Thread] = field(default_factory=list)
@@ -201,8 +202,17 @@ class Worker:
         sql = call.parameters.get("QueryString") or call.parameters.get("Sql")
         return None if sql is None else str(sql).rsplit(" TO '", 1)[1].split("'", 1)[0]
 
+    def hold(self, state: str) -> threading.Event:
+        """Hold every job of ``state`` until the returned event is set (the test decides when the job runs)."""
+        event = self.holds[state] = threading.Event()
+        return event
+
     def _meet(self, call: Call) -> None:
-        """Hold a job of a rendezvous state until another execution asks for the same state (or time is up)."""
+        """Hold a job of a rendezvous state until another execution asks for the same state (or time is up), and
+        a job of a held state until its event is set."""
+        held = self.holds.get(call.state)
+        if held is not None:
+            held.wait(timeout=600)
         timeout = self.rendezvous.get(call.state)
         if timeout is None:
             return
