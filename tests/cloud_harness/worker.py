@@ -117,7 +117,11 @@ class Worker:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=0)
+            try:
+                got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=0)
+            except RuntimeError:  # moto 5.2.5's SQS iterates a set that a concurrent send changes (a moto race:
+                time.sleep(0.05)  # Parallel branches send at the same time); AWS has no such error - ask again
+                continue
             messages = got.get("Messages", [])
             if not messages:
                 time.sleep(0.05)
