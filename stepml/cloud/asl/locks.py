@@ -108,10 +108,11 @@ def acquire(states: dict[str, dict[str, Any]], step: str, *, next_: str, retry_t
         {
             "TableName": table,
             "Key": key,
-            "UpdateExpression": f"SET #waiter = :token, {WAITING} = :yes",
+            "UpdateExpression": "SET #waiter = :token, #waiting = :yes",
             "ConditionExpression": "#owner = :holder",  # the holder found alive still holds it (not released)
-            "ExpressionAttributeNames": {
+            "ExpressionAttributeNames": {  # names, never words DynamoDB reserves
                 "#owner": "owner",
+                "#waiting": WAITING,
                 "#waiter.$": "States.Format('waiter {}', $$.Execution.Name)",
             },
             "ExpressionAttributeValues": {
