@@ -36,6 +36,8 @@ WILDCARD_ALLOWED: dict[str, str] = {
     "logs:DescribeResourcePolicies": "as above",
     "logs:DescribeLogGroups": "as above",
     "ecr:GetAuthorizationToken": "ECR authorization tokens are not scoped to a repository.",
+    "states:SendTaskSuccess": "Task tokens are not IAM resources (no resource type; the lock's release wakes its "
+    "waiters).",
     "cloudwatch:PutMetricData": "No resource-level permissions; limited by a cloudwatch:namespace condition.",
     "kms:Decrypt": "Only in the SNS topic key's policy, where '*' means the key itself.",
     "kms:GenerateDataKey*": "Only in the SNS topic key's policy, where '*' means the key itself.",
@@ -90,7 +92,8 @@ def grant_integrations(machine: PipelineStateMachine, name: str, it: Integration
     stack = Stack.of(machine)
     allow = machine.allow
     it.bucket.grant_read_write(machine.role)  # manifests, Athena UNLOAD output, Map ItemReader listing
-    it.table.grant(machine.role, "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem")
+    # the lock: taken and waited on by UpdateItem (a waiter writes its task token into the item), read, released
+    it.table.grant(machine.role, "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:DeleteItem")
     for fn in it.functions:
         fn.grant_invoke(machine.role)
     it.topic.grant_publish(machine.role)
@@ -101,6 +104,8 @@ def grant_integrations(machine: PipelineStateMachine, name: str, it: Integration
     allow(["states:StartExecution"], [own])  # the Distributed Map starts child workflow executions
     allow(["states:StopExecution"], [map_runs])
     uses = it.resources
+    if f"{_STATES}aws-sdk:sfn:sendTaskSuccess" in uses:  # a released lock wakes the runs waiting for it
+        allow(["states:SendTaskSuccess"], ["*"])
     if f"{_STATES}sagemaker:createTrainingJob.sync" in uses:  # SageMaker training (.sync)
         _sagemaker_sync(machine, stack, "training-job", "CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob")
         allow(

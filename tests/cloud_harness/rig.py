@@ -172,7 +172,7 @@ def _functions(bucket: str, s3: Any, pipeline: Pipeline) -> dict[str, Callable[[
 
 @contextmanager
 def moto_fixes() -> Iterator[None]:
-    """Seven gaps of moto 5.2.5, patched in the interpreter and the backend (never in the definition).
+    """Eight gaps of moto 5.2.5, patched in the interpreter and the backend (never in the definition).
 
     - ``aws-sdk:s3:getObject`` hands the raw ``StreamingBody`` to the next expression, so
       ``States.StringToJson($.Body)`` fails; AWS returns ``Body`` as a string. Read it into a string.
@@ -182,6 +182,10 @@ def moto_fixes() -> Iterator[None]:
       returns boto3's ``status``; AWS takes and returns the PascalCase names. Translate both ways.
     - A definite JSONPath through an array index (``$.gate.found.packages[0].ModelPackageArn``) selects a list of
       one in moto (its fix for moto issue 7825); AWS selects the value. Evaluated as AWS does.
+    - An indefinite path through an object wildcard (``$.released.Attributes.*.M.token.S``: every waiter's token)
+      selects the value itself when it matches once, and fails when it matches nothing, in moto; AWS evaluates
+      paths with Jayway JsonPath (https://docs.aws.amazon.com/step-functions/latest/dg/amazon-states-language-paths.html
+      "Paths follow JsonPath syntax"), whose indefinite paths give a list of every match. Evaluated as AWS does.
     - ``UpdateModelPackage`` without ``CustomerMetadataProperties`` erases the stored ones in moto; AWS keeps them.
     - The context object has no ``Execution.RedriveCount`` in moto; AWS gives 0 until the execution is redriven.
     - A retried ``.waitForTaskToken`` task keeps its first attempt's token in moto, whose outcome (the failure) is
@@ -249,6 +253,8 @@ def _definite_json_paths() -> Iterator[None]:
             matches = parse(path).find(data)
             if len(matches) == 1:
                 return matches[0].value
+        elif re.search(r"\.\*", path):  # an object wildcard: Jayway gives every match as a list, even one or none
+            return [m.value for m in parse(path).find(data)]
         return original(path, data)
 
     users = [
@@ -327,9 +333,15 @@ def _new_token_per_retry() -> Iterator[None]:
 
 @contextmanager
 def open_rig(
-    pipeline: Pipeline, workdir: Path, *, transform: Transform | None = None, name: str = "stepml"
+    pipeline: Pipeline,
+    workdir: Path,
+    *,
+    transform: Transform | None = None,
+    name: str = "stepml",
+    liveness_seconds: int = 60,
 ) -> Iterator[Rig]:
-    """Create the resources and the state machine, start the worker; stop it on exit (see the module docstring)."""
+    """Create the resources and the state machine, start the worker; stop it on exit (see the module docstring).
+    ``liveness_seconds``: how long a run waiting for a lock trusts its live holder (300 s in AWS)."""
     from stepml.cloud.handlers._config import load_config
 
     s3, sfn = boto3.client("s3", region_name=REGION), boto3.client("stepfunctions", region_name=REGION)
@@ -373,7 +385,7 @@ def open_rig(
     definition = resolve(compiled.definition, values)
     if transform is not None:
         definition = transform(definition)
-    definition = for_moto(definition, queue_url)
+    definition = for_moto(definition, queue_url, liveness_seconds=liveness_seconds)
     machine_arn = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=ROLE)[
         "stateMachineArn"
     ]

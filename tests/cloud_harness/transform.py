@@ -14,11 +14,13 @@
    Why: moto's ``createTrainingJob.sync`` kills the execution, its ``runTask.sync`` fails on parameter casing,
    it has no Athena engine, and without Docker its ``lambda:invoke`` only echoes the payload.
 2. **Waits and retry intervals are shortened** (moto sleeps for real): ``Wait.Seconds`` and
-   ``Retry.IntervalSeconds`` / ``MaxDelaySeconds`` become at most ``max_seconds``. Counts
-   (``MaxAttempts``), error names and the order of states are unchanged.
-3. Nothing else: cache checks (S3 ``getObject``), locks (DynamoDB), Choice states, the Distributed Map and its
-   S3 ``ItemReader``, SageMaker model-registry calls (``aws-sdk:sagemaker:*``), ``sfn:describeExecution`` and the
-   SNS notification run as generated.
+   ``Retry.IntervalSeconds`` / ``MaxDelaySeconds`` become at most ``max_seconds``, and the liveness check of a
+   run waiting for a lock (the ``TimeoutSeconds`` of its ``.waitForTaskToken`` task, 300 s in AWS) at most
+   ``liveness_seconds``. Counts (``MaxAttempts``), error names and the order of states are unchanged.
+3. Nothing else: cache checks (S3 ``getObject``), locks (DynamoDB, the waiters' task tokens and the holder's
+   ``sfn:sendTaskSuccess``), Choice states, Parallel states, the Distributed Map and its S3 ``ItemReader``,
+   SageMaker model-registry calls (``aws-sdk:sagemaker:*``), ``sfn:describeExecution`` and the SNS notification
+   run as generated.
 
 :func:`without_locks` is the mutation the concurrency test uses to show that it can fail: the lock states
 become pass-throughs.
@@ -51,7 +53,9 @@ def iter_states(states: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]
             yield from iter_states(branch["States"])
 
 
-def for_moto(definition: Mapping[str, Any], queue_url: str, *, max_seconds: int = 1) -> dict[str, Any]:
+def for_moto(
+    definition: Mapping[str, Any], queue_url: str, *, max_seconds: int = 1, liveness_seconds: int = 60
+) -> dict[str, Any]:
     """``definition`` (placeholders resolved) as moto can execute it; see the module docstring."""
     out: dict[str, Any] = copy.deepcopy(dict(definition))
     for _, state in iter_states(out["States"]):
@@ -68,6 +72,8 @@ def for_moto(definition: Mapping[str, Any], queue_url: str, *, max_seconds: int 
                 },
             }
             state["Resource"] = WAIT_FOR_TOKEN
+        elif state.get("Type") == "Task" and str(state["Resource"]).endswith(".waitForTaskToken"):
+            state["TimeoutSeconds"] = min(int(state["TimeoutSeconds"]), liveness_seconds)
         if state.get("Type") == "Wait" and "Seconds" in state:
             state["Seconds"] = min(int(state["Seconds"]), max_seconds)
         for retry in state.get("Retry", []):
@@ -80,9 +86,14 @@ def for_moto(definition: Mapping[str, Any], queue_url: str, *, max_seconds: int 
 def without_locks(definition: Mapping[str, Any]) -> dict[str, Any]:
     """``definition`` with every ``<step>: lock`` and ``<step>: release lock*`` state turned into a Pass."""
     out: dict[str, Any] = copy.deepcopy(dict(definition))
-    states = out["States"]
+    _unlock(out["States"])
+    return out
+
+
+def _unlock(states: dict[str, Any]) -> None:
     for name in list(states):
         _, _, phase = name.partition(": ")
         if phase == "lock" or phase.startswith("release lock"):
             states[name] = {"Type": "Pass", "ResultPath": None, "Next": states[name]["Next"]}
-    return out
+        for branch in states[name].get("Branches", []):
+            _unlock(branch["States"])

@@ -94,6 +94,7 @@ class Worker:
     faults: dict[str, int] = field(default_factory=dict)  # state name -> how many of its next jobs fail
     job_names: set[str] = field(default_factory=set)  # SageMaker job names taken (per account and region)
     rendezvous: dict[str, float] = field(default_factory=dict)  # state -> seconds to wait for a second execution
+    holds: dict[str, threading.Event] = field(default_factory=dict)  # state -> its jobs start once the event is set
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Condition = field(default_factory=threading.Condition)
     _pool: list[threading.Thread] = field(default_factory=list)
@@ -116,7 +117,11 @@ class Worker:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=0)
+            try:
+                got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=0)
+            except RuntimeError:  # moto 5.2.5's SQS iterates a set that a concurrent send changes (a moto race:
+                time.sleep(0.05)  # Parallel branches send at the same time); AWS has no such error - ask again
+                continue
             messages = got.get("Messages", [])
             if not messages:
                 time.sleep(0.05)
@@ -152,14 +157,22 @@ class Worker:
         else:
             self._answer(self.sfn.send_task_success, taskToken=body["token"], output=json.dumps(output, default=str))
 
-    @staticmethod
-    def _answer(send: Any, **kwargs: Any) -> None:
+    def _answer(self, send: Any, **kwargs: Any) -> None:
         """SendTaskSuccess/Failure, retried over a moto 5.2.5 race: while another execution is starting, its
         ``exec_worker.env`` is still None and moto's lookup of the token raises AttributeError (a moto gap; AWS
-        has no such state)."""
+        has no such state). A task whose branch was stopped meanwhile (a sibling branch of its Parallel state
+        failed) refuses its token, as AWS does ("will throw an error if the state has failed",
+        https://docs.aws.amazon.com/step-functions/latest/dg/state-parallel.html): the job's answer is dropped."""
+        gone = (
+            self.sfn.exceptions.TaskTimedOut,
+            self.sfn.exceptions.InvalidToken,
+            self.sfn.exceptions.TaskDoesNotExist,
+        )
         for attempt in range(50):
             try:
                 send(**kwargs)
+                return
+            except gone:
                 return
             except AttributeError:
                 if attempt == 49:
@@ -193,8 +206,17 @@ class Worker:
         sql = call.parameters.get("QueryString") or call.parameters.get("Sql")
         return None if sql is None else str(sql).rsplit(" TO '", 1)[1].split("'", 1)[0]
 
+    def hold(self, state: str) -> threading.Event:
+        """Hold every job of ``state`` until the returned event is set (the test decides when the job runs)."""
+        event = self.holds[state] = threading.Event()
+        return event
+
     def _meet(self, call: Call) -> None:
-        """Hold a job of a rendezvous state until another execution asks for the same state (or time is up)."""
+        """Hold a job of a rendezvous state until another execution asks for the same state (or time is up), and
+        a job of a held state until its event is set."""
+        held = self.holds.get(call.state)
+        if held is not None:
+            held.wait(timeout=600)
         timeout = self.rendezvous.get(call.state)
         if timeout is None:
             return

@@ -24,8 +24,10 @@ def cloud(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[RigFactor
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
 
     @contextmanager
-    def factory(pipeline: Pipeline, *, transform: Transform | None = None, name: str = "stepml") -> Iterator[Rig]:
-        with open_rig(pipeline, tmp_path, transform=transform, name=name) as rig:
+    def factory(
+        pipeline: Pipeline, *, transform: Transform | None = None, name: str = "stepml", liveness_seconds: int = 60
+    ) -> Iterator[Rig]:
+        with open_rig(pipeline, tmp_path, transform=transform, name=name, liveness_seconds=liveness_seconds) as rig:
             yield rig
 
     with mock_aws(config=EXECUTE):

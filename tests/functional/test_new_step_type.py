@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stepml.cloud.asl import compile_pipeline
+from stepml.cloud.asl import compile_pipeline, named_states
 from stepml.cloud.bundle import asset_files
 from stepml.core import manifest as mf
 from stepml.errors import SpecError
@@ -154,7 +154,10 @@ def test_a_type_folder_validates_plans_runs_compiles_and_executes(
     )
     # compiles: its states inside the envelope, an ECS task definition for it, its cloud facet in the Lambda asset
     compiled = compile_pipeline(pipeline)
-    assert compiled.definition["States"]["to_partner: run task"]["Resource"] == "arn:aws:states:::ecs:runTask.sync"
+    assert (
+        named_states(compiled.definition["States"])["to_partner: run task"]["Resource"]
+        == "arn:aws:states:::ecs:runTask.sync"
+    )
     assert set(compiled.tasks) == {"to_partner"}
     assert "acme_types/export/cloud.py" in asset_files(pipeline)
     # executes in the moto rig, recording what the local run recorded

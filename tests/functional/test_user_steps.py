@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from stepml.app import make_store, read_output
-from stepml.cloud.asl import compile_pipeline
+from stepml.cloud.asl import compile_pipeline, named_states
 from stepml.core import layout
 from stepml.core.manifest import read_manifest
 from stepml.errors import RunError, SpecError, StepExecutionError, StepInputError
@@ -302,7 +302,7 @@ def test_user_steps_run_in_aws_as_ecs_tasks_or_processing_jobs(tmp_path, sample_
     monkeypatch.syspath_prepend(str(spec.parent))  # the image holds the project's code (Dockerfile)
     pipeline = load_spec(spec)
     compiled = compile_pipeline(pipeline)
-    job = compiled.definition["States"]["parts: run job"]
+    job = named_states(compiled.definition["States"])["parts: run job"]
     assert job["Resource"] == "arn:aws:states:::sagemaker:createProcessingJob.sync"
     assert job["Parameters"]["ProcessingResources"]["ClusterConfig"]["InstanceType"] == "ml.g5.xlarge"
     assert job["Parameters"]["RoleArn"] == "${ProcessingRoleArnParts}"  # its own role, with the spec's statements

@@ -8,10 +8,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from stepml.cloud.asl import resolve
+from infra.constructs.state_machine_policy import WILDCARD_ALLOWED
+from stepml.cloud.asl import named_states, resolve
 from stepml.spec import load_spec
 from tests.conftest import ROOT
-from tests.infra.conftest import Synth, state_machine_definition
+from tests.infra.conftest import Synth, resources, state_machine_definition
 
 
 def _definition(synth: Synth) -> dict[str, Any]:
@@ -22,15 +23,11 @@ def _definition(synth: Synth) -> dict[str, Any]:
 
 
 def _all_states(states: dict[str, Any]) -> dict[str, Any]:
-    out = dict(states)
-    for state in states.values():
-        if "ItemProcessor" in state:
-            out.update(_all_states(state["ItemProcessor"]["States"]))
-    return out
+    return named_states(states)  # Parallel branches and Map item processors included
 
 
 def test_every_step_checks_the_cache_and_takes_the_lock(synth: Synth) -> None:
-    states = _definition(synth)["States"]
+    states = _all_states(_definition(synth)["States"])
     for step in load_spec(ROOT / "pipeline.yaml").spec.steps:
         cache = states[f"{step}: cache check"]
         assert cache["Resource"] == "arn:aws:states:::aws-sdk:s3:getObject"
@@ -38,14 +35,15 @@ def test_every_step_checks_the_cache_and_takes_the_lock(synth: Synth) -> None:
         missing = cache["Catch"][0]["ErrorEquals"]
         assert {"S3.NoSuchKeyException", "s3.NoSuchKeyException"} <= set(missing)
         lock = states[f"{step}: lock"]
-        assert lock["Resource"] == "arn:aws:states:::dynamodb:putItem"
+        assert lock["Resource"] == "arn:aws:states:::dynamodb:updateItem"  # keeps the waiters already registered
         assert "attribute_not_exists(lock_id)" in lock["Parameters"]["ConditionExpression"]
         assert lock["Catch"][0] == {
             "ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"],
             "ResultPath": None,
             "Next": f"{step}: lock holder",
         }
-        assert states[f"{step}: wait for lock"]["Type"] == "Wait"
+        wait = states[f"{step}: wait for release"]  # a callback, not a polling loop
+        assert wait["Resource"] == "arn:aws:states:::aws-sdk:dynamodb:updateItem.waitForTaskToken"
         for release in (f"{step}: release lock", f"{step}: release lock (failed)"):
             assert states[release]["Resource"] == "arn:aws:states:::dynamodb:deleteItem"
         assert states[f"{step}: commit"]["Next"] == f"{step}: release lock"
@@ -69,15 +67,25 @@ def test_native_integrations_are_sync_and_score_is_a_distributed_map(synth: Synt
 
 
 def test_every_failure_path_releases_the_lock_and_notifies(synth: Synth) -> None:
-    states = _definition(synth)["States"]  # top level: a failed map iteration fails the map, which catches
+    top = _definition(synth)["States"]
+    states = _all_states(top)
+    partitions = {n for s in states.values() if s.get("ItemReader") for n in s["ItemProcessor"]["States"]}
     for name, state in states.items():
-        if state["Type"] not in ("Task", "Map"):
+        if state["Type"] not in ("Task", "Map", "Parallel") or name in partitions:
+            continue  # a failed partition fails the Distributed Map, whose Catch releases the lock
+        if "wake waiter" in name:  # waking is best effort: a waiter that is gone has nothing to wake
             continue
         last = state["Catch"][-1]
         assert last["ErrorEquals"] == ["States.ALL"], name
         target = last["Next"]
-        assert target.endswith(("release lock (failed)", "wait for lock")) or target in {"Notify failure", "Failed"}
-        assert state["Retry"][0]["JitterStrategy"] == "FULL", name
+        released = target.endswith(("release lock (failed)", "wait for release")) or " stopped: release " in target
+        assert released or target in {"Notify failure", "Failed"} or states[target]["Type"] == "Fail", name
+        if state["Type"] == "Task":
+            assert state["Retry"][0]["JitterStrategy"] == "FULL", name
+    # a branch's Fail fails its Parallel state, whose Catch releases the branch's locks and notifies
+    for state in top.values():
+        if state["Type"] == "Parallel":
+            assert " stopped: release " in state["Catch"][-1]["Next"]
     assert states["Notify failure"]["Resource"] == "arn:aws:states:::sns:publish"
     assert states["Notify failure"]["Next"] == "Failed"
 
@@ -101,3 +109,38 @@ def test_asl_validator_rejects_a_broken_definition(node_tools: Path, tmp_path: P
         [str(node_tools / "asl-validator"), "--json-path", str(path)], capture_output=True, check=False
     )
     assert done.returncode != 0
+
+
+def _machine_statements(synth: Synth) -> list[dict[str, Any]]:
+    template = synth.templates["pipeline"]
+    machine = next(iter(resources(template, "AWS::StepFunctions::StateMachine").values()))
+    role = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    return [
+        s
+        for p in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def test_the_state_machine_may_take_wait_on_and_release_locks_and_wake_waiters(synth: Synth) -> None:
+    """The lock is taken and waited on with UpdateItem (a waiter writes its task token into the lock item), read
+    with GetItem, released with DeleteItem; the release sends each waiter's token back with SendTaskSuccess. AWS:
+    SendTaskSuccess has no resource type in IAM (it acts on a task token, not an ARN), so it is allowed on "*";
+    AWS SDK integrations get no generated policy ("Step Functions can't autogenerate IAM policies for AWS SDK
+    integrations").
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html
+    https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html"""
+    statements = _machine_statements(synth)
+
+    def actions(s: dict[str, Any]) -> list[str]:
+        return s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+
+    lock = [s for s in statements if "dynamodb:UpdateItem" in actions(s)]
+    assert len(lock) == 1
+    assert set(actions(lock[0])) == {"dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:DeleteItem"}
+    assert "Locks" in json.dumps(lock[0]["Resource"])  # the lock table, not "*"
+    assert not any("dynamodb:PutItem" in actions(s) for s in statements)  # no longer used
+    (wake,) = [s for s in statements if "states:SendTaskSuccess" in actions(s)]
+    assert actions(wake) == ["states:SendTaskSuccess"] and wake["Resource"] == "*"
+    assert "states:SendTaskSuccess" in WILDCARD_ALLOWED

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from stepml.cloud.asl import compile_definition, task_definition_var
+from stepml.cloud.asl import compile_definition, named_states, task_definition_var
 from stepml.core.cron import to_eventbridge
 from stepml.spec import Pipeline, load_spec
 from tests.conftest import ROOT
@@ -218,7 +218,7 @@ def test_state_machine_runs_the_compiled_definition_wired_to_the_deployed_resour
     assert {s["VpcId"] for s in subnets} == {group["VpcId"]}
     assert all(not s["MapPublicIpOnLaunch"] for s in subnets)
 
-    states = json.loads(machine["definition"])["States"]
+    states = named_states(json.loads(machine["definition"])["States"])
     training = states["train: train"]["Parameters"]
     assert training["AlgorithmSpecification"]["TrainingImage"] == IMAGE_URI
     assert training["RoleArn"] == values["SageMakerRoleArn"]

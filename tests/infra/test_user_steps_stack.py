@@ -113,7 +113,7 @@ def test_a_processing_jobs_environment_fits_sagemakers_limits(tmp_path: Path) ->
     settings and this execution's inputs, to S3). AWS:
     https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateProcessingJob.html (Environment: "Maximum
     number of 100 items", "Maximum length of 256" for keys and values)."""
-    from stepml.cloud.asl import compile_pipeline, resolve
+    from stepml.cloud.asl import compile_pipeline, named_states, resolve
     from stepml.spec import load_spec
 
     raw = yaml.safe_load(EXAMPLE.read_text())
@@ -125,7 +125,7 @@ def test_a_processing_jobs_environment_fits_sagemakers_limits(tmp_path: Path) ->
     spec = tmp_path / "pipeline.yaml"
     spec.write_text(yaml.safe_dump(raw, sort_keys=False))
     compiled = compile_pipeline(load_spec(spec))
-    job = resolve(compiled.definition)["States"]["features_train: run job"]["Parameters"]
+    job = named_states(resolve(compiled.definition)["States"])["features_train: run job"]["Parameters"]
     environment = job["Environment"]
     assert len(environment) <= 100
     assert all(len(k.removesuffix(".$")) <= 256 for k in environment)

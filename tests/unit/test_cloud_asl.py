@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from stepml.cloud.asl import compile_definition, compile_pipeline, resolve
+from stepml.cloud.asl import compile_definition, compile_pipeline, named_states, resolve
 from stepml.errors import ParamError
 from stepml.spec import load_spec
 from steps.train.spec import TrainStep
@@ -37,14 +37,22 @@ def test_compiling_is_pure_and_deterministic(
 def test_steps_run_in_plan_order_after_the_plan(definition: dict[str, Any]) -> None:
     states = definition["States"]
     assert definition["StartAt"] == "Input" and states["Input"]["Choices"][0]["Next"] == "Plan"
-    assert states["Plan: results"]["Next"] == "extract_train: cache check"
-    assert states["extract_train: release lock"]["Next"] == "extract_score: cache check"
-    assert states["check: release lock"]["Next"] == "Succeeded"
+    # the extracts' branches run side by side: extract_score while train trains, then score and check
+    parallel = states[states["Plan"]["Next"]]
+    assert parallel["Type"] == "Parallel"
+    assert [b["StartAt"] for b in parallel["Branches"]] == ["extract_train: cache check", "extract_score: cache check"]
+    chain = parallel["Branches"][0]["States"]
+    assert chain["extract_train: waiters?"]["Default"] == "train: cache check"
+    assert chain["train: waiters?"]["Default"] == "gate: cache check"
+    assert chain["gate: cached"]["End"] is True  # the last step of a branch ends it
+    assert parallel["Next"] == "score: cache check"
+    assert states["score: waiters?"]["Default"] == "check: cache check"
+    assert states["check: waiters?"]["Default"] == "Succeeded"
 
 
 def test_train_uses_the_spec_resources_and_hyperparameters(definition: dict[str, Any]) -> None:
     pipeline = load_spec(ROOT / "pipeline.yaml")
-    train = definition["States"]["train: train"]
+    train = named_states(definition["States"])["train: train"]
     params = train["Parameters"]
     step = pipeline.step("train")
     assert isinstance(step, TrainStep)
@@ -57,7 +65,7 @@ def test_train_uses_the_spec_resources_and_hyperparameters(definition: dict[str,
 
 
 def test_gate_is_a_choice_on_the_metric_then_champion(definition: dict[str, Any]) -> None:
-    states = definition["States"]
+    states = named_states(definition["States"])
     promote = states["gate: promote?"]["Choices"][0]["And"]
     assert {"Variable": "$.results.train.summary.value", "NumericGreaterThanEquals": 0.70} in promote
     assert states["gate: register candidate"]["Resource"].endswith("sagemaker:createModelPackage")
@@ -71,7 +79,7 @@ def test_lower_is_better_metrics_flip_the_comparison(make_pipeline: Callable[...
         raw["model"]["metric"] = "rmse"
         raw["steps"]["gate"]["min_value"] = 0.5
 
-    states = compile_definition(load_spec(make_pipeline(regression)))["States"]
+    states = named_states(compile_definition(load_spec(make_pipeline(regression)))["States"])
     assert {"Variable": "$.results.train.summary.value", "NumericLessThanEquals": 0.5} in states["gate: promote?"][
         "Choices"
     ][0]["And"]
@@ -83,7 +91,7 @@ def test_redshift_engine_uses_the_data_api_with_polling(make_pipeline: Callable[
         raw["warehouse"]["redshift"] = {"database": "dev", "workgroup": "analytics"}
 
     pipeline = load_spec(make_pipeline(redshift))
-    states = compile_definition(pipeline)["States"]
+    states = named_states(compile_definition(pipeline)["States"])
     assert states["extract_train: query"]["Resource"] == "arn:aws:states:::aws-sdk:redshiftdata:executeStatement"
     assert states["extract_train: query done?"]["Default"] == "extract_train: wait for query"
     assert "RedshiftTarget" in compile_pipeline(pipeline).substitutions

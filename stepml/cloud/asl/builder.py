@@ -33,6 +33,12 @@ TRANSIENT: dict[str, tuple[str, ...]] = {
         "DynamoDB.RequestLimitExceededException",
         "DynamoDB.InternalServerErrorException",
     ),
+    "dynamodb-sdk": (  # the AWS SDK integration's names ("DynamoDb"), for calls the optimized one cannot make
+        "DynamoDb.ProvisionedThroughputExceededException",
+        "DynamoDb.ThrottlingException",
+        "DynamoDb.RequestLimitExceededException",
+        "DynamoDb.InternalServerErrorException",
+    ),
     "s3": ("S3.SlowDownException", "S3.InternalErrorException", "S3.ServiceUnavailableException"),
     "athena": ("Athena.TooManyRequestsException", "Athena.InternalServerException"),
     "redshift": ("RedshiftData.ThrottlingException", "RedshiftData.InternalServerException"),

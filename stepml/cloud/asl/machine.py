@@ -6,10 +6,20 @@ ECS task definitions of process steps). Shape (JSONPath), steps in the plan's de
     Input (Choice: no $.params -> Input: no params, $.params = {}; a JSONPath on a missing field would be a
            States.Runtime error, which no Catch catches)
     Plan (Lambda: the execution input -> stepml.core.schedule.run_of -> stepml.core.plan.make_plan -> keys,
-          prefixes, lock ids, per-type entries; only the steps the run wants - a schedule's steps and what they need)
-    per step: [<s>: in this run? (Choice: $.plan.steps.<s> present? - only when a schedule runs some steps)]
-              the envelope (stepml.cloud.asl.envelope) around the states its type builds
+          prefixes, lock ids, per-type entries; only the steps the run wants - a schedule's steps and what they need;
+          the state becomes {"plan", "results"})
+    the steps in the shape of stepml.cloud.asl.shape: a sequence of steps and Parallel states whose branches are
+          independent chains (extract_score runs while train trains); per step
+          [<s>: in this run? (Choice: $.plan.steps.<s> present? - only when a schedule runs some steps)] and the
+          envelope (stepml.cloud.asl.envelope) around the states its type builds
     any failure -> Notify failure (sns:publish) -> Failed (Fail)
+
+Parallel states (https://docs.aws.amazon.com/step-functions/latest/dg/state-parallel.html): each branch gets a
+copy of the input and the output is an array, one element per branch - the ResultSelector keeps the plan and each
+step's result from the branch that ran it, so the state stays {"plan", "results"}. A branch that fails (a step's
+failure, after its lock is released, ends in the branch's Fail state) fails the Parallel state and stops the other
+branches; the Parallel state's Catch then releases the lock of every step inside it that this execution still
+holds (a stopped branch's lock, whose own release never ran) and wakes their waiters, then notifies.
 
 Payloads stay small: states carry keys, prefixes and summaries; data stays in S3. No AWS call, no file written.
 """
@@ -23,7 +33,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from stepml.cloud.asl import builder as asl
+from stepml.cloud.asl import locks
 from stepml.cloud.asl.envelope import NOTIFY_FAILURE, step_states
+from stepml.cloud.asl.shape import Block, Par, Seq, shape, steps_of
 from stepml.cloud.asl.steps import ProcessingNeed, StepStates, TaskNeed
 from stepml.core.plan import order
 
@@ -64,6 +76,19 @@ def iter_states(states: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def named_states(states: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every state by name, including those of Parallel branches and Map item processors (names are unique in the
+    whole state machine: https://states-language.net/spec.html#states-fields)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, state in states.items():
+        out[name] = state
+        if "ItemProcessor" in state:
+            out.update(named_states(state["ItemProcessor"]["States"]))
+        for branch in state.get("Branches", []):
+            out.update(named_states(branch["States"]))
+    return out
+
+
 def _resources(state: Mapping[str, Any]) -> list[str]:
     found = [str(state["Resource"])] if state.get("Type") == "Task" else []
     if "ItemReader" in state:
@@ -74,7 +99,10 @@ def _resources(state: Mapping[str, Any]) -> list[str]:
 def compile_pipeline(pipeline: Pipeline) -> Compiled:
     states: dict[str, dict[str, Any]] = {}
     needs: dict[str, Any] = {}
-    names = [s.name for s in order(pipeline.plan_input.steps)]
+    records = order(pipeline.plan_input.steps)
+    graph = shape([s.name for s in records], {s.name: s.needs for s in records})
+    steps: dict[str, dict[str, Any]] = {}
+    first = _Compiler(pipeline, needs).block(graph, steps, after="Succeeded", fail=NOTIFY_FAILURE, done=[])
     states[INPUT] = {
         "Type": "Choice",
         "Choices": [{"Variable": "$.params", "IsPresent": True, "Next": "Plan"}],
@@ -90,33 +118,12 @@ def compile_pipeline(pipeline: Pipeline) -> Compiled:
             "execution_name.$": "$$.Execution.Name",
             "started_at.$": "$$.Execution.StartTime",
         },
-        result_selector={"Payload.$": "$.Payload"},
-        result_path="$.plan",
-        next_="Plan: unwrap",
+        result_selector={"plan.$": "$.Payload", "results": {}},
+        result_path="$",
+        next_=first,
         catch_to=NOTIFY_FAILURE,
     )
-    states["Plan: unwrap"] = {
-        "Type": "Pass",
-        "InputPath": "$.plan.Payload",
-        "ResultPath": "$.plan",
-        "Next": "Plan: results",
-    }
-    selects = any(s.steps for s in pipeline.schedules.values())  # some runs leave steps out
-
-    def entry(i: int) -> str:
-        if i == len(names):
-            return "Succeeded"
-        return f"{names[i]}: {IN_RUN if selects else 'cache check'}"
-
-    states["Plan: results"] = {"Type": "Pass", "Result": {}, "ResultPath": "$.results", "Next": entry(0)}
-    for i, name in enumerate(names):
-        if selects:  # the plan holds only the steps this run wants (they include everything those need)
-            states[entry(i)] = {
-                "Type": "Choice",
-                "Choices": [{"Variable": f"$.plan.steps.{name}", "IsPresent": True, "Next": f"{name}: cache check"}],
-                "Default": entry(i + 1),
-            }
-        step_states(StepStates(pipeline, name, states, needs), entry(i + 1))
+    states.update(steps)
     states[NOTIFY_FAILURE] = {
         "Type": "Task",
         "Resource": "arn:aws:states:::sns:publish",
@@ -147,6 +154,86 @@ def compile_pipeline(pipeline: Pipeline) -> Compiled:
         tasks={k: v for k, v in needs.items() if isinstance(v, TaskNeed)},
         processing={k: v for k, v in needs.items() if isinstance(v, ProcessingNeed)},
     )
+
+
+class _Compiler:
+    """Emits the states of a :data:`~stepml.cloud.asl.shape.Block` into a states dict (the machine's or a
+    branch's); returns the name of its first state."""
+
+    def __init__(self, pipeline: Pipeline, needs: dict[str, Any]) -> None:
+        self.pipeline = pipeline
+        self.needs = needs
+        self.parallels = 0
+        self.selects = any(s.steps for s in pipeline.schedules.values())  # some runs leave steps out
+
+    def block(
+        self, block: Block, states: dict[str, dict[str, Any]], *, after: str | None, fail: str, done: list[str]
+    ) -> str:
+        """``done``: the steps finished before ``block`` starts (their results are in the state)."""
+        if isinstance(block, str):
+            step_states(StepStates(self.pipeline, block, states, self.needs, fail=fail), after)
+            if not self.selects:
+                return f"{block}: cache check"
+            # the plan holds only the steps this run wants (they include everything those need); a step left out
+            # gets an empty result, so a Parallel's ResultSelector still finds every step of its branches
+            skipped = f"{block}: not in this run"
+            states[skipped] = {
+                "Type": "Pass",
+                "Result": {"skipped": True},
+                "ResultPath": f"$.results.{block}",
+                **({"Next": after} if after is not None else {"End": True}),
+            }
+            states[f"{block}: {IN_RUN}"] = {
+                "Type": "Choice",
+                "Choices": [{"Variable": f"$.plan.steps.{block}", "IsPresent": True, "Next": f"{block}: cache check"}],
+                "Default": skipped,
+            }
+            return f"{block}: {IN_RUN}"
+        if isinstance(block, Seq):  # built from the last item back: each item goes to the next one's first state
+            next_: str | None = after
+            parts: list[dict[str, dict[str, Any]]] = []
+            for i in reversed(range(len(block.items))):
+                before = done + [s for item in block.items[:i] for s in steps_of(item)]
+                parts.insert(0, {})
+                next_ = self.block(block.items[i], parts[0], after=next_, fail=fail, done=before)
+            for part in parts:  # in the order they run
+                states.update(part)
+            assert next_ is not None
+            return next_
+        return self.parallel(block, states, after=after, fail=fail, done=done)
+
+    def parallel(
+        self, block: Par, states: dict[str, dict[str, Any]], *, after: str | None, fail: str, done: list[str]
+    ) -> str:
+        self.parallels += 1
+        name = f"Parallel {self.parallels}"
+        branches: list[dict[str, Any]] = []
+        results: dict[str, str] = {s: f"$[0].results.{s}" for s in done}
+        for i, branch in enumerate(block.branches):
+            inner: dict[str, dict[str, Any]] = {}
+            failed = f"{name}.{i + 1}: failed"
+            start = self.block(branch, inner, after=None, fail=failed, done=done)
+            # a step's failure ends its branch with the step's error, which fails the Parallel state
+            inner[failed] = {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
+            branches.append({"StartAt": start, "States": inner})
+            results.update({s: f"$[{i}].results.{s}" for s in steps_of(branch)})
+        inside = steps_of(block)
+        cleanup = f"{name} stopped: release"
+        state: dict[str, Any] = {
+            "Type": "Parallel",
+            "Branches": branches,
+            "ResultSelector": {"plan.$": "$[0].plan", "results": {f"{s}.$": p for s, p in results.items()}},
+            "ResultPath": "$",
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": f"{cleanup} {inside[0]}"}],
+        }
+        states[name] = {**state, **({"Next": after} if after is not None else {"End": True})}
+        # a stopped branch never ran its release: release every lock of the Parallel this execution still holds
+        for i, step in enumerate(inside):
+            next_ = f"{cleanup} {inside[i + 1]}" if i + 1 < len(inside) else fail
+            prefix = f"{cleanup} {step}"
+            locks.release(states, prefix, step, next_=next_, fail=fail, prefix=f"{prefix} ", suffix="", keep_error=True)
+            states[prefix]["Catch"][-1]["Next"] = next_  # best effort: go on with the other locks
+        return name
 
 
 def compile_definition(pipeline: Pipeline) -> dict[str, Any]:

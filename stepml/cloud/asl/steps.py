@@ -49,10 +49,19 @@ class ProcessingNeed:
 
 
 class StepStates:
-    def __init__(self, pipeline: Pipeline, name: str, states: dict[str, dict[str, Any]], needs: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        name: str,
+        states: dict[str, dict[str, Any]],
+        needs: dict[str, Any],
+        *,
+        fail: str = "Notify failure",
+    ) -> None:
         self.pipeline = pipeline
         self.name = name
-        self.states = states
+        self.states = states  # the states of the branch the step runs in (the machine's, at the top level)
+        self.fail = fail  # where a failure ends once the lock is released: the notification, or its branch's Fail
         self._needs = needs
 
     # ------------------------------------------------------------------ what the facet reads

@@ -87,7 +87,7 @@ def step_reports(steps: Sequence[str], history: Iterable[Mapping[str, Any]]) -> 
             continue
         step, _, phase = str(entered.get("name", "")).partition(": ")
         report = reports.get(step)
-        if report is None:
+        if report is None or phase in ("in this run?", "not in this run"):  # a schedule's selection, not the step
             continue
         if report.started is None:
             report.started = when

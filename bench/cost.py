@@ -1,0 +1,264 @@
+"""What one execution of the compiled state machine costs, counted from its definition, and the fixed monthly cost.
+
+    .venv/bin/python -m bench.cost                      # the reference pipeline (pipeline.yaml)
+    .venv/bin/python -m bench.cost -f examples/job_matching/models.yaml --no-fixed
+
+Per scenario it walks the compiled definition (``stepml.cloud.asl.compile_definition``, no AWS call) the way an
+execution goes through it and counts state transitions (every state entered, Parallel and Map states and the
+states inside their branches and iterations included; a Distributed Map's child executions are Standard
+workflows, billed alike) and Lambda invocations:
+
+- ``cached``    every step's manifest is there (a scheduled re-run with nothing new)
+- ``computing`` every step runs (cache misses, locks free, the gate promotes, one task per partition)
+- ``waiting N`` all cached but one step whose lock another run holds for N minutes (then committed): the waiter
+                registers a task token and is woken by the release, checking its holder every LIVENESS_SECONDS
+
+The plan Lambda's data-version probes (per extract source: Glue GetTable + S3 ListObjectsV2 pages, plus the
+optional probe query on Athena) and champion look-ups (SageMaker ListModelPackages + DescribeModelPackage) are
+API calls of that one Lambda invocation, counted separately. The fixed monthly cost counts the resources of the
+synthesized stacks that bill per hour or month (``--no-fixed`` skips the synth).
+
+Prices: us-east-1, on-demand, without free tiers (docs/deploy.md, "Cost", names the pages).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stepml.cloud.asl import compile_definition
+from stepml.cloud.asl.locks import LIVENESS_SECONDS
+from stepml.cloud.asl.shape import parallels, shape
+from stepml.core.plan import order
+from stepml.spec import Pipeline, load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+TRANSITION = 0.025 / 1000  # Step Functions Standard, per state transition
+LAMBDA_REQUEST = 0.20 / 1_000_000  # per request
+LAMBDA_GB_S = 0.0000133334  # Arm, per GB-second
+S3_LIST = 0.005 / 1000  # ListObjectsV2 (S3 Standard, per request)
+S3_GET = 0.0004 / 1000  # GetObject (the cache checks)
+GLUE_REQUEST = 1.0 / 1_000_000  # Data Catalog requests beyond the first million a month
+DDB_WRITE = 0.625 / 1_000_000  # on-demand write request unit
+DDB_READ = 0.125 / 1_000_000  # on-demand read request unit
+OLD_POLL = (7, 30)  # before: a waiter looped 7 transitions every 30 s
+
+MONTHLY: dict[str, tuple[float, str]] = {  # CloudFormation type -> (USD per resource per month, what)
+    "AWS::EC2::NatGateway": (0.045 * 730, "NAT gateway, $0.045 per hour (plus $0.045 per GB processed)"),
+    "AWS::KMS::Key": (1.0, "customer managed KMS key, $1 per month (plus $0.03 per 10,000 requests)"),
+    "AWS::CloudWatch::Dashboard": (3.0, "CloudWatch dashboard, $3 per month"),
+    "AWS::CloudWatch::Alarm": (0.10, "CloudWatch alarm (standard resolution, one metric), $0.10 per month"),
+    "AWS::SecretsManager::Secret": (0.40, "Secrets Manager secret, $0.40 per month"),
+    "AWS::EC2::VPCEndpoint": (0.01 * 730 * 2, "interface VPC endpoint in 2 AZs, $0.01 per AZ-hour"),
+}
+
+
+@dataclass
+class Count:
+    transitions: int = 0
+    lambdas: int = 0
+    s3_gets: int = 0
+    ddb_writes: int = 0
+    ddb_reads: int = 0
+    states: list[str] = field(default_factory=list)
+
+    def add(self, other: Count, times: int = 1) -> None:
+        self.transitions += other.transitions * times
+        self.lambdas += other.lambdas * times
+        self.s3_gets += other.s3_gets * times
+        self.ddb_writes += other.ddb_writes * times
+        self.ddb_reads += other.ddb_reads * times
+        self.states.extend(other.states * times)
+
+    @property
+    def usd(self) -> float:
+        lambda_s = self.lambdas * (LAMBDA_REQUEST + 0.5 * 0.256 * LAMBDA_GB_S)  # ~0.5 s at 256 MB
+        ddb = self.ddb_writes * DDB_WRITE + self.ddb_reads * DDB_READ
+        return self.transitions * TRANSITION + lambda_s + self.s3_gets * S3_GET + ddb
+
+
+Decide = Callable[[str, Mapping[str, Any], dict[str, int]], str | None]
+
+
+@dataclass
+class Scenario:
+    """How an execution goes: which steps are cached, which one waits and for how many liveness checks."""
+
+    name: str
+    cached: set[str]
+    waits: dict[str, int] = field(default_factory=dict)  # step -> liveness checks before its holder's release
+    items: int = 1  # Map iterations (partitions of a Distributed Map; tokens of a wake-up)
+
+    def next(self, name: str, state: Mapping[str, Any], seen: dict[str, int]) -> str | None:
+        step, _, phase = name.partition(": ")
+        kind = state["Type"]
+        if kind == "Choice":
+            if name == "Input" or phase in ("still held?", "holder alive?"):
+                return str(state["Choices"][0]["Next"])
+            if phase == "cache valid?":
+                return str(state["Choices"][0]["Next"] if step in self.cached else state["Default"])
+            if phase.startswith(("recheck valid?", "waiters?")):
+                return str(state["Default"])
+            return str(state["Choices"][0]["Next"])  # a type's own choice: its usual path
+        if phase == "cache check" and (step not in self.cached or step in self.waits) and seen[name] == 1:
+            return _catch(state, "S3.NoSuchKeyException")
+        if phase == "recheck":
+            return _catch(state, "S3.NoSuchKeyException")
+        if phase == "lock" and step in self.waits and seen[name] == 1:
+            return _catch(state, "DynamoDB.ConditionalCheckFailedException")
+        if phase == "wait for release" and seen[name] <= self.waits.get(step, 0):
+            return _catch(state, "States.Timeout")
+        return state.get("Next")
+
+
+def _catch(state: Mapping[str, Any], error: str) -> str:
+    return next(str(c["Next"]) for c in state["Catch"] if error in c["ErrorEquals"])
+
+
+def walk(states: Mapping[str, Any], start: str, scenario: Scenario, seen: dict[str, int] | None = None) -> Count:
+    """The transitions and Lambda invocations of going through ``states`` from ``start``."""
+    seen = seen if seen is not None else {}
+    count, name = Count(), start
+    for _ in range(100_000):
+        state = states[name]
+        seen[name] = seen.get(name, 0) + 1
+        count.transitions += 1
+        count.states.append(name)
+        kind, resource = state["Type"], str(state.get("Resource", ""))
+        if resource.endswith(":lambda:invoke"):
+            count.lambdas += 1
+        if resource.endswith("s3:getObject"):
+            count.s3_gets += 1
+        if ":dynamodb:" in resource:
+            writes = any(w in resource for w in ("updateItem", "putItem", "deleteItem"))
+            count.ddb_writes += 1 if writes else 0
+            count.ddb_reads += 0 if writes else 1
+        if kind == "Parallel":
+            for branch in state["Branches"]:
+                count.add(walk(branch["States"], branch["StartAt"], scenario, seen))
+        if kind == "Map":
+            inner = state["ItemProcessor"]
+            count.add(walk(inner["States"], inner["StartAt"], scenario, seen), times=scenario.items)
+        if kind in ("Succeed", "Fail") or state.get("End"):
+            return count
+        following = scenario.next(name, state, seen)
+        if following is None:
+            return count
+        name = following
+    raise RuntimeError(f"no end after 100,000 states: {count.states[-10:]}")
+
+
+def scenarios(pipeline: Pipeline, minutes: tuple[int, ...] = (10, 60, 480)) -> list[Scenario]:
+    steps = set(pipeline.steps)
+    waiter = "train" if "train" in steps else sorted(steps)[0]
+    partitions = max((getattr(s, "partitions", 1) or 1 for s in pipeline.steps.values()), default=1)
+    out = [Scenario("cached", steps), Scenario("computing", set(), items=partitions)]
+    for m in minutes:
+        checks = (m * 60) // LIVENESS_SECONDS
+        out.append(Scenario(f"waiting {m} min ({waiter})", steps, waits={waiter: checks}))
+    return out
+
+
+def execution_costs(pipeline: Pipeline) -> list[tuple[Scenario, Count]]:
+    definition = compile_definition(pipeline)
+    return [(s, walk(definition["States"], definition["StartAt"], s)) for s in scenarios(pipeline)]
+
+
+def lookups(pipeline: Pipeline) -> dict[str, int]:
+    """API calls the plan Lambda makes per execution: probes per extract source table, champion look-ups."""
+    plan_input = pipeline.plan_input
+    tables = probes = champions = 0
+    for record in plan_input.steps:
+        lookup = record.lookup or {}
+        tables += len(lookup.get("tables") or ())
+        probes += 1 if lookup.get("probe") else 0
+        champions += 1 if lookup.get("model") or lookup.get("alias") else 0
+    return {"source tables": tables, "probe queries": probes, "champion look-ups": champions}
+
+
+def fixed_monthly(pipeline_spec: Path) -> list[tuple[str, int, float, str]]:
+    """Resources of the synthesized stacks that bill by the hour or month: (type, count, USD per month, what)."""
+    import json
+    import os
+    import tempfile
+
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    import aws_cdk as cdk
+
+    from infra.app import build, config_from_context
+
+    with tempfile.TemporaryDirectory(prefix="stepml-cost-") as tmp:
+        app = cdk.App(outdir=tmp, context={"image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/stepml:x"})
+        if pipeline_spec.resolve() != (ROOT / "pipeline.yaml").resolve():
+            context = {"image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/stepml:x", "spec": str(pipeline_spec)}
+            app = cdk.App(outdir=tmp, context=context)
+        build(app, config_from_context(app), nag=False)
+        app.synth()
+        found: dict[str, int] = {}
+        for template in Path(tmp).glob("*.template.json"):
+            for res in json.loads(template.read_text()).get("Resources", {}).values():
+                kind = res["Type"]
+                if kind == "AWS::EC2::VPCEndpoint" and res["Properties"].get("VpcEndpointType") != "Interface":
+                    continue  # gateway endpoints (S3, DynamoDB) are free
+                if kind in MONTHLY:
+                    found[kind] = found.get(kind, 0) + 1
+    return [(t, n, n * MONTHLY[t][0], MONTHLY[t][1]) for t, n in sorted(found.items())]
+
+
+def report(spec: Path, *, fixed: bool = True) -> str:
+    pipeline = load_spec(spec)
+    n = len(pipeline.steps)
+    records = order(pipeline.plan_input.steps)
+    graph = shape([s.name for s in records], {s.name: s.needs for s in records})
+    lines = [
+        f"pipeline {pipeline.name}: {n} steps, {parallels(graph)} Parallel state(s); liveness check every "
+        f"{LIVENESS_SECONDS} s",
+        "",
+        "| scenario | state transitions | Lambda invocations | S3 GETs | DynamoDB writes/reads | USD per execution |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for scenario, count in execution_costs(pipeline):
+        lines.append(
+            f"| {scenario.name} | {count.transitions} | {count.lambdas} | {count.s3_gets} | "
+            f"{count.ddb_writes}/{count.ddb_reads} | {count.usd:.6f} |"
+        )
+    for m in (10, 60, 480):
+        polls = math.ceil(m * 60 / OLD_POLL[1]) * OLD_POLL[0]
+        lines.append(
+            f"| before (polling), waiting {m} min: the wait alone | {polls} | - | - | - | {polls * TRANSITION:.6f} |"
+        )
+    calls = lookups(pipeline)
+    per_table = 1 * GLUE_REQUEST + 1 * S3_LIST  # GetTable + one ListObjectsV2 page (1,000 objects)
+    lines += [
+        "",
+        "Inside the one plan Lambda invocation (not state transitions): "
+        + ", ".join(f"{v} {k}" for k, v in calls.items())
+        + f". A source table costs a Glue GetTable and one S3 ListObjectsV2 page per 1,000 objects "
+        f"(${per_table:.7f} per table and page); a probe query is an Athena query (billed per data scanned, "
+        f"10 MB minimum: $0.00005 at $5 per TB); SageMaker ListModelPackages/DescribeModelPackage calls are free.",
+    ]
+    if fixed:
+        rows = fixed_monthly(spec)
+        total = sum(r[2] for r in rows)
+        lines += ["", "| fixed monthly cost (synthesized stacks) | count | USD per month |", "|---|---:|---:|"]
+        lines += [f"| {what} | {count} | {usd:.2f} |" for _, count, usd, what in rows]
+        lines.append(f"| total | | {total:.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-f", "--file", type=Path, default=ROOT / "pipeline.yaml")
+    parser.add_argument("--no-fixed", action="store_true", help="skip the synth (fixed monthly cost)")
+    args = parser.parse_args(argv)
+    print(report(args.file, fixed=not args.no_fixed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
