@@ -72,7 +72,9 @@ def test_the_plan_lambda_may_read_the_experiment_record_and_learn_it_is_missing(
 def test_serve_and_readout_run_as_ecs_tasks(synth: Synth) -> None:
     template = synth.templates["pipeline"]
     definition, _ = state_machine_definition(template)
-    states = json.loads(definition)["States"] if not isinstance(definition, dict) else definition["States"]
+    from stepml.cloud.asl.machine import named_states
+
+    states = named_states(json.loads(definition)["States"])  # states of Parallel branches too
     for step in ("serve", "readout"):
         task = states[f"{step}: run task"]
         assert task["Resource"] == "arn:aws:states:::ecs:runTask.sync"

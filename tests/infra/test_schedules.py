@@ -65,7 +65,8 @@ def test_one_schedule_per_spec_schedule_each_sending_its_name_params_and_schedul
     definition = json.loads(state_machine_definition(synthesized)[0])
     skip = definition["States"][f"score: {IN_RUN}"]
     assert skip["Choices"] == [{"Variable": "$.plan.steps.score", "IsPresent": True, "Next": "score: cache check"}]
-    assert skip["Default"] == f"check: {IN_RUN}"
+    passed = definition["States"][skip["Default"]]  # an empty result for the step left out, then the next step
+    assert passed["ResultPath"] == "$.results.score" and passed["Next"] == f"check: {IN_RUN}"
 
 
 def test_a_schedule_name_aws_refuses_fails_the_synth(tmp_path: Path) -> None:
