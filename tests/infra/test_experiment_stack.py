@@ -121,7 +121,7 @@ def test_the_dynamodb_serving_table_is_written_by_the_commit_lambda_only(synth: 
     """A table the commit Lambda fills with BatchWriteItem: the Lambda's role needs ``dynamodb:BatchWriteItem`` on
     it (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html); items expire
     through TTL on a Number attribute of epoch seconds
-    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/time-to-live-ttl-before-you-start.html); the
+    (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateTimeToLive.html); the
     name is stage-scoped (two stages in one account never share it)."""
     template = synth.templates["pipeline"]
     (table,) = resources(template, "AWS::DynamoDB::Table").values()

@@ -60,7 +60,7 @@ def test_at_most_25_requests_per_batch_and_unprocessed_items_are_resent(tmp_path
 
 def test_a_unit_item_stays_under_dynamodbs_item_size_limit(tmp_path: Path) -> None:
     """ "The maximum item size in DynamoDB is 400 KB" (names and values)
-    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html): a list at the largest
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html): a list at the largest
     top_k the spec allows (1,000) must fit."""
     path = tmp_path / "items.jsonl"
     items_file(serving(units=2, k=1000), "user", "item", path, ttl_days=30, step="serve")
