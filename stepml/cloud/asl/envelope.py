@@ -1,6 +1,7 @@
 """The envelope every step gets, whatever its type: cache check, lock, recheck, the type's states, commit, release.
 
-    <s>: cache check      aws-sdk:s3:getObject <pipeline>/steps/<s>/<key>/_manifest.json
+    <s>: cache check      aws-sdk:s3:getObject <pipeline>/steps/<s>/<key>/_manifest.head.json (the manifest
+                          without its file list: a bounded size, whatever the number of files)
     <s>: cache valid?     Choice (schema, key) -> <s>: cached (Pass) | <s>: lock
     <s>: lock             dynamodb:putItem, condition: free, ours, or lease expired
        contention ->      <s>: lock holder (getItem) -> holder running? (sfn:describeExecution)
@@ -35,7 +36,7 @@ def step_states(b: StepStates, after: str) -> None:
     """Add ``b``'s step, wrapped in the envelope, going to ``after`` when done (cached or committed)."""
     name, states = b.name, b.states
     first = b.pipeline.step_type(name).facet("states")(b)
-    manifest = {"Bucket": "${ArtifactBucket}", "Key.$": b.plan("manifest_key")}
+    manifest = {"Bucket": "${ArtifactBucket}", "Key.$": b.plan("head_key")}  # never the file list (256 KiB)
     release_failed = b.on_error
     lock_key = {"lock_id": {"S.$": b.plan("lock_id")}}
     for check, valid, miss in (

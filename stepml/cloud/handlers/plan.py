@@ -7,7 +7,7 @@ UNLOAD statement, a training job's name). Invalid parameters raise ``ParamError`
 reports it). Output (kept small)::
 
     {"pipeline", "run_id", "params", "now", "lock_expires_at",
-     "steps": {name: {"type", "key", "prefix", "manifest_key", "lock_id", "attempt", "uri", ...}}}
+     "steps": {name: {"type", "key", "prefix", "manifest_key", "head_key", "lock_id", "attempt", "uri", ...}}}
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ def plan_payload(
             "key": s.key,
             "prefix": prefix,
             "manifest_key": layout.manifest_key(plan.pipeline, s.name, s.key),
+            "head_key": layout.manifest_head_key(plan.pipeline, s.name, s.key),
             "lock_id": layout.lock_id(plan.pipeline, s.name, s.key),
             "attempt": attempt,
             "uri": f"s3://{bucket}/{attempt}",
