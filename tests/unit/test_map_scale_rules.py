@@ -20,8 +20,10 @@ from stepml.cloud.bundle import lambda_config
 from stepml.cloud.handlers.plan import plan_payload
 from stepml.core import manifest as mf
 from stepml.core.plan import empty_registry
+from stepml.errors import StepExecutionError
 from stepml.spec import Pipeline, load_spec
 from tests.conftest import ROOT
+from tests.unit.conftest import BUCKET
 
 PAYLOAD_LIMIT = 256 * 1024  # bytes of UTF-8, any state's input or output
 OVERRIDES_LIMIT = 8192  # characters of RunTask overrides, JSON formatting included
@@ -36,7 +38,7 @@ def _pipeline(tmp_path: Path, *, partitions: int, max_concurrency: int = 2, retr
         if "sql" in step:
             step["sql"] = str(ROOT / "sql" / Path(step["sql"]).name)
         if name == "score":
-            step |= {"partitions": partitions, "max_concurrency": max_concurrency}
+            step.update(partitions=partitions, max_concurrency=max_concurrency)
             step["resources"] = {**step.get("resources", {}), "retries": retries}
     spec = tmp_path / "pipeline.yaml"
     spec.write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -98,7 +100,7 @@ def _map_child_state(pipeline: Pipeline, states: dict[str, Any], partition: int)
     state["partition"] = {"key": f"{attempt}/_partitions.json", "count": partition + 1}
     selector = states["score: map"]["ItemSelector"]
     item = {k: v for k, v in selector.items() if not k.startswith("partition.$")}
-    child = _evaluate(item, state)
+    child: dict[str, Any] = _evaluate(item, state)
     child["partition"] = partition  # $$.Map.Item.Value.index
     return child
 
@@ -189,9 +191,11 @@ def test_the_execution_timeout_counts_retries_backoff_and_partition_waves() -> N
     """A partition's task may run its ``TimeoutSeconds`` once per attempt (``retries + 1``), with the Retry's
     backoff between attempts, and a map of P partitions runs them ``MaxConcurrency`` at a time: ceil(P/C) waves.
     The state machine's ``TimeoutSeconds`` ("A States.Timeout error is also reported when an entire state machine
-    execution runs longer than the specified TimeoutSeconds value") must cover that; a Standard execution runs at
-    most one year (quotas: "Maximum execution time | 1 year").
+    execution runs longer than the specified TimeoutSeconds value") must cover that; Standard workflow executions
+    have a maximum duration of one year (the tutorial's Spanish text: "una duración máxima de un año y 25 000
+    eventos"), so the bound is capped there.
     https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html ;
+    https://docs.aws.amazon.com/step-functions/latest/dg/tutorial-continue-new.html ;
     https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html"""
     one = StepBudget(timeout_s=1800, retries=2, partitions=10, max_concurrency=4)
     assert one.waves == 3
@@ -217,3 +221,67 @@ def test_the_state_machine_timeout_is_the_steps_budgets(tmp_path: Path) -> None:
 def test_a_partitioned_step_has_one_wave_per_max_concurrency_partitions(tmp_path: Path, partitions: int) -> None:
     pipeline = _pipeline(tmp_path, partitions=partitions, max_concurrency=3)
     assert budget_of(pipeline.step("score")).waves == -(-partitions // 3)
+
+
+def _finish_context(s3: Any, task: dict[str, Any]) -> Any:
+    from types import SimpleNamespace
+
+    from stepml.cloud.handlers.context import FinishContext
+
+    return FinishContext(
+        step=SimpleNamespace(name="score"),  # type: ignore[arg-type]  # only its name, the map's results are read
+        plan=None,  # type: ignore[arg-type]
+        settings={},
+        config={},
+        bucket=BUCKET,
+        attempt="p/steps/score/k/a",
+        task=task,
+        results={},
+        s3=s3,
+        client=lambda service: None,
+    )
+
+
+def _map_run(s3: Any, outcomes: dict[int, bool]) -> str:
+    """A Map Run's results as its ResultWriter writes them; the partitions object; each success's result file."""
+    s3.put_object(Bucket=BUCKET, Key="p/steps/score/k/a/_partitions.json", Body=json.dumps([{}] * 4))
+    records: dict[str, list[dict[str, Any]]] = {"SUCCEEDED": [], "FAILED": []}
+    for index, ok in outcomes.items():
+        record = {"Input": json.dumps({"partition": index, "plan": {}}), "Status": "SUCCEEDED" if ok else "FAILED"}
+        if ok:
+            record["Output"] = json.dumps(index)
+            s3.put_object(Bucket=BUCKET, Key=f"p/steps/score/k/a/_results/part-{index:05d}.json", Body=b"{}")
+        records["SUCCEEDED" if ok else "FAILED"].append(record)
+    files: dict[str, list[dict[str, Any]]] = {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
+    for status, items in records.items():
+        if items:
+            s3.put_object(Bucket=BUCKET, Key=f"p/map-runs/score/r/{status}_0.json", Body=json.dumps(items))
+            files[status].append({"Key": f"p/map-runs/score/r/{status}_0.json", "Size": 1})
+    s3.put_object(Bucket=BUCKET, Key="p/map-runs/score/r/manifest.json", Body=json.dumps({"ResultFiles": files}))
+    return "p/map-runs/score/r/manifest.json"
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "problem"),
+    [
+        ({0: True, 1: True, 2: True, 3: True}, None),
+        ({0: True, 1: False, 2: True, 3: True}, "1 of 4 partitions did not succeed"),
+        ({0: True, 1: True, 2: True}, "1 of 4 partitions did not succeed"),  # one absent from the results
+    ],
+)
+def test_the_commit_reads_every_partitions_success_from_the_map_runs_results(
+    s3: Any, outcomes: dict[int, bool], problem: str | None
+) -> None:
+    ctx = _finish_context(s3, {"results_key": _map_run(s3, outcomes)})
+    if problem is None:
+        assert ctx.partitions_succeeded() == 4 and len(ctx.entry_results()) == 4
+        return
+    with pytest.raises(StepExecutionError, match=problem):
+        ctx.entry_results()
+
+
+def test_a_partition_that_succeeded_without_its_result_is_not_committed(s3: Any) -> None:
+    ctx = _finish_context(s3, {"results_key": _map_run(s3, dict.fromkeys(range(4), True))})
+    s3.delete_object(Bucket=BUCKET, Key="p/steps/score/k/a/_results/part-00002.json")
+    with pytest.raises(StepExecutionError, match=r"partitions \[2\] succeeded but wrote no result"):
+        ctx.entry_results()

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-MAX_EXECUTION_SECONDS = 365 * 24 * 3600  # Step Functions quotas: a Standard execution runs at most one year
+MAX_EXECUTION_SECONDS = 365 * 24 * 3600  # a Standard execution lasts at most one year
 BOOKKEEPING_SECONDS = 3600  # Lambdas, cache checks, lock waits, notifications
 RETRY_INTERVAL, RETRY_BACKOFF, RETRY_MAX_DELAY = 30, 2, 600  # builder.step_retry
 

@@ -71,6 +71,8 @@ def commit(
     digests = recorded_digests(ctx, objects)
     for obj in objects:
         rel = str(obj["Key"])[len(attempt) + 1 :]
+        if rel.startswith(f"{DIGESTS}/"):  # bookkeeping: what they hold is in the manifest itself
+            continue
         entry = {"path": rel, "size": int(obj["Size"]), "role": file_role(rel)}
         if rel in digests:
             entry["sha256"] = digests[rel]
