@@ -11,6 +11,12 @@ Before running, it checks that the image holds the code the plan's key was compu
 step's modules in the image must equal ``STEPML_CODE_DIGEST`` (the key's code component), so AWS never runs code
 other than what the key says.
 
+Files are trusted as locally: an upstream's files are those its committed manifest lists (read beside its attempt
+prefix), each checked against the sha256 the manifest records before use - a file changed in place, even of the
+same size, is a ``StepInputError`` naming the step and the file. The files this task writes get their sha256
+recorded beside them (``_digests/<part-NNNNN|task>.json``), which the commit Lambda puts in the manifest without
+reading the data.
+
 Environment - from the task definition (never changes between runs): ``ARTIFACT_BUCKET``, ``STEPML_STEP``,
 ``STEPML_TYPE``, ``STEPML_ENTRY``, ``STEPML_PIPELINE``, ``STEPML_CONFIG``, ``STEPML_PARAM_TYPES``,
 ``STEPML_THREADS``, ``STEPML_UPSTREAM_KINDS``, ``STEPML_CODE_MODULES``, ``STEPML_CODE_DIGEST``,
@@ -21,6 +27,7 @@ attempt ``prefix`` and, for a model, ``model_uri``), ``STEPML_OUTPUT_URI`` and, 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -63,9 +70,35 @@ def _model(s3: Any, uri: str, into: Path) -> Path:
     return into
 
 
+def upstream_manifest(s3: Any, bucket: str, step: str, name: str, prefix: str) -> dict[str, Any]:
+    """The committed manifest of upstream ``name`` whose attempt is ``prefix``
+    (``<pipeline>/steps/<name>/<key>/<attempt>``): validated, and naming that very attempt."""
+    from stepml.core.layout import manifest_key
+    from stepml.core.manifest import parse_manifest
+    from stepml.errors import StepInputError
+
+    parts = prefix.rsplit("/", 4)
+    if len(parts) != 5 or parts[1] != "steps" or parts[2] != name:
+        raise StepInputError(step, f"input {name!r}: {prefix!r} is not an attempt folder of step {name!r}")
+    pipeline, _, _, key, _ = parts
+    where = manifest_key(pipeline, name, key)
+    try:
+        raw = s3.get_object(Bucket=bucket, Key=where)["Body"].read()
+    except Exception as exc:  # NoSuchKey, AccessDenied: either way not an input this task may trust
+        raise StepInputError(step, f"input {name!r} has no readable manifest at s3://{bucket}/{where}: {exc}") from exc
+    manifest = parse_manifest(raw, pipeline, name, key, where=f"s3://{bucket}/{where}")
+    if manifest is None or manifest["prefix"] != prefix:
+        raise StepInputError(step, f"input {name!r}: s3://{bucket}/{where} is not a valid manifest of {prefix}")
+    return manifest
+
+
 def stage_inputs(env: Mapping[str, str], s3: Any, work: Path) -> dict[str, Input]:
-    """Every upstream output the step reads, as local files: its tables, its model."""
+    """Every upstream output the step reads, as local files: its tables (the files its manifest lists, each checked
+    against its recorded sha256), its model."""
+    from stepml.core.manifest import file_table
+
     bucket = env["ARTIFACT_BUCKET"]
+    step = env["STEPML_STEP"]
     kinds: dict[str, list[str]] = json.loads(env.get("STEPML_UPSTREAM_KINDS", "{}"))
     partition_files: set[str] | None = None
     if env.get("STEPML_PARTITIONS_KEY"):
@@ -76,17 +109,41 @@ def stage_inputs(env: Mapping[str, str], s3: Any, work: Path) -> dict[str, Input
     for name, given in json.loads(env.get("STEPML_INPUTS", "{}")).items():
         prefix = str(given.get("prefix") or "")
         tables: dict[str, list[str]] = {}
-        for key in _keys(s3, bucket, prefix) if prefix else []:
-            rel = key[len(prefix) + 1 :]
-            table = "" if rel.startswith("data/") else (rel.split("/")[1] if rel.startswith("tables/") else None)
+        files = upstream_manifest(s3, bucket, step, name, prefix)["files"] if prefix else []
+        for f in files:
+            rel, key = str(f["path"]), f"{prefix}/{f['path']}"
+            table = file_table(rel) if f.get("role", "data") == "data" else None
             if table is None or (table == "" and not _in_partition(key, prefix, partition_files)):
                 continue
-            tables.setdefault(table, []).append(_download(s3, bucket, key, work / "in" / name / rel))
+            local = work / "in" / name / rel
+            _download(s3, bucket, key, local)
+            _check_digest(step, name, f"s3://{bucket}/{key}", local, f.get("sha256"))
+            tables.setdefault(table, []).append(str(local))
         model_dir = str(_model(s3, given["model_uri"], work / "model" / name)) if given.get("model_uri") else None
         summary = {k: v for k, v in given.items() if k not in ("prefix", "model_uri")}
         kind = kinds.get(name, ["model"] if model_dir and not prefix else [])  # a model the plan resolved
         inputs[name] = Input(kinds=tuple(kind), tables=tables, model_dir=model_dir, summary=summary)
     return inputs
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_digest(step: str, name: str, uri: str, local: Path, recorded: Any) -> None:
+    """A file its upstream's manifest records a sha256 for must still have it (older manifests record none)."""
+    from stepml.errors import StepInputError
+
+    if recorded is not None and sha256_of(local) != recorded:
+        raise StepInputError(
+            step,
+            f"input file {uri} of {name!r} does not match the sha256 digest its manifest records (changed or "
+            f"corrupted since it was written); rerun {name!r}",
+        )
 
 
 def _in_partition(key: str, prefix: str, partition_files: set[str] | None) -> bool:
@@ -149,30 +206,49 @@ def load_secrets(env: dict[str, str], client: Any) -> None:
         os.environ[name] = env[name]
 
 
-def upload(s3: Any, output: Path, output_uri: str) -> None:
+def upload(s3: Any, output: Path, output_uri: str, partition: int | None = None) -> None:
+    """Upload the output folder, with the sha256 of each of its files recorded beside them
+    (``_digests/<part-NNNNN|task>.json``: the commit Lambda puts them in the manifest)."""
+    from stepml.core.manifest import DIGESTS
+
     bucket, prefix = split_uri(output_uri)
-    for path in sorted(p for p in output.rglob("*") if p.is_file()):
+    paths = sorted(p for p in output.rglob("*") if p.is_file())
+    record = output / DIGESTS / (f"part-{partition:05d}.json" if partition is not None else "task.json")
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({p.relative_to(output).as_posix(): sha256_of(p) for p in paths}, sort_keys=True))
+    for path in [*paths, record]:
         s3.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(output).as_posix()}")
 
 
 def run(env: Mapping[str, str], s3: Any, work: Path, *, roots: list[Path] | None = None) -> int:
     """Stage, check the code, run the entry, upload; the entry's exit code."""
-    from stepml.entry import failure_path
-    from stepml.errors import StepExecutionError, to_failure
+    from stepml.errors import StepError, StepExecutionError
 
     inv = invocation(env, {}, work)
     problem = code_matches(env, roots or [Path.cwd(), *(Path(p) for p in sys.path if p)])
     if problem is not None:
-        failure = failure_path(inv.output, inv.partition)
-        failure.parent.mkdir(parents=True, exist_ok=True)
-        failure.write_text(json.dumps(to_failure(StepExecutionError(inv.step, problem))))
-        print(f"stepml: step {inv.step!r}: {problem}", file=sys.stderr)
-        upload(s3, inv.output, env["STEPML_OUTPUT_URI"])
-        return 2
-    inv = invocation(env, stage_inputs(env, s3, work), work)
+        return _refuse(env, s3, inv, StepExecutionError(inv.step, problem))
+    try:
+        inputs = stage_inputs(env, s3, work)
+    except StepError as exc:  # an input that is missing, invalid or not what its manifest records
+        return _refuse(env, s3, inv, exc)
+    inv = invocation(env, inputs, work)
     code = execute(inv)
-    upload(s3, inv.output, env["STEPML_OUTPUT_URI"])
+    upload(s3, inv.output, env["STEPML_OUTPUT_URI"], inv.partition)
     return code
+
+
+def _refuse(env: Mapping[str, str], s3: Any, inv: Invocation, exc: Any) -> int:
+    """The step does not run: its named error in its failure file (uploaded) and on stderr; exit code 2."""
+    from stepml.entry import failure_path
+    from stepml.errors import to_failure
+
+    failure = failure_path(inv.output, inv.partition)
+    failure.parent.mkdir(parents=True, exist_ok=True)
+    failure.write_text(json.dumps(to_failure(exc)))
+    print(f"stepml: step {inv.step!r}: {type(exc).__name__}: {exc.message}", file=sys.stderr)
+    upload(s3, inv.output, env["STEPML_OUTPUT_URI"], inv.partition)
+    return 2
 
 
 def environment(argv: list[str], s3: Any) -> dict[str, str]:

@@ -1,6 +1,8 @@
 """Where everything lives in an artifact store (a local directory or ``s3://bucket/prefix``).
 
     <pipeline>/steps/<step>/<key>/_manifest.json      the commit point of a step output: written last
+    <pipeline>/steps/<step>/<key>/_manifest.head.json the manifest without its file list, written right after it:
+                                                       what the state machine's cache check reads (a bounded size)
     <pipeline>/steps/<step>/<key>/<attempt>/...        the files of one attempt at computing the step
     <pipeline>/locks/<step>-<key>.json                 the step lock (local runs; AWS uses a DynamoDB item)
     <pipeline>/runs/<run_id>.json                      one run's record: what each step did
@@ -18,6 +20,7 @@ import datetime as dt
 import uuid
 
 MANIFEST = "_manifest.json"
+MANIFEST_HEAD = "_manifest.head.json"
 
 
 def join(*parts: str) -> str:
@@ -31,6 +34,10 @@ def step_prefix(pipeline: str, step: str, key: str) -> str:
 
 def manifest_key(pipeline: str, step: str, key: str) -> str:
     return join(step_prefix(pipeline, step, key), MANIFEST)
+
+
+def manifest_head_key(pipeline: str, step: str, key: str) -> str:
+    return join(step_prefix(pipeline, step, key), MANIFEST_HEAD)
 
 
 def lock_key(pipeline: str, step: str, key: str) -> str:

@@ -7,6 +7,11 @@ consumes a file checks it: a file changed in place, even of the same size, is re
 and the cloud commit Lambda both build it with :func:`new_manifest`, so a step records the same fields wherever
 it ran.
 
+Beside it, :func:`write_manifest` writes its **head** (``_manifest.head.json``: every field but the file list,
+the key components and the package versions), right after the manifest. The state machine's cache check reads the
+head, never the manifest: a state's input or output is limited to 256 KiB, and a manifest grows with its files
+(about 200 bytes each) while the head does not.
+
 Manifests are validated before they are used (:func:`problems`): schema, pipeline/step/key, and a ``prefix``
 confined to the step's own folder - a manifest that fails is treated as absent, never followed. Schema
 ``stepml.manifest/1`` (before step types were plugins) has the same fields and is still read.
@@ -21,13 +26,14 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol
 
-from stepml.core.layout import MANIFEST, is_inside, join, manifest_key, step_prefix
+from stepml.core.layout import MANIFEST, MANIFEST_HEAD, is_inside, join, manifest_head_key, manifest_key, step_prefix
 
 if TYPE_CHECKING:
     from stepml.core.plan import Plan, PlannedStep
 
 _log = logging.getLogger("stepml.manifest")
 MANIFEST_SCHEMA = "stepml.manifest/2"
+DIGESTS = "_digests"  # in an attempt written in AWS: {relative path: sha256} per process, written by its writer
 READABLE_SCHEMAS = ("stepml.manifest/1", MANIFEST_SCHEMA)
 _VERSIONED = ("stepml", "duckdb", "pyarrow", "pandas", "numpy", "scikit-learn", "sqlglot", "boto3")
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
@@ -192,11 +198,33 @@ def damaged_files(store: Readable, manifest: Mapping[str, Any]) -> list[str]:
     ]
 
 
+HEAD_FIELDS = (
+    "schema",
+    "pipeline",
+    "step",
+    "type",
+    "key",
+    "prefix",
+    "rows",
+    "summary",
+    "detail",
+    "run_id",
+    "finished_at",
+)
+
+
+def head(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """What the state machine's cache check reads of a manifest: its identity, prefix and summary (no file list, so
+    its size does not grow with the output's files), and how many files the manifest lists."""
+    return {k: manifest[k] for k in HEAD_FIELDS if k in manifest} | {"file_count": len(manifest.get("files", []))}
+
+
 def write_manifest(write: Callable[[str, bytes], None], manifest: Mapping[str, Any]) -> None:
-    write(
-        manifest_key(manifest["pipeline"], manifest["step"], manifest["key"]),
-        json.dumps(manifest, indent=2, sort_keys=True).encode(),
-    )
+    """The manifest (the commit point), then its head: a head without its manifest never exists, and a manifest
+    whose head is missing (a writer killed between the two) is a cache miss in AWS, which recomputes."""
+    pipeline, step, key = manifest["pipeline"], manifest["step"], manifest["key"]
+    write(manifest_key(pipeline, step, key), json.dumps(manifest, indent=2, sort_keys=True).encode())
+    write(manifest_head_key(pipeline, step, key), json.dumps(head(manifest), sort_keys=True).encode())
 
 
 def list_manifests(store: Readable, pipeline: str, step: str) -> list[dict[str, Any]]:
@@ -228,11 +256,14 @@ def tables(manifest: Mapping[str, Any]) -> list[str]:
 
 
 __all__ = [
+    "DIGESTS",
     "MANIFEST",
+    "MANIFEST_HEAD",
     "MANIFEST_SCHEMA",
     "damaged_files",
     "digests",
     "file_role",
+    "head",
     "list_manifests",
     "new_manifest",
     "output_files",

@@ -172,5 +172,5 @@ class Attempt:
         if local is not None and local.is_dir():  # a run killed right after mkdir leaves an empty folder
             attempts |= {p.name for p in local.iterdir() if p.is_dir()}
         for a in attempts:
-            if a != layout.MANIFEST and layout.join(step_dir, a) != keep:
+            if a not in (layout.MANIFEST, layout.MANIFEST_HEAD) and layout.join(step_dir, a) != keep:
                 self.store.delete_prefix(layout.join(step_dir, a))

@@ -190,6 +190,9 @@ def moto_fixes() -> Iterator[None]:
     - The context object has no ``Execution.RedriveCount`` in moto; AWS gives 0 until the execution is redriven.
     - A retried ``.waitForTaskToken`` task keeps its first attempt's token in moto, whose outcome (the failure) is
       then read again, so a retry could never succeed; AWS schedules each attempt anew, with a new token.
+    - A Distributed Map's ``ResultWriter`` writes only an empty ``manifest.json`` in moto ("TODO: generate result
+      files"); AWS writes the child executions' results (``SUCCEEDED_0.json``, ``FAILED_0.json``) and lists them
+      in it. Written as AWS does (:func:`_map_run_results`).
     """
     from unittest import mock
 
@@ -221,6 +224,7 @@ def moto_fixes() -> Iterator[None]:
         _model_package_metadata_kept(),
         _redrive_count(),
         _new_token_per_retry(),
+        _map_run_results(),
     ):
         yield
 
@@ -328,6 +332,80 @@ def _new_token_per_retry() -> Iterator[None]:
         return outcome
 
     with mock.patch.object(ExecutionState, "_handle_retry", handle_retry):
+        yield
+
+
+@contextmanager
+def _map_run_results() -> Iterator[None]:
+    """The ResultWriter's export as AWS documents it (``input-output-resultwriter.html``): under
+    ``<Prefix>/<map run id>/``, ``SUCCEEDED_0.json`` and ``FAILED_0.json`` - JSON arrays of the child executions'
+    records (``Input`` and ``Output`` as JSON strings, ``Status``, ...) - and ``manifest.json`` listing them under
+    ``ResultFiles``; the state's result is ``{"MapRunArn", "ResultWriterDetails": {"Bucket", "Key"}}``. A child's
+    input is recorded as it ran (after the ItemSelector); a child that failed has no output (moto closes it with
+    none), as in AWS."""
+    import copy
+    from unittest import mock
+
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
+        distributed_item_processor_worker as workers,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
+        resource_eval_s3 as writer,
+    )
+    from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+    worker_class = workers.DistributedItemProcessorWorker
+    original_input = worker_class._eval_input
+
+    def eval_input(self: Any, env_frame: Any) -> None:
+        original_input(self, env_frame)
+        index = env_frame.states.context_object.context_object_data["Map"]["Item"]["Index"]
+        self._map_run_record.__dict__.setdefault("rig_inputs", {})[index] = copy.deepcopy(env_frame.states.get_input())
+
+    def put_object(env: Any, resource_runtime_part: Any, state_credentials: Any) -> None:
+        parameters, outputs = env.stack.pop(), env.stack.pop()
+        record = env.map_run_record_pool_manager.get_all().pop()
+        s3: Any = boto_client_for(
+            service="s3", region=resource_runtime_part.region, state_credentials=state_credentials
+        )
+        bucket, prefix = parameters["Bucket"], parameters.get("Prefix", "")
+        prefix = f"{prefix.rstrip('/')}/" if prefix else ""
+        folder = f"{prefix}{record.map_run_arn.split(':')[-1]}"
+        inputs = record.__dict__.get("rig_inputs", {})
+        now = datetime.now().isoformat()
+        by_status: dict[str, list[dict[str, Any]]] = {"SUCCEEDED": [], "FAILED": []}
+        for index, output in enumerate(outputs):
+            status = "FAILED" if output is None else "SUCCEEDED"
+            item: dict[str, Any] = {
+                "ExecutionArn": f"{record.map_run_arn}:{index}",
+                "Input": json.dumps(inputs.get(index)),
+                "InputDetails": {"Included": True},
+                "Name": str(index),
+                "RedriveCount": 0,
+                "StartDate": now,
+                "StateMachineArn": record.map_run_arn.rsplit(":", 1)[0],
+                "Status": status,
+                "StopDate": now,
+            }
+            if output is not None:
+                item |= {"Output": json.dumps(output), "OutputDetails": {"Included": True}}
+            by_status[status].append(item)
+        files: dict[str, list[dict[str, Any]]] = {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
+        for status, items in by_status.items():
+            if items:
+                body = json.dumps(items).encode()
+                key = f"{folder}/{status}_0.json"
+                s3.put_object(Bucket=bucket, Key=key, Body=body)
+                files[status].append({"Key": key, "Size": len(body)})
+        manifest = {"DestinationBucket": bucket, "MapRunArn": record.map_run_arn, "ResultFiles": files}
+        key = f"{folder}/manifest.json"
+        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest).encode())
+        env.stack.append({"MapRunArn": record.map_run_arn, "ResultWriterDetails": {"Bucket": bucket, "Key": key}})
+
+    with (
+        mock.patch.object(worker_class, "_eval_input", eval_input),
+        mock.patch.object(writer.ResourceEvalS3, "_handle_put_object", staticmethod(put_object)),
+    ):
         yield
 
 

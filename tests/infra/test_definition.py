@@ -31,7 +31,7 @@ def test_every_step_checks_the_cache_and_takes_the_lock(synth: Synth) -> None:
     for step in load_spec(ROOT / "pipeline.yaml").spec.steps:
         cache = states[f"{step}: cache check"]
         assert cache["Resource"] == "arn:aws:states:::aws-sdk:s3:getObject"
-        assert cache["Parameters"]["Key.$"] == f"$.plan.steps.{step}.manifest_key"
+        assert cache["Parameters"]["Key.$"] == f"$.plan.steps.{step}.head_key"  # never the file list
         missing = cache["Catch"][0]["ErrorEquals"]
         assert {"S3.NoSuchKeyException", "s3.NoSuchKeyException"} <= set(missing)
         lock = states[f"{step}: lock"]
@@ -64,6 +64,10 @@ def test_native_integrations_are_sync_and_score_is_a_distributed_map(synth: Synt
     assert score_map["ItemSelector"]["partition.$"] == "$$.Map.Item.Value.index"
     assert score_map["ItemSelector"]["partitions_key.$"] == "$.partition.key"
     assert score_map["MaxConcurrency"] == 2  # pipeline.yaml: steps.score.max_concurrency
+    # the children's results go to S3 (the Map's output is a pointer to them), each child's output is its index
+    assert score_map["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
+    assert score_map["ResultSelector"]["results_key.$"] == "$.ResultWriterDetails.Key"
+    assert score_map["ItemProcessor"]["States"]["score: run task"]["OutputPath"] == "$.partition"
 
 
 def test_every_failure_path_releases_the_lock_and_notifies(synth: Synth) -> None:

@@ -190,3 +190,29 @@ def test_a_missing_manifest_is_a_no_such_key_for_the_state_machine(synth: Synth)
         )
     ]
     assert listing and any("Artifacts" in json.dumps(s["Resource"]) for s in listing)  # the artifact bucket
+
+
+def test_the_state_machine_may_write_the_map_runs_results(synth: Synth) -> None:
+    """The score step's Distributed Map exports its children's results with a ResultWriter (its output would pass
+    256 KiB otherwise). AWS: the role needs ``s3:PutObject``, ``s3:GetObject``, ``s3:ListMultipartUploadParts``
+    and ``s3:AbortMultipartUpload`` on the prefix ("Distributed Map state uses multipart uploads to write the child
+    workflow execution results"), else the Map fails with ``States.ResultWriterFailed``.
+    https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html ;
+    https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html"""
+    from fnmatch import fnmatchcase
+
+    template = synth.templates["pipeline"]
+    definition, _ = state_machine_definition(template)
+    assert '"Resource": "arn:aws:states:::s3:putObject"' in definition  # the ResultWriter the rule is about
+    machine = next(iter(resources(template, "AWS::StepFunctions::StateMachine").values()))
+    role = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    statements = [
+        s
+        for p in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow" and "Artifacts" in json.dumps(s["Resource"]) and "/*" in json.dumps(s["Resource"])
+    ]
+    granted = [a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+    for needed in ("s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"):
+        assert any(fnmatchcase(needed, a) for a in granted), needed

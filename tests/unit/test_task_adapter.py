@@ -3,6 +3,7 @@ whose code is not the code the key holds, and reads a Processing job's environme
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -13,27 +14,81 @@ from moto import mock_aws
 
 from stepml.cloud import task
 from stepml.core.digest import Finder, code_digest
+from stepml.core.manifest import file_role
+from stepml.errors import StepInputError
 from tests.unit.conftest import BUCKET
 
 
-def test_a_partition_stages_only_its_files_of_the_partitioned_input(s3: Any, tmp_path: Path) -> None:
-    for i in range(4):
-        s3.put_object(Bucket=BUCKET, Key=f"p/extract/a/data/part-{i:05d}.parquet", Body=b"x")
-    s3.put_object(Bucket=BUCKET, Key="p/extract/a/logs/extract.log", Body=b"not data")
-    s3.put_object(Bucket=BUCKET, Key="p/lookup/a/tables/codes/part-00000.parquet", Body=b"y")
-    items = [{"index": i, "files": [f"p/extract/a/data/part-{j:05d}.parquet" for j in (i, i + 2)]} for i in (0, 1)]
-    s3.put_object(Bucket=BUCKET, Key="p/step/a/_partitions.json", Body=json.dumps(items))
-    env = {
+def _commit(s3: Any, step: str, files: dict[str, bytes], *, digests: bool = True) -> str:
+    """Upstream ``step``'s output committed in the bucket as the commit Lambda does: files, then the manifest
+    listing them (with their sha256 when their writer recorded them); its attempt prefix."""
+    prefix = f"p/steps/{step}/k1/a"
+    listed = []
+    for rel, body in files.items():
+        s3.put_object(Bucket=BUCKET, Key=f"{prefix}/{rel}", Body=body)
+        entry: dict[str, Any] = {"path": rel, "size": len(body), "role": file_role(rel)}
+        if digests:
+            entry["sha256"] = hashlib.sha256(body).hexdigest()
+        listed.append(entry)
+    manifest: dict[str, Any] = {"schema": "stepml.manifest/2", "pipeline": "p", "step": step, "type": "extract"}
+    manifest |= {"key": "k1", "prefix": prefix, "files": listed, "summary": {}, "run_id": "r"}
+    s3.put_object(Bucket=BUCKET, Key=f"p/steps/{step}/k1/_manifest.json", Body=json.dumps(manifest))
+    return prefix
+
+
+def _env(inputs: dict[str, Any], **more: str) -> dict[str, str]:
+    return {
         "ARTIFACT_BUCKET": BUCKET,
-        "STEPML_UPSTREAM_KINDS": json.dumps({"extract": ["table"], "lookup": ["table"]}),
-        "STEPML_INPUTS": json.dumps({"extract": {"prefix": "p/extract/a"}, "lookup": {"prefix": "p/lookup/a"}}),
-        "STEPML_PARTITIONS_KEY": "p/step/a/_partitions.json",
-        "STEPML_PARTITION": "1",
+        "STEPML_STEP": "score",
+        "STEPML_UPSTREAM_KINDS": json.dumps({name: ["table"] for name in inputs}),
+        "STEPML_INPUTS": json.dumps(inputs),
+        **more,
     }
+
+
+def test_a_partition_stages_only_its_files_of_the_partitioned_input(s3: Any, tmp_path: Path) -> None:
+    data = {f"data/part-{i:05d}.parquet": b"x" for i in range(4)}
+    extract = _commit(s3, "extract", {**data, "logs/extract.log": b"not data"}, digests=False)  # an UNLOAD's
+    lookup = _commit(s3, "lookup", {"tables/codes/part-00000.parquet": b"y"})
+    items = [{"index": i, "files": [f"{extract}/data/part-{j:05d}.parquet" for j in (i, i + 2)]} for i in (0, 1)]
+    s3.put_object(Bucket=BUCKET, Key="p/step/a/_partitions.json", Body=json.dumps(items))
+    env = _env(
+        {"extract": {"prefix": extract}, "lookup": {"prefix": lookup}},
+        STEPML_PARTITIONS_KEY="p/step/a/_partitions.json",
+        STEPML_PARTITION="1",
+    )
     inputs = task.stage_inputs(env, s3, tmp_path)
     assert [Path(f).name for f in inputs["extract"].tables[""]] == ["part-00001.parquet", "part-00003.parquet"]
     assert list(inputs["lookup"].tables) == ["codes"]  # an input that is not partitioned: all of it
     assert inputs["extract"].kinds == ("table",)
+
+
+def test_an_input_file_changed_since_its_manifest_was_written_is_refused(s3: Any, tmp_path: Path) -> None:
+    # Given an upstream output whose manifest records its files' sha256
+    features = _commit(s3, "features", {"data/part-00000.parquet": b"PAR1 rows PAR1"})
+    env = _env({"features": {"prefix": features}})
+    assert task.stage_inputs(env, s3, tmp_path)["features"].tables[""]
+    # When one of its files is replaced by one of the same size
+    s3.put_object(Bucket=BUCKET, Key=f"{features}/data/part-00000.parquet", Body=b"PAR1 ROWS PAR1")
+    # Then the task refuses it, naming the step, the input and the file
+    with pytest.raises(StepInputError) as caught:
+        task.stage_inputs(env, s3, tmp_path / "again")
+    assert caught.value.step == "score" and f"s3://{BUCKET}/{features}/data/part-00000.parquet" in str(caught.value)
+    assert "'features'" in caught.value.message
+    # and an input whose manifest is missing is refused too (never staged from a bare listing)
+    with pytest.raises(StepInputError, match="no readable manifest"):
+        task.stage_inputs(_env({"other": {"prefix": "p/steps/other/k9/a"}}), s3, tmp_path / "other")
+
+
+def test_the_files_a_task_writes_have_their_digests_recorded_beside_them(s3: Any, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "data").mkdir(parents=True)
+    (out / "data" / "part-00003.parquet").write_bytes(b"rows")
+    task.upload(s3, out, f"s3://{BUCKET}/p/steps/score/k1/a", partition=3)
+    recorded = json.loads(
+        s3.get_object(Bucket=BUCKET, Key="p/steps/score/k1/a/_digests/part-00003.json")["Body"].read()
+    )
+    assert recorded == {"data/part-00003.parquet": hashlib.sha256(b"rows").hexdigest()}
 
 
 def test_an_image_whose_code_differs_from_the_key_is_refused(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """The envelope every step gets, whatever its type: cache check, lock, recheck, the type's states, commit, release.
 
-    <s>: cache check      aws-sdk:s3:getObject <pipeline>/steps/<s>/<key>/_manifest.json
+    <s>: cache check      aws-sdk:s3:getObject <pipeline>/steps/<s>/<key>/_manifest.head.json (the manifest
+                          without its file list: a bounded size, whatever the number of files)
     <s>: cache valid?     Choice (schema, key) -> <s>: cached (Pass) | <s>: lock
     <s>: lock             dynamodb:updateItem, condition: free, ours, or lease expired
        contention ->      wait for the holder's release without polling (stepml.cloud.asl.locks)
@@ -36,7 +37,7 @@ def step_states(b: StepStates, after: str | None) -> None:
     """Add ``b``'s step, wrapped in the envelope, going to ``after`` when done (cached or committed)."""
     name, states, fail = b.name, b.states, b.fail
     first = b.pipeline.step_type(name).facet("states")(b)
-    manifest = {"Bucket": "${ArtifactBucket}", "Key.$": b.plan("manifest_key")}
+    manifest = {"Bucket": "${ArtifactBucket}", "Key.$": b.plan("head_key")}  # never the file list (256 KiB)
     release_failed = b.on_error
     done = after if after is not None else f"{name}: done"  # what a Catch goes to when the step ends a branch
     for check, valid, miss in (

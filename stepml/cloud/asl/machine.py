@@ -37,6 +37,7 @@ from stepml.cloud.asl import locks
 from stepml.cloud.asl.envelope import NOTIFY_FAILURE, step_states
 from stepml.cloud.asl.shape import Block, Par, Seq, shape, steps_of
 from stepml.cloud.asl.steps import ProcessingNeed, StepStates, TaskNeed
+from stepml.cloud.asl.timeouts import budget_of, execution_timeout
 from stepml.core.plan import order
 
 if TYPE_CHECKING:
@@ -242,8 +243,9 @@ def compile_definition(pipeline: Pipeline) -> dict[str, Any]:
 
 
 def state_machine_timeout(pipeline: Pipeline) -> int:
-    """An upper bound of one execution: every step's timeout plus an hour of waiting and bookkeeping."""
-    return sum(s.resources.timeout_minutes * 60 for s in pipeline.steps.values()) + 3600
+    """An upper bound of one execution: every step's timeout x attempts x partition waves, plus bookkeeping
+    (``stepml.cloud.asl.timeouts``)."""
+    return execution_timeout(budget_of(s) for s in pipeline.steps.values())
 
 
 def to_json(definition: Mapping[str, Any]) -> str:

@@ -276,8 +276,15 @@ class StepStates:
         )
 
     def ecs_map(self, phase: str, *, partition_input: str, partitions: int, max_concurrency: int, next_: str) -> str:
-        """A partition Lambda (files of ``partition_input`` -> ``partitions.json``), then a Distributed Map running
-        one ECS task per partition, ``max_concurrency`` at a time; a failed partition fails the map."""
+        """A partition Lambda (files of ``partition_input`` -> ``_partitions.json``), then a Distributed Map running
+        one ECS task per partition, ``max_concurrency`` at a time; a failed partition fails the map.
+
+        Sizes stay bounded whatever the number of partitions or files: each task's overrides carry the partitions
+        object's key and its index, never its files (ECS RunTask: 8,192 characters of overrides); each child
+        execution outputs only its index, and the ResultWriter writes the children's results to S3
+        (``<pipeline>/map-runs/<step>/``), so the Map's own output is a pointer to them, not an array of every child's output
+        (256 KiB per state output); the commit Lambda reads them there. The prefix is fixed
+        (``<pipeline>/map-runs/<step>/``): each Map Run writes under its own id."""
         r = self.spec.resources
         environment = [
             *self.run_environment(),
@@ -296,6 +303,7 @@ class StepStates:
         )
         run.pop("Catch")  # a failed partition fails the map; the map's Catch releases the lock
         run.pop("Next")
+        run["OutputPath"] = "$.partition"  # the child's output: its index (what the commit checks), nothing more
         run["End"] = True
         first = self.commit_lambda(
             "partition",
@@ -330,7 +338,14 @@ class StepStates:
                     "StartAt": self.state("run task"),
                     "States": {self.state("run task"): run},
                 },
-                "ResultSelector": {"partitions.$": "States.ArrayLength($)"},
+                "ResultWriter": {
+                    "Resource": "arn:aws:states:::s3:putObject",
+                    "Parameters": {
+                        "Bucket": "${ArtifactBucket}",
+                        "Prefix": map_results_prefix(self.pipeline.name, self.name),
+                    },
+                },
+                "ResultSelector": {"map_run.$": "$.MapRunArn", "results_key.$": "$.ResultWriterDetails.Key"},
                 "ResultPath": "$.task",
                 "Retry": [asl.retry("s3")],
                 "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": self.on_error}],
@@ -338,6 +353,11 @@ class StepStates:
             },
         )
         return first
+
+
+def map_results_prefix(pipeline: str, step: str) -> str:
+    """Where a partitioned step's Distributed Map writes its Map Runs' results (``<map run id>/manifest.json``)."""
+    return f"{pipeline}/map-runs/{step}"
 
 
 def processing_role_var(step: str) -> str:

@@ -8,7 +8,8 @@ Actions (``event["action"]``):
   to ``<prefix>/_manifest.json``; then the facet's ``committed`` hook runs, if it has one.
 * ``stage`` - a Processing job's environment written to S3 (its own values are limited to 256 characters).
 * ``partition`` - a partitioned step's input files split into its partitions (``stepml.core.plan.partition_files``,
-  as locally), written as the JSON the Distributed Map reads: one task per partition.
+  as locally), written as the JSON the Distributed Map reads: one task per partition; its ResultWriter writes the
+  Map Run's results to ``<pipeline>/map-runs/<step>/``, which ``commit`` reads (every partition must have succeeded).
 * anything else - an action of the step type's cloud facet (``ACTIONS``: e.g. the gate's ``decide``).
 
 Errors raised here (``StepInputError``, ...) become the Lambda's ``errorType``, which the state machine's Catch
@@ -25,8 +26,8 @@ from functools import cache
 from typing import Any, cast
 
 from stepml.cloud.handlers._config import load_config, type_facet
-from stepml.cloud.handlers.context import FinishContext
-from stepml.core.manifest import file_role, new_manifest
+from stepml.cloud.handlers.context import PARTITIONS, FinishContext
+from stepml.core.manifest import DIGESTS, file_role, new_manifest, write_manifest
 from stepml.core.plan import PlanInput, make_plan, partition_files, recorded
 from stepml.errors import StepExecutionError, StepInputError
 
@@ -69,9 +70,16 @@ def commit(
     facet = type_facet(config, step)
     result = facet.finish(ctx)
     files = []
-    for obj in ctx.objects(attempt):
+    objects = ctx.objects(attempt)
+    digests = recorded_digests(ctx, objects)
+    for obj in objects:
         rel = str(obj["Key"])[len(attempt) + 1 :]
-        files.append({"path": rel, "size": int(obj["Size"]), "role": file_role(rel)})
+        if rel.startswith(f"{DIGESTS}/"):  # bookkeeping: what they hold is in the manifest itself
+            continue
+        entry = {"path": rel, "size": int(obj["Size"]), "role": file_role(rel)}
+        if rel in digests:
+            entry["sha256"] = digests[rel]
+        files.append(entry)
     manifest = new_manifest(
         plan,
         planned,
@@ -86,11 +94,23 @@ def commit(
         versions={"stepml": "cloud"},
         executor=EXECUTOR,
     )
-    body = json.dumps(manifest, indent=2, sort_keys=True).encode()
-    s3.put_object(Bucket=bucket, Key=entry["manifest_key"], Body=body)  # the commit point
+    write_manifest(lambda key, body: s3.put_object(Bucket=bucket, Key=key, Body=body), manifest)  # the commit point
     if hasattr(facet, "committed"):
         facet.committed(ctx, manifest)
     return {"key": planned.key, "prefix": attempt, "summary": result["summary"], "run_id": plan_state["run_id"]}
+
+
+def recorded_digests(ctx: FinishContext, objects: list[dict[str, Any]]) -> dict[str, str]:
+    """The sha256 of the attempt's files that the processes which wrote them recorded (``_digests/*.json``, written
+    by the task adapter beside its outputs): the manifest records them without reading the data. A file whose
+    writer records none (an UNLOAD's parquet, SageMaker's ``model.tar.gz``) has its size only."""
+    found: dict[str, str] = {}
+    marker = f"{ctx.attempt}/{DIGESTS}/"
+    for obj in objects:
+        if str(obj["Key"]).startswith(marker):
+            found.update({str(k): str(v) for k, v in ctx.read_json(str(obj["Key"])).items()})
+    sizes = {str(o["Key"])[len(ctx.attempt) + 1 :] for o in objects}
+    return {rel: digest for rel, digest in found.items() if rel in sizes and len(digest) == 64}
 
 
 def partition_event(event: Mapping[str, Any], *, bucket: str, s3: Any) -> dict[str, Any]:
@@ -104,7 +124,7 @@ def partition_event(event: Mapping[str, Any], *, bucket: str, s3: Any) -> dict[s
         raise StepInputError(step, f"s3://{bucket}/{source}/data/ has no files to process")
     parts = partition_files(files, int(event["partitions"]))
     items = [{"index": i, "files": part} for i, part in enumerate(parts)]
-    key = f"{event['attempt']}/_partitions.json"
+    key = f"{event['attempt']}/{PARTITIONS}"
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(items).encode())
     return {"key": key, "count": len(items)}
 

@@ -22,6 +22,7 @@ from stepml.errors import StepExecutionError, StepInputError
 FOOTER_READ = 64 * 1024  # bytes of a parquet file's end read at first: the footer, for all but very wide tables
 JOB_NAME_MAX = 63  # SageMaker TrainingJobName / ProcessingJobName
 ATTEMPT_TOKEN_MAX = len("999-99")  # the states add "-<redrives>-<retries>" (retries <= 10 + transient ones)
+PARTITIONS = "_partitions.json"  # a partitioned step's partitions (items of its Distributed Map), in its attempt
 
 
 @dataclass
@@ -103,7 +104,59 @@ class FinishContext:
     def put_json(self, key: str, data: Any) -> None:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(data, indent=2).encode())
 
+    def partitions_succeeded(self) -> int | None:
+        """For a step that ran as a Distributed Map (``task.results_key``: the Map Run's ``manifest.json``, written to
+        S3 by its ResultWriter): how many partitions it had, once its results show that every one succeeded;
+        None for a step that ran as one process. A partition that failed, is pending or is absent from the results
+        is a :class:`StepExecutionError` - the output is never committed without all of its partitions."""
+        key = self.task.get("results_key")
+        if not key:
+            return None
+        files = self.read_json(str(key)).get("ResultFiles", {})
+        expected = len(self.read_json(f"{self.attempt}/{PARTITIONS}"))
+        unfinished = sorted(
+            _partition_of(record.get("Input"))
+            for status in ("FAILED", "PENDING")
+            for f in files.get(status, [])
+            for record in self.read_json(str(f["Key"]))
+        )
+        succeeded = {
+            _partition_of(record.get("Output"))
+            for f in files.get("SUCCEEDED", [])
+            for record in self.read_json(str(f["Key"]))
+        }
+        missing = sorted(set(range(expected)) - succeeded)
+        if unfinished or missing:
+            raise StepExecutionError(
+                self.name,
+                f"{len(missing)} of {expected} partitions did not succeed (e.g. {missing[:5]}; failed or pending: "
+                f"{unfinished[:5]}); the Map Run's results: s3://{self.bucket}/{key}",
+            )
+        return expected
+
     def entry_results(self) -> list[dict[str, Any]]:
-        """What the step's entry processes wrote under ``<attempt>/_results/`` (one per partition)."""
-        objects = self.objects(f"{self.attempt}/_results")
-        return [self.read_json(o["Key"]) for o in objects if not o["Key"].rsplit("/", 1)[-1].startswith("failure")]
+        """What the step's entry processes wrote under ``<attempt>/_results/`` (one per partition: each partition
+        the Map Run's results list must have written its own)."""
+        expected = self.partitions_succeeded()
+        objects = [
+            o for o in self.objects(f"{self.attempt}/_results") if not o["Key"].rsplit("/", 1)[-1].startswith("failure")
+        ]
+        if expected is not None:
+            names = {str(o["Key"]).rsplit("/", 1)[-1] for o in objects}
+            missing = [i for i in range(expected) if f"part-{i:05d}.json" not in names]
+            if missing:
+                raise StepExecutionError(
+                    self.name,
+                    f"partitions {missing[:5]} succeeded but wrote no result to s3://{self.bucket}/"
+                    f"{self.attempt}/_results/ ({len(missing)} of {expected})",
+                )
+        return [self.read_json(o["Key"]) for o in objects]
+
+
+def _partition_of(text: Any) -> int:
+    """The partition index a Map Run's result record names: a child's output is its index; its input (for a failed
+    child, which has no output) holds it as ``partition``."""
+    value = json.loads(text) if isinstance(text, str) else text
+    if isinstance(value, dict):
+        value = value.get("partition", -1)
+    return int(value) if isinstance(value, int | str) and str(value).lstrip("-").isdigit() else -1

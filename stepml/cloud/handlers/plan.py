@@ -9,7 +9,7 @@ UNLOAD statement, a training job's name). Invalid parameters raise ``ParamError`
 reports it). Output (kept small)::
 
     {"pipeline", "run_id", "params", "run_date", "schedule", "now", "lock_expires_at",
-     "steps": {name: {"type", "key", "prefix", "manifest_key", "lock_id", "attempt", "uri", ...}}}
+     "steps": {name: {"type", "key", "prefix", "manifest_key", "head_key", "lock_id", "attempt", "uri", ...}}}
 
 ``steps`` holds only the steps the run wants (the state machine skips the others).
 """
@@ -76,6 +76,7 @@ def plan_payload(
             "key": s.key,
             "prefix": prefix,
             "manifest_key": layout.manifest_key(plan.pipeline, s.name, s.key),
+            "head_key": layout.manifest_head_key(plan.pipeline, s.name, s.key),
             "lock_id": layout.lock_id(plan.pipeline, s.name, s.key),
             "attempt": attempt,
             "uri": f"s3://{bucket}/{attempt}",
