@@ -1,7 +1,7 @@
 """The shape of the compiled state machine, executed by moto: independent steps in Parallel branches, and runs
 waiting for a lock without polling (woken by the holder's release; a dead holder found by the liveness check).
 
-AWS rules relied on (docs/aws-rules.md, section 20):
+AWS rules relied on (docs/aws-rules.md, section 25):
 - a Parallel state runs its branches concurrently, and "If any branch fails, because of an unhandled error or by
   transitioning to a Fail state, the entire Parallel state is considered to have failed and all its branches are
   stopped" - https://docs.aws.amazon.com/step-functions/latest/dg/state-parallel.html
