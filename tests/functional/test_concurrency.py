@@ -98,7 +98,7 @@ def test_kill_9_during_training_then_run_completes_without_corrupt_output(make_p
     assert m is not None and mf.damaged_files(store, m) == []
     # the orphan attempt was removed; only the committed attempt and the manifest remain
     remaining = sorted(p.name for p in train_dir.iterdir())
-    assert remaining == sorted([mf.MANIFEST, m["prefix"].rsplit("/", 1)[-1]])
+    assert remaining == sorted([mf.MANIFEST, mf.MANIFEST_HEAD, m["prefix"].rsplit("/", 1)[-1]])
     assert not set(orphans) & set(remaining)
     record = load_run(store, pipeline.name)
     assert record is not None and record.status == "succeeded"

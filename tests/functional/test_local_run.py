@@ -183,7 +183,9 @@ def test_orphan_attempts_are_removed_even_when_empty(make_pipeline):
     # Then only the committed attempt and its manifest remain
     m = mf.read_manifest(runner.store, "job-matching", "train", key)
     assert m is not None and {s.name: s.status for s in record.steps}["train"] == "ran"
-    assert sorted(p.name for p in step_dir.iterdir()) == sorted([mf.MANIFEST, m["prefix"].rsplit("/", 1)[-1]])
+    assert sorted(p.name for p in step_dir.iterdir()) == sorted(
+        [mf.MANIFEST, mf.MANIFEST_HEAD, m["prefix"].rsplit("/", 1)[-1]]
+    )
 
 
 def test_run_records_are_listed_and_loadable(make_pipeline):
