@@ -133,7 +133,11 @@ def test_the_maps_output_is_a_pointer_to_its_results_in_s3(tmp_path: Path) -> No
     https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html"""
     pipeline = _pipeline(tmp_path, partitions=1000)
     definition = compile_pipeline(pipeline).definition
-    maps = [s for s in iter_states(definition["States"]) if s.get("ItemProcessor", {}).get("ProcessorConfig")]
+    maps = [  # the Distributed Maps (a lock release wakes its waiters with an inline Map)
+        s
+        for s in iter_states(definition["States"])
+        if s.get("ItemProcessor", {}).get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED"
+    ]
     assert maps
     for state in maps:
         assert state["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
