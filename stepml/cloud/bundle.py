@@ -36,10 +36,15 @@ STEPML_FILES: tuple[str, ...] = (
     "core/manifest.py",
     "core/notice.py",
     "core/params.py",
+    "core/parquet_footer.py",
     "core/plan.py",
     "core/redact.py",
     "core/runs.py",
     "core/schedule.py",
+    "core/steptypes.py",  # each type package's __init__ (imported with its cloud facet) declares its STEP_TYPE
+    "experiments/__init__.py",  # an online test's record and assignment (the serve type's plan lookup and commit)
+    "experiments/assign.py",
+    "experiments/record.py",
     "cloud/__init__.py",
     "cloud/handlers/__init__.py",
     "cloud/handlers/_config.py",
