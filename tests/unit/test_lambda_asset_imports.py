@@ -24,7 +24,8 @@ def test_the_asset_imports_every_facet_and_handler_on_its_own(tmp_path: Path, sp
     handlers = ["stepml.cloud.handlers.plan", "stepml.cloud.handlers.commit", "stepml.cloud.handlers.notify"]
     done = subprocess.run(
         [sys.executable, "-I", "-c", CODE, str(asset), *modules, *handlers],
-        check=False, capture_output=True,
+        check=False,
+        capture_output=True,
         text=True,
         cwd=tmp_path,
     )
