@@ -27,7 +27,6 @@ attempt ``prefix`` and, for a model, ``model_uri``), ``STEPML_OUTPUT_URI`` and, 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -37,6 +36,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from stepml.core.manifest import sha256_of
 from stepml.entry import Input, Invocation, execute
 
 
@@ -124,14 +124,6 @@ def stage_inputs(env: Mapping[str, str], s3: Any, work: Path) -> dict[str, Input
         kind = kinds.get(name, ["model"] if model_dir and not prefix else [])  # a model the plan resolved
         inputs[name] = Input(kinds=tuple(kind), tables=tables, model_dir=model_dir, summary=summary)
     return inputs
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _check_digest(step: str, name: str, uri: str, local: Path, recorded: Any) -> None:

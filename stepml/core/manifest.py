@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from stepml.core.layout import MANIFEST, MANIFEST_HEAD, is_inside, join, manifest_head_key, manifest_key, step_prefix
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from stepml.core.plan import Plan, PlannedStep
 
 _log = logging.getLogger("stepml.manifest")
@@ -274,3 +276,14 @@ __all__ = [
     "tables",
     "write_manifest",
 ]
+
+
+def sha256_of(path: Path) -> str:
+    """The hex SHA-256 of a file, read in 1 MiB blocks (what a manifest records per file)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()

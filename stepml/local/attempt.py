@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from stepml.core import layout
 from stepml.core import manifest as mf
+from stepml.core.manifest import sha256_of
 from stepml.core.runs import StepOutcome
 from stepml.errors import StepError, StepExecutionError, StepmlError
-from stepml.local.context import LocalContext, StepResult, sha256_of
+from stepml.local.context import LocalContext, StepResult
 
 if TYPE_CHECKING:
     from collections.abc import Callable

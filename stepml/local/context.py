@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stepml.core.layout import is_inside, join
-from stepml.core.manifest import digests, output_files, tables
+from stepml.core.manifest import digests, output_files, sha256_of, tables
 from stepml.core.params import to_json
 from stepml.core.plan import partition_files
 from stepml.entry import EntryResult, Input, Invocation, failure_path, read_result
@@ -261,14 +261,3 @@ class LocalContext:
             failure_file=failure_file,
             timeout_s=self.spec.resources.timeout_minutes * 60,
         )
-
-
-def sha256_of(path: Path) -> str:
-    """The hex SHA-256 of a file, read in 1 MiB blocks."""
-    import hashlib
-
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
