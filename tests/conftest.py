@@ -109,3 +109,10 @@ def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, st
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     return env
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """moto's conditional writes made atomic, as AWS's are (tests/cloud_harness/atomic.py)."""
+    from tests.cloud_harness import atomic
+
+    atomic.install()

@@ -68,11 +68,6 @@ def test_independent_steps_run_in_parallel_branches(make_pipeline, cloud) -> Non
         assert rig.locks() == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known, open (issue 12): now and then two woken waiters both compute a later step ('score' ran in two "
-    "executions in the fresh-clone run of 8dbf0fa); the wake-up itself works - the race is under investigation",
-)
 def test_two_executions_waiting_on_one_lock_are_woken_by_its_release_without_polling(make_pipeline, cloud) -> None:
     # a liveness check only after 120 s: a waiter that never timed out was woken by the release
     with cloud(load_spec(make_pipeline()), liveness_seconds=120) as rig:
