@@ -9,6 +9,8 @@
     ├── StepError                    a step failed; ``.step`` names it
     │   ├── StepInputError           the step's input is unusable: missing/corrupt file, missing column,
     │   │   │                        empty extract, NaN in the target, ...
+    │   │   ├── InputChangedError    an upstream file is no longer the object its manifest recorded (S3 ETag
+    │   │   │                        or digest differs: overwritten or corrupted after the commit)
     │   │   └── ExperimentError      an experiment's exposures/outcomes/rankings or its settings cannot be
     │   │                            analysed (unknown variant, negative count, zero denominator, ...)
     │   ├── QueryError               the warehouse rejected the step's SQL (syntax, missing table or column)
@@ -113,6 +115,23 @@ class StepInputError(StepError):
     """The step's input is unusable (missing or corrupt file, missing column, empty extract, NaN target...)."""
 
 
+class InputChangedError(StepInputError):
+    """An upstream file is not the object its committed manifest recorded: a read pinned to the recorded S3 ETag
+    was refused (``412 Precondition Failed``), or what was downloaded has another digest. The file was overwritten
+    or corrupted after its step committed - even with the same size. Build it with :func:`input_changed`."""
+
+
+def input_changed(step: str, upstream: str, uri: str, expected: str, *, how: str = "ETag") -> InputChangedError:
+    """The error of step ``step`` reading ``uri`` of upstream step ``upstream`` whose manifest records ``expected``
+    (an S3 ETag, or a sha256 when ``how`` says so)."""
+    return InputChangedError(
+        step,
+        f"input file {uri} of upstream step {upstream!r} is not the object its manifest records (expected {how} "
+        f"{expected}): it was overwritten or corrupted after {upstream!r} committed; rerun {upstream!r} "
+        f"(stepml run --rerun {upstream})",
+    )
+
+
 class ExperimentError(StepInputError):
     """An experiment's data or settings cannot be analysed; ``field`` names the input that is wrong.
 
@@ -175,6 +194,7 @@ _STEP_ERRORS: dict[str, type[StepError]] = {
     for cls in (
         StepError,
         StepInputError,
+        InputChangedError,
         ExperimentError,
         QueryError,
         GateError,

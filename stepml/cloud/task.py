@@ -12,8 +12,11 @@ step's modules in the image must equal ``STEPML_CODE_DIGEST`` (the key's code co
 other than what the key says.
 
 Files are trusted as locally: an upstream's files are those its committed manifest lists (read beside its attempt
-prefix), each checked against the sha256 the manifest records before use - a file changed in place, even of the
-same size, is a ``StepInputError`` naming the step and the file. The files this task writes get their sha256
+prefix), each read with ``If-Match`` the S3 ETag the manifest records and checked against the sha256 it records
+before use - a file changed in place, even of the same size, is an ``InputChangedError`` (a ``StepInputError``)
+naming the step, the upstream and the file. That covers the files AWS services wrote, which have no sha256: an
+UNLOAD's parquet, and SageMaker's ``model.tar.gz``, pinned to the ETag in its train step's manifest before it is
+unpacked (``stepml.cloud.pinned``). The files this task writes get their sha256
 recorded beside them (``_digests/<part-NNNNN|task>.json``), which the commit Lambda puts in the manifest without
 reading the data.
 
@@ -50,24 +53,45 @@ def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
     return sorted(str(o["Key"]) for page in pages for o in page.get("Contents", []))
 
 
-def _download(s3: Any, bucket: str, key: str, local: Path) -> str:
-    local.parent.mkdir(parents=True, exist_ok=True)
-    s3.download_file(bucket, key, str(local))
-    return str(local)
+def _model(s3: Any, uri: str, into: Path, *, step: str) -> Path:
+    """A model as a local folder: ``model.tar.gz`` (SageMaker's output) unpacked, or a folder downloaded - each file
+    read pinned to the ETag the manifest of the step that wrote it records (:func:`model_files`), before anything in
+    it is unpacked or unpickled."""
+    from stepml.cloud.pinned import download_pinned
 
-
-def _model(s3: Any, uri: str, into: Path) -> Path:
-    """A model as a local folder: ``model.tar.gz`` (SageMaker's output) unpacked, or a folder downloaded."""
     bucket, key = split_uri(uri)
+    writer, recorded = model_files(s3, bucket, key, step=step)
     if key.endswith(".tar.gz"):
         archive = into.with_suffix(".tar.gz")
-        _download(s3, bucket, key, archive)
+        download_pinned(s3, bucket, key, archive, recorded.get(key), step=step, upstream=writer)
         with tarfile.open(archive) as tar:
             tar.extractall(into, filter="data")
         return into
     for k in _keys(s3, bucket, key):
-        _download(s3, bucket, k, into / k[len(key) + 1 :])
+        download_pinned(s3, bucket, k, into / k[len(key) + 1 :], recorded.get(k), step=step, upstream=writer)
     return into
+
+
+def model_files(s3: Any, bucket: str, key: str, *, step: str) -> tuple[str, dict[str, str]]:
+    """The step that wrote the model at ``key`` and the ETags its manifest records (store key -> ETag).
+
+    A model stepml trained lies in its train step's attempt folder (``<pipeline>/steps/<step>/<key>/<attempt>/...``:
+    SageMaker's ``model.tar.gz`` under the job's output path), whether it comes from an upstream step of this run or
+    from the registry (a model package's ``ModelDataUrl``); that step's manifest is the record to pin to, and the
+    model must be one of its files. A model elsewhere (registered by hand) has no record: its own
+    ``stepml_model.json`` digests are all that is checked (``steps._model.load_model``)."""
+    from stepml.core.manifest import etags
+    from stepml.errors import StepInputError
+
+    parts = key.split("/")
+    if len(parts) < 6 or parts[1] != "steps":
+        return "model", {}
+    writer, prefix = parts[2], "/".join(parts[:5])
+    manifest = upstream_manifest(s3, bucket, step, writer, prefix)
+    files = [f"{prefix}/{f['path']}" for f in manifest["files"]]
+    if not any(k == key or k.startswith(key.rstrip("/") + "/") for k in files):
+        raise StepInputError(step, f"model s3://{bucket}/{key} is not a file of {writer!r}'s committed output {prefix}")
+    return writer, etags(manifest)
 
 
 def upstream_manifest(s3: Any, bucket: str, step: str, name: str, prefix: str) -> dict[str, Any]:
@@ -94,7 +118,8 @@ def upstream_manifest(s3: Any, bucket: str, step: str, name: str, prefix: str) -
 
 def stage_inputs(env: Mapping[str, str], s3: Any, work: Path) -> dict[str, Input]:
     """Every upstream output the step reads, as local files: its tables (the files its manifest lists, each checked
-    against its recorded sha256), its model."""
+    against its recorded sha256, each read pinned to its recorded S3 ETag), its model (pinned alike)."""
+    from stepml.cloud.pinned import download_pinned
     from stepml.core.manifest import file_table
 
     bucket = env["ARTIFACT_BUCKET"]
@@ -115,11 +140,12 @@ def stage_inputs(env: Mapping[str, str], s3: Any, work: Path) -> dict[str, Input
             table = file_table(rel) if f.get("role", "data") == "data" else None
             if table is None or (table == "" and not _in_partition(key, prefix, partition_files)):
                 continue
-            local = work / "in" / name / rel
-            _download(s3, bucket, key, local)
+            local = download_pinned(s3, bucket, key, work / "in" / name / rel, f.get("etag"), step=step, upstream=name)
             _check_digest(step, name, f"s3://{bucket}/{key}", local, f.get("sha256"))
             tables.setdefault(table, []).append(str(local))
-        model_dir = str(_model(s3, given["model_uri"], work / "model" / name)) if given.get("model_uri") else None
+        model_dir = (
+            str(_model(s3, given["model_uri"], work / "model" / name, step=step)) if given.get("model_uri") else None
+        )
         summary = {k: v for k, v in given.items() if k not in ("prefix", "model_uri")}
         kind = kinds.get(name, ["model"] if model_dir and not prefix else [])  # a model the plan resolved
         inputs[name] = Input(kinds=tuple(kind), tables=tables, model_dir=model_dir, summary=summary)
@@ -128,14 +154,10 @@ def stage_inputs(env: Mapping[str, str], s3: Any, work: Path) -> dict[str, Input
 
 def _check_digest(step: str, name: str, uri: str, local: Path, recorded: Any) -> None:
     """A file its upstream's manifest records a sha256 for must still have it (older manifests record none)."""
-    from stepml.errors import StepInputError
+    from stepml.errors import input_changed
 
     if recorded is not None and sha256_of(local) != recorded:
-        raise StepInputError(
-            step,
-            f"input file {uri} of {name!r} does not match the sha256 digest its manifest records (changed or "
-            f"corrupted since it was written); rerun {name!r}",
-        )
+        raise input_changed(step, name, uri, str(recorded), how="sha256")
 
 
 def _in_partition(key: str, prefix: str, partition_files: set[str] | None) -> bool:

@@ -3,7 +3,9 @@
 An output without its manifest does not exist: a killed or failed attempt leaves only an attempt directory that
 no manifest names, and the next holder of the step's lock deletes it. A manifest lists the files of its attempt
 with their sizes (a cache hit can tell a truncated output without reading it) and sha256 digests (a step that
-consumes a file checks it: a file changed in place, even of the same size, is refused). The local runner
+consumes a file checks it: a file changed in place, even of the same size, is refused); one committed in AWS also
+records each file's S3 ETag (``etag``), the only record of a file an AWS service wrote, which readers pin their
+GETs to. The local runner
 and the cloud commit Lambda both build it with :func:`new_manifest`, so a step records the same fields wherever
 it ran.
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import platform
+import re
 from collections.abc import Callable, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol
@@ -37,6 +40,7 @@ _log = logging.getLogger("stepml.manifest")
 MANIFEST_SCHEMA = "stepml.manifest/2"
 DIGESTS = "_digests"  # in an attempt written in AWS: {relative path: sha256} per process, written by its writer
 READABLE_SCHEMAS = ("stepml.manifest/1", MANIFEST_SCHEMA)
+ETAG = re.compile(r"^[0-9A-Za-z-]{1,128}$")  # an S3 ETag as recorded (no quotes): MD5 hex, or MD5 hex-<parts>
 _VERSIONED = ("stepml", "duckdb", "pyarrow", "pandas", "numpy", "scikit-learn", "sqlglot", "boto3")
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "pipeline": str,
@@ -157,6 +161,10 @@ def problems(data: Any, pipeline: str, step: str, key: str) -> list[str]:
         if digest is not None and not (isinstance(digest, str) and len(digest) == 64):
             out.append(f"file {f['path']!r} has a malformed sha256 {digest!r}")
             break
+        etag = f.get("etag")
+        if etag is not None and not (isinstance(etag, str) and ETAG.match(etag)):
+            out.append(f"file {f['path']!r} has a malformed etag {etag!r}")
+            break
     return out
 
 
@@ -191,6 +199,13 @@ def read_manifest(store: Readable, pipeline: str, step: str, key: str) -> dict[s
 def digests(manifest: Mapping[str, Any]) -> dict[str, str]:
     """Store key -> recorded sha256 of the manifest's files (older manifests record none)."""
     return {join(manifest["prefix"], f["path"]): f["sha256"] for f in manifest.get("files", []) if f.get("sha256")}
+
+
+def etags(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """Store key -> recorded S3 ETag of the manifest's files: what a manifest committed in AWS records for every
+    file (the only record of a file an AWS service wrote: an UNLOAD's parquet, ``model.tar.gz``); readers pin
+    their GETs to it (``If-Match``). Local manifests and older ones record none."""
+    return {join(manifest["prefix"], f["path"]): f["etag"] for f in manifest.get("files", []) if f.get("etag")}
 
 
 def damaged_files(store: Readable, manifest: Mapping[str, Any]) -> list[str]:
@@ -264,6 +279,7 @@ __all__ = [
     "MANIFEST_SCHEMA",
     "damaged_files",
     "digests",
+    "etags",
     "file_role",
     "head",
     "list_manifests",

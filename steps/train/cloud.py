@@ -7,6 +7,7 @@ import json
 import tarfile
 from typing import TYPE_CHECKING, Any
 
+from stepml.core.layout import manifest_key
 from stepml.errors import StepExecutionError
 from steps.train.hyper import fill_params
 from steps.train.summary import detail, rows, summary
@@ -16,10 +17,14 @@ if TYPE_CHECKING:
 
 
 def plan_entry(ctx: PlanContext) -> dict[str, Any]:
-    """The training job's name in this execution (its states add the attempt's counters), and the hyperparameters
-    with this execution's run parameters filled in."""
+    """The training job's name in this execution (its states add the attempt's counters), the hyperparameters
+    with this execution's run parameters filled in, and the manifest of the table it trains on: a channel of its
+    own, which the container checks the training channel's files against (``stepml.cloud.pinned.verify_channel``:
+    SageMaker's download cannot be pinned to the ETags the manifest records)."""
     hyper = fill_params(ctx.settings["hyperparameters"], ctx.settings["param_refs"], ctx.plan.params)
-    return {"job_name": ctx.job_name(), "hyperparameters": hyper}
+    source = ctx.plan.step(ctx.settings["upstream"]["table"][0])
+    manifest = manifest_key(ctx.plan.pipeline, source.name, source.key)
+    return {"job_name": ctx.job_name(), "hyperparameters": hyper, "input_manifest": f"s3://{ctx.bucket}/{manifest}"}
 
 
 def finish(ctx: FinishContext) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 Paths come from the environment, with SageMaker's defaults:
 
     SM_CHANNEL_TRAIN      /opt/ml/input/data/train   one or more *.parquet files (read in name order)
+    SM_CHANNEL_MANIFEST   /opt/ml/input/data/manifest  in AWS: the table's committed ``_manifest.json``; the train
+                                                     channel's files are checked against it (ETag or sha256)
     SM_INPUT_CONFIG_DIR   /opt/ml/input/config       hyperparameters.json (every value a string)
     SM_MODEL_DIR          /opt/ml/model              stepml_model.json, estimator.joblib (or artifacts/ of a
                                                      trainer), metrics.json, profile.json, reference_sample.parquet
@@ -25,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from stepml.core.layout import MANIFEST
 from stepml.entry import guarded
 from stepml.errors import StepInputError
 from steps._model import (
@@ -316,6 +319,11 @@ def run(env: Mapping[str, str]) -> TrainResult:
     config_dir = Path(env.get("SM_INPUT_CONFIG_DIR", "/opt/ml/input/config"))
     model_dir = Path(env.get("SM_MODEL_DIR", "/opt/ml/model"))
     config = TrainConfig.from_hyperparameters(load_hyperparameters(config_dir))
+    manifest = Path(env.get("SM_CHANNEL_MANIFEST", channel.parent / "manifest")) / MANIFEST
+    if manifest.is_file():  # in AWS: the channel's files are those the extract committed (ETag or sha256)
+        from stepml.cloud.pinned import verify_channel
+
+        verify_channel(channel, manifest, step=config.step)
     files = list_parquet_files(channel, step=config.step)
     units = [u for us in config.profile_units.values() for u in us]
     columns = list(dict.fromkeys([config.target, *config.features, *config.id_columns, *units]))

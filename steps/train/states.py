@@ -34,7 +34,18 @@ def build(b: StepStates) -> str:
                             "S3DataDistributionType": "FullyReplicated",
                         }
                     },
-                }
+                },
+                {  # the table's committed manifest: the container checks the files above against it
+                    "ChannelName": "manifest",
+                    "ContentType": "application/json",
+                    "DataSource": {
+                        "S3DataSource": {
+                            "S3DataType": "S3Prefix",
+                            "S3Uri.$": b.plan("input_manifest"),
+                            "S3DataDistributionType": "FullyReplicated",
+                        }
+                    },
+                },
             ],
             "OutputDataConfig": {"S3OutputPath.$": b.plan("uri")},
             "ResourceConfig": {

@@ -189,12 +189,14 @@ def test_a_same_size_corrupted_upstream_file_is_refused_by_the_task_that_reads_i
         for name in ("_manifest.json", "_manifest.head.json"):
             rig.s3.delete_object(Bucket=bucket, Key=f"{step_dir}/{name}")
         described = rig.run({})
-        # Then its tasks refuse the file with a StepInputError naming the step and the file; nothing is committed
+        # Then its tasks refuse the file with an InputChangedError (a StepInputError) naming the step and the file
+        # - their GET pinned to the ETag the commit recorded is refused before the sha256 is even computed; nothing
+        # is committed
         assert described["status"] == "FAILED"
         listed = rig.s3.list_objects_v2(Bucket=bucket, Prefix=f"{step_dir}/")["Contents"]
         failures_ = [o["Key"] for o in listed if "/_results/failure" in o["Key"]]
         assert failures_
         failure = json.loads(rig.s3.get_object(Bucket=bucket, Key=failures_[0])["Body"].read())
-        assert failure["error"] == "StepInputError" and failure["step"] == "parts"
-        assert f"s3://{bucket}/{key}" in failure["message"] and "sha256" in failure["message"]
+        assert failure["error"] == "InputChangedError" and failure["step"] == "parts"
+        assert f"s3://{bucket}/{key}" in failure["message"] and data["etag"] in failure["message"]
         assert rig.locks() == [] and rig.notices()  # released and notified

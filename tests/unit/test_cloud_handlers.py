@@ -75,6 +75,10 @@ def test_extract_commit_writes_a_manifest_the_local_store_reads(config: dict[str
     assert damaged_files(store, manifest) == []
     assert manifest["components"]["step"] == "extract_train"
     assert manifest["rows"] == 1200  # counted from the footers of the successful attempt's files
+    # and each file an AWS service wrote (no sha256: its writer records none) has the S3 ETag readers pin to
+    for f in manifest["files"]:
+        head = s3.head_object(Bucket=BUCKET, Key=f"{manifest['prefix']}/{f['path']}")
+        assert "sha256" not in f and f["etag"] == head["ETag"].strip('"')
 
 
 def test_an_extract_below_min_rows_is_a_step_input_error(config: dict[str, Any], s3: Any) -> None:
@@ -163,6 +167,12 @@ def test_train_commit_reads_the_metrics_from_model_tar(config: dict[str, Any], s
     assert out["summary"]["value"] == 0.81 and out["summary"]["model"]["uri"] == task["model_uri"]
     expected = {"uri": task["model_uri"], "version": entry["key"], "value": 0.81, "digest": None, "name": None}
     assert out["summary"]["model"] == expected
+    # and the manifest records SageMaker's model.tar.gz with its ETag, what its readers pin to
+    store = open_store(f"s3://{BUCKET}", s3_client=s3)
+    manifest = read_manifest(store, "job-matching", "train", entry["key"])
+    assert manifest is not None
+    (model,) = [f for f in manifest["files"] if f["path"] == "job/output/model.tar.gz"]
+    assert model["etag"] == s3.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,10 @@ whose code is not the code the key holds, and reads a Processing job's environme
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import re
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +18,22 @@ from moto import mock_aws
 from stepml.cloud import task
 from stepml.core.digest import Finder, code_digest
 from stepml.core.manifest import file_role
-from stepml.errors import StepInputError
+from stepml.errors import InputChangedError, StepInputError
 from tests.unit.conftest import BUCKET
 
 
-def _commit(s3: Any, step: str, files: dict[str, bytes], *, digests: bool = True) -> str:
+def _commit(s3: Any, step: str, files: dict[str, bytes], *, digests: bool = True, etags: bool = False) -> str:
     """Upstream ``step``'s output committed in the bucket as the commit Lambda does: files, then the manifest
-    listing them (with their sha256 when their writer recorded them); its attempt prefix."""
+    listing them (with their sha256 when their writer recorded them, their ETags if asked); its attempt prefix."""
     prefix = f"p/steps/{step}/k1/a"
     listed = []
     for rel, body in files.items():
-        s3.put_object(Bucket=BUCKET, Key=f"{prefix}/{rel}", Body=body)
+        etag = s3.put_object(Bucket=BUCKET, Key=f"{prefix}/{rel}", Body=body)["ETag"].strip('"')
         entry: dict[str, Any] = {"path": rel, "size": len(body), "role": file_role(rel)}
         if digests:
             entry["sha256"] = hashlib.sha256(body).hexdigest()
+        if etags:
+            entry["etag"] = etag
         listed.append(entry)
     manifest: dict[str, Any] = {"schema": "stepml.manifest/2", "pipeline": "p", "step": step, "type": "extract"}
     manifest |= {"key": "k1", "prefix": prefix, "files": listed, "summary": {}, "run_id": "r"}
@@ -78,6 +83,46 @@ def test_an_input_file_changed_since_its_manifest_was_written_is_refused(s3: Any
     # and an input whose manifest is missing is refused too (never staged from a bare listing)
     with pytest.raises(StepInputError, match="no readable manifest"):
         task.stage_inputs(_env({"other": {"prefix": "p/steps/other/k9/a"}}), s3, tmp_path / "other")
+
+
+def _model_tar(value: bytes) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("estimator.joblib")
+        info.size = len(value)
+        tar.addfile(info, io.BytesIO(value))
+    return buf.getvalue()
+
+
+def test_an_upstream_file_or_model_an_aws_service_wrote_is_read_pinned_to_its_etag(s3: Any, tmp_path: Path) -> None:
+    """Files without a sha256 (an UNLOAD's parquet, SageMaker's model.tar.gz) are read with If-Match the ETag the
+    commit recorded; S3 answers 412 Precondition Failed for another object
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, If-Match)."""
+    extract = _commit(s3, "extract", {"data/part-00000.parquet": b"PAR1 rows PAR1"}, digests=False, etags=True)
+    original = _model_tar(b"model-1")
+    train = _commit(s3, "train", {"job/output/model.tar.gz": original}, digests=False, etags=True)
+    model_uri = f"s3://{BUCKET}/{train}/job/output/model.tar.gz"
+    env = _env({"extract": {"prefix": extract}, "train": {"model_uri": model_uri}})
+    staged = task.stage_inputs(env, s3, tmp_path / "ok")
+    assert (Path(str(staged["train"].model_dir)) / "estimator.joblib").read_bytes() == b"model-1"
+    # When the model is replaced by an archive of the same size (another model), after its step committed
+    s3.put_object(Bucket=BUCKET, Key=f"{train}/job/output/model.tar.gz", Body=_model_tar(b"model-2"))
+    assert len(_model_tar(b"model-2")) == len(original)
+    # Then the task refuses it before unpacking, naming the step, the model's step and the file
+    with pytest.raises(InputChangedError, match=re.escape(f"s3://{BUCKET}/{train}/job/output/model.tar.gz")) as caught:
+        task.stage_inputs(env, s3, tmp_path / "model")
+    assert caught.value.step == "score" and "'train'" in caught.value.message
+    assert not (tmp_path / "model" / "model").exists()
+    # and an UNLOAD's file replaced alike is refused too (it has no sha256 to check)
+    s3.put_object(Bucket=BUCKET, Key=f"{train}/job/output/model.tar.gz", Body=original)
+    s3.put_object(Bucket=BUCKET, Key=f"{extract}/data/part-00000.parquet", Body=b"PAR1 ROWS PAR1")
+    with pytest.raises(InputChangedError, match="'extract'"):
+        task.stage_inputs(env, s3, tmp_path / "table")
+    # and a model URI inside a step's folder that its manifest does not list is no model of that step
+    s3.put_object(Bucket=BUCKET, Key=f"{train}/job/output/other.tar.gz", Body=_model_tar(b"model-1"))
+    stray = _env({"train": {"model_uri": f"s3://{BUCKET}/{train}/job/output/other.tar.gz"}})
+    with pytest.raises(StepInputError, match="is not a file of 'train'"):
+        task.stage_inputs(stray, s3, tmp_path / "stray")
 
 
 def test_the_files_a_task_writes_have_their_digests_recorded_beside_them(s3: Any, tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ Actions (``event["action"]``):
 * ``commit`` - the step type's cloud facet finishes the output in its attempt prefix (``finish``: rename an
   UNLOAD's files, read a model's metrics, merge the partitions' results...) and returns its rows, summary and
   detail; then the manifest (``stepml.core.manifest.new_manifest``, the builder the local runner uses) is written
-  to ``<prefix>/_manifest.json``; then the facet's ``committed`` hook runs, if it has one.
+  to ``<prefix>/_manifest.json`` - every file with its size, its S3 ETag as listed, and the sha256 its writing
+  process recorded if it did; then the facet's ``committed`` hook runs, if it has one.
 * ``stage`` - a Processing job's environment written to S3 (its own values are limited to 256 characters).
 * ``partition`` - a partitioned step's input files split into its partitions (``stepml.core.plan.partition_files``,
   as locally), written as the JSON the Distributed Map reads: one task per partition; its ResultWriter writes the
@@ -79,6 +80,8 @@ def commit(
         entry = {"path": rel, "size": int(obj["Size"]), "role": file_role(rel)}
         if rel in digests:
             entry["sha256"] = digests[rel]
+        if obj.get("ETag"):  # what readers pin their GETs to (If-Match): for AWS-written files the only record
+            entry["etag"] = str(obj["ETag"]).strip().strip('"')
         files.append(entry)
     manifest = new_manifest(
         plan,
@@ -103,7 +106,8 @@ def commit(
 def recorded_digests(ctx: FinishContext, objects: list[dict[str, Any]]) -> dict[str, str]:
     """The sha256 of the attempt's files that the processes which wrote them recorded (``_digests/*.json``, written
     by the task adapter beside its outputs): the manifest records them without reading the data. A file whose
-    writer records none (an UNLOAD's parquet, SageMaker's ``model.tar.gz``) has its size only."""
+    writer records none (an UNLOAD's parquet, SageMaker's ``model.tar.gz``) has its size and its S3 ETag (from the
+    listing, as every file): readers pin their GETs to it (``stepml.cloud.pinned``)."""
     found: dict[str, str] = {}
     marker = f"{ctx.attempt}/{DIGESTS}/"
     for obj in objects:
