@@ -64,8 +64,13 @@ def _model(s3: Any, uri: str, into: Path, *, step: str) -> Path:
     if key.endswith(".tar.gz"):
         archive = into.with_suffix(".tar.gz")
         download_pinned(s3, bucket, key, archive, recorded.get(key), step=step, upstream=writer)
-        with tarfile.open(archive) as tar:
-            tar.extractall(into, filter="data")
+        try:
+            with tarfile.open(archive) as tar:
+                tar.extractall(into, filter="data")
+        except (tarfile.TarError, OSError, EOFError) as exc:  # as committed, yet no archive (or one that escapes)
+            from stepml.errors import StepInputError
+
+            raise StepInputError(step, f"model {uri} is not a readable model archive: {exc}") from exc
         return into
     for k in _keys(s3, bucket, key):
         download_pinned(s3, bucket, k, into / k[len(key) + 1 :], recorded.get(k), step=step, upstream=writer)

@@ -118,6 +118,11 @@ def test_an_upstream_file_or_model_an_aws_service_wrote_is_read_pinned_to_its_et
     s3.put_object(Bucket=BUCKET, Key=f"{extract}/data/part-00000.parquet", Body=b"PAR1 ROWS PAR1")
     with pytest.raises(InputChangedError, match="'extract'"):
         task.stage_inputs(env, s3, tmp_path / "table")
+    # and a model archive that is no archive, as committed, is a named error too (never a crash)
+    broken = _commit(s3, "trainer", {"job/output/model.tar.gz": b"not gzip"}, digests=False, etags=True)
+    bad = _env({"trainer": {"model_uri": f"s3://{BUCKET}/{broken}/job/output/model.tar.gz"}})
+    with pytest.raises(StepInputError, match="is not a readable model archive"):
+        task.stage_inputs(bad, s3, tmp_path / "broken")
     # and a model URI inside a step's folder that its manifest does not list is no model of that step
     s3.put_object(Bucket=BUCKET, Key=f"{train}/job/output/other.tar.gz", Body=_model_tar(b"model-1"))
     stray = _env({"train": {"model_uri": f"s3://{BUCKET}/{train}/job/output/other.tar.gz"}})
