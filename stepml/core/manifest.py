@@ -5,7 +5,7 @@ no manifest names, and the next holder of the step's lock deletes it. A manifest
 with their sizes (a cache hit can tell a truncated output without reading it) and sha256 digests (a step that
 consumes a file checks it: a file changed in place, even of the same size, is refused); one committed in AWS also
 records each file's S3 ETag (``etag``), the only record of a file an AWS service wrote, which readers pin their
-GETs to. The local runner
+GETs to (and, in a versioned bucket, its ``version_id``: the very object committed, restorable after an overwrite). The local runner
 and the cloud commit Lambda both build it with :func:`new_manifest`, so a step records the same fields wherever
 it ran.
 
@@ -41,6 +41,7 @@ MANIFEST_SCHEMA = "stepml.manifest/2"
 DIGESTS = "_digests"  # in an attempt written in AWS: {relative path: sha256} per process, written by its writer
 READABLE_SCHEMAS = ("stepml.manifest/1", MANIFEST_SCHEMA)
 ETAG = re.compile(r"^[0-9A-Za-z-]{1,128}$")  # an S3 ETag as recorded (no quotes): MD5 hex, or MD5 hex-<parts>
+VERSION_ID = re.compile(r"^[0-9A-Za-z._+=/-]{1,1024}$")  # an S3 version id
 _VERSIONED = ("stepml", "duckdb", "pyarrow", "pandas", "numpy", "scikit-learn", "sqlglot", "boto3")
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "pipeline": str,
@@ -161,9 +162,12 @@ def problems(data: Any, pipeline: str, step: str, key: str) -> list[str]:
         if digest is not None and not (isinstance(digest, str) and len(digest) == 64):
             out.append(f"file {f['path']!r} has a malformed sha256 {digest!r}")
             break
-        etag = f.get("etag")
+        etag, version = f.get("etag"), f.get("version_id")
         if etag is not None and not (isinstance(etag, str) and ETAG.match(etag)):
             out.append(f"file {f['path']!r} has a malformed etag {etag!r}")
+            break
+        if version is not None and not (isinstance(version, str) and VERSION_ID.match(version)):
+            out.append(f"file {f['path']!r} has a malformed version_id {version!r}")
             break
     return out
 

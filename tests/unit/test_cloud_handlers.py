@@ -152,6 +152,7 @@ def test_check_commit_files_and_publishes_the_metric_history(
 
 
 def test_train_commit_reads_the_metrics_from_model_tar(config: dict[str, Any], s3: Any) -> None:
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})  # as the artifact bucket
     plan = _plan(config)
     entry = plan["steps"]["train"]
     buf = io.BytesIO()
@@ -172,7 +173,13 @@ def test_train_commit_reads_the_metrics_from_model_tar(config: dict[str, Any], s
     manifest = read_manifest(store, "job-matching", "train", entry["key"])
     assert manifest is not None
     (model,) = [f for f in manifest["files"] if f["path"] == "job/output/model.tar.gz"]
-    assert model["etag"] == s3.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
+    head = s3.head_object(Bucket=BUCKET, Key=key)
+    assert model["etag"] == head["ETag"].strip('"')
+    # and, the bucket being versioned, the version committed: still readable after an overwrite
+    assert model["version_id"] == head["VersionId"]
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"overwritten")
+    kept = s3.get_object(Bucket=BUCKET, Key=key, VersionId=model["version_id"])["Body"].read()
+    assert kept == buf.getvalue()
 
 
 @pytest.mark.parametrize(

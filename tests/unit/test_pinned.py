@@ -134,6 +134,11 @@ def test_a_manifest_records_etags_and_refuses_malformed_ones() -> None:
     assert problems(manifest, "p", "extract", "k1") == []
     manifest["files"][0]["etag"] = "0cc175b9c0f1b6a831c399e269772661-3"  # multipart
     assert problems(manifest, "p", "extract", "k1") == []
+    manifest["files"][0]["version_id"] = "3/L4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo"
+    assert problems(manifest, "p", "extract", "k1") == []
+    manifest["files"][0]["version_id"] = 7
+    assert problems(manifest, "p", "extract", "k1") == ["file 'data/part-00000.parquet' has a malformed version_id 7"]
+    del manifest["files"][0]["version_id"]
     manifest["files"][0]["etag"] = '"quoted"; rm -rf /'
     assert problems(manifest, "p", "extract", "k1") == [
         "file 'data/part-00000.parquet' has a malformed etag '\"quoted\"; rm -rf /'"

@@ -5,8 +5,8 @@ Actions (``event["action"]``):
 * ``commit`` - the step type's cloud facet finishes the output in its attempt prefix (``finish``: rename an
   UNLOAD's files, read a model's metrics, merge the partitions' results...) and returns its rows, summary and
   detail; then the manifest (``stepml.core.manifest.new_manifest``, the builder the local runner uses) is written
-  to ``<prefix>/_manifest.json`` - every file with its size, its S3 ETag as listed, and the sha256 its writing
-  process recorded if it did; then the facet's ``committed`` hook runs, if it has one.
+  to ``<prefix>/_manifest.json`` - every file with its size, its S3 ETag as listed (and version id, in a
+  versioned bucket), and the sha256 its writing process recorded if it did; then the facet's ``committed`` hook runs, if it has one.
 * ``stage`` - a Processing job's environment written to S3 (its own values are limited to 256 characters).
 * ``partition`` - a partitioned step's input files split into its partitions (``stepml.core.plan.partition_files``,
   as locally), written as the JSON the Distributed Map reads: one task per partition; its ResultWriter writes the
@@ -73,6 +73,7 @@ def commit(
     files = []
     objects = ctx.objects(attempt)
     digests = recorded_digests(ctx, objects)
+    version_ids = current_versions(ctx)
     for obj in objects:
         rel = str(obj["Key"])[len(attempt) + 1 :]
         if rel.startswith(f"{DIGESTS}/"):  # bookkeeping: what they hold is in the manifest itself
@@ -82,6 +83,8 @@ def commit(
             entry["sha256"] = digests[rel]
         if obj.get("ETag"):  # what readers pin their GETs to (If-Match): for AWS-written files the only record
             entry["etag"] = str(obj["ETag"]).strip().strip('"')
+        if version_ids.get(str(obj["Key"]), ("", ""))[1] == obj.get("ETag"):
+            entry["version_id"] = version_ids[str(obj["Key"])][0]
         files.append(entry)
     manifest = new_manifest(
         plan,
@@ -115,6 +118,19 @@ def recorded_digests(ctx: FinishContext, objects: list[dict[str, Any]]) -> dict[
             found.update({str(k): str(v) for k, v in ctx.read_json(str(obj["Key"])).items()})
     sizes = {str(o["Key"])[len(ctx.attempt) + 1 :] for o in objects}
     return {rel: digest for rel, digest in found.items() if rel in sizes and len(digest) == 64}
+
+
+def current_versions(ctx: FinishContext) -> dict[str, tuple[str, str]]:
+    """Key -> (version id, ETag) of the attempt's current objects in a versioned bucket (the artifact bucket is):
+    one ListObjectVersions of the attempt's prefix, recorded beside each file's ETag so the very object committed
+    can be found (and restored) after an overwrite; empty when the bucket is not versioned (version id ``null``)."""
+    found: dict[str, tuple[str, str]] = {}
+    pages = ctx.s3.get_paginator("list_object_versions").paginate(Bucket=ctx.bucket, Prefix=f"{ctx.attempt}/")
+    for page in pages:
+        for version in page.get("Versions", []):
+            if version.get("IsLatest") and version.get("VersionId") not in (None, "", "null"):
+                found[str(version["Key"])] = (str(version["VersionId"]), str(version.get("ETag")))
+    return found
 
 
 def partition_event(event: Mapping[str, Any], *, bucket: str, s3: Any) -> dict[str, Any]:
