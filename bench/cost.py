@@ -34,6 +34,7 @@ from typing import Any
 from stepml.cloud.asl import compile_definition
 from stepml.cloud.asl.locks import LIVENESS_SECONDS
 from stepml.cloud.asl.shape import parallels, shape
+from stepml.cloud.handlers.fastpath import ALL_CACHED_CHOICE
 from stepml.core.plan import order
 from stepml.spec import Pipeline, load_spec
 
@@ -91,18 +92,30 @@ class Scenario:
 
     name: str
     cached: set[str]
+    steps: tuple[str, ...] = ()  # every step, in plan order (the plan Lambda reads their heads in it)
     waits: dict[str, int] = field(default_factory=dict)  # step -> liveness checks before its holder's release
     items: int = 1  # Map iterations (partitions of a Distributed Map; tokens of a wake-up)
+
+    @property
+    def plan_gets(self) -> int:
+        """The manifest heads the plan Lambda reads: up to the first step not committed (or waited for)."""
+        for i, step in enumerate(self.steps):
+            if step not in self.cached or step in self.waits:
+                return i + 1
+        return len(self.steps)
 
     def next(self, name: str, state: Mapping[str, Any], seen: dict[str, int]) -> str | None:
         step, _, phase = name.partition(": ")
         kind = state["Type"]
         if kind == "Choice":
+            if name == ALL_CACHED_CHOICE:  # the plan found every step committed (the fast path)
+                everything = not self.waits and self.cached >= set(self.steps)
+                return str(state["Choices"][0]["Next"] if everything else state["Default"])
             if name == "Input" or phase in ("still held?", "holder alive?"):
                 return str(state["Choices"][0]["Next"])
             if phase == "cache valid?":
                 return str(state["Choices"][0]["Next"] if step in self.cached else state["Default"])
-            if phase.startswith(("recheck valid?", "waiters?")):
+            if phase.startswith(("recheck valid?", "waiters?", "failed?")):  # (a Parallel state's: no branch failed)
                 return str(state["Default"])
             return str(state["Choices"][0]["Next"])  # a type's own choice: its usual path
         if phase == "cache check" and (step not in self.cached or step in self.waits) and seen[name] == 1:
@@ -155,18 +168,24 @@ def walk(states: Mapping[str, Any], start: str, scenario: Scenario, seen: dict[s
 
 def scenarios(pipeline: Pipeline, minutes: tuple[int, ...] = (10, 60, 480)) -> list[Scenario]:
     steps = set(pipeline.steps)
+    ordered = tuple(s.name for s in order(pipeline.plan_input.steps))
     waiter = "train" if "train" in steps else sorted(steps)[0]
     partitions = max((getattr(s, "partitions", 1) or 1 for s in pipeline.steps.values()), default=1)
-    out = [Scenario("cached", steps), Scenario("computing", set(), items=partitions)]
+    out = [Scenario("cached", steps, ordered), Scenario("computing", set(), ordered, items=partitions)]
     for m in minutes:
         checks = (m * 60) // LIVENESS_SECONDS
-        out.append(Scenario(f"waiting {m} min ({waiter})", steps, waits={waiter: checks}))
+        out.append(Scenario(f"waiting {m} min ({waiter})", steps, ordered, waits={waiter: checks}))
     return out
 
 
 def execution_costs(pipeline: Pipeline) -> list[tuple[Scenario, Count]]:
     definition = compile_definition(pipeline)
-    return [(s, walk(definition["States"], definition["StartAt"], s)) for s in scenarios(pipeline)]
+    out = []
+    for s in scenarios(pipeline):
+        count = walk(definition["States"], definition["StartAt"], s)
+        count.s3_gets += s.plan_gets  # the plan Lambda's look at the manifest heads (the fast path)
+        out.append((s, count))
+    return out
 
 
 def lookups(pipeline: Pipeline) -> dict[str, int]:

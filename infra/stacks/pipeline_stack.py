@@ -13,6 +13,7 @@ from infra.constructs.containers import StepContainers
 from infra.constructs.functions import PipelineFunctions
 from infra.constructs.network import Network
 from infra.constructs.notifications import ExecutionNotifications
+from infra.constructs.plan_cache import PlanCacheReads
 from infra.constructs.plan_lookups import PlanLookupGrants
 from infra.constructs.processing import ProcessingRoles
 from infra.constructs.schedule import PipelineSchedules
@@ -81,6 +82,7 @@ class PipelineStack(Stack):
             model_group_prefix=training.group_prefix,
             athena_workgroup=data.workgroup.name if data.workgroup else None,
         )
+        PlanCacheReads(self, "PlanCache", pipeline_name=pipeline.name, plan_role=functions.roles["Plan"], bucket=bucket)
         PlanLookupGrants(
             self,
             "PlanLookups",

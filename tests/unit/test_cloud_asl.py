@@ -38,7 +38,7 @@ def test_steps_run_in_plan_order_after_the_plan(definition: dict[str, Any]) -> N
     states = definition["States"]
     assert definition["StartAt"] == "Input" and states["Input"]["Choices"][0]["Next"] == "Plan"
     # the extracts' branches run side by side: extract_score while train trains, then score and check
-    parallel = states[states["Plan"]["Next"]]
+    parallel = states[states[states["Plan"]["Next"]]["Default"]]  # after "All cached?" (not all cached)
     assert parallel["Type"] == "Parallel"
     assert [b["StartAt"] for b in parallel["Branches"]] == ["extract_train: cache check", "extract_score: cache check"]
     chain = parallel["Branches"][0]["States"]
