@@ -16,7 +16,8 @@ workflows, billed alike) and Lambda invocations:
 The plan Lambda's data-version probes (per extract source: Glue GetTable + S3 ListObjectsV2 pages, plus the
 optional probe query on Athena) and champion look-ups (SageMaker ListModelPackages + DescribeModelPackage) are
 API calls of that one Lambda invocation, counted separately. The fixed monthly cost counts the resources of the
-synthesized stacks that bill per hour or month (``--no-fixed`` skips the synth).
+synthesized stacks that bill per hour or month (``--no-fixed`` skips the synth; ``--network nat|endpoints|public``
+prices another VPC shape than the spec's ``deploy.network``).
 
 Prices: us-east-1, on-demand, without free tiers (docs/deploy.md, "Cost", names the pages).
 """
@@ -51,6 +52,7 @@ OLD_POLL = (7, 30)  # before: a waiter looped 7 transitions every 30 s
 
 MONTHLY: dict[str, tuple[float, str]] = {  # CloudFormation type -> (USD per resource per month, what)
     "AWS::EC2::NatGateway": (0.045 * 730, "NAT gateway, $0.045 per hour (plus $0.045 per GB processed)"),
+    "AWS::EC2::EIP": (0.005 * 730, "public IPv4 address (the NAT gateway's Elastic IP), $0.005 per hour"),
     "AWS::KMS::Key": (1.0, "customer managed KMS key, $1 per month (plus $0.03 per 10,000 requests)"),
     "AWS::CloudWatch::Dashboard": (3.0, "CloudWatch dashboard, $3 per month"),
     "AWS::CloudWatch::Alarm": (0.10, "CloudWatch alarm (standard resolution, one metric), $0.10 per month"),
@@ -200,8 +202,9 @@ def lookups(pipeline: Pipeline) -> dict[str, int]:
     return {"source tables": tables, "probe queries": probes, "champion look-ups": champions}
 
 
-def fixed_monthly(pipeline_spec: Path) -> list[tuple[str, int, float, str]]:
-    """Resources of the synthesized stacks that bill by the hour or month: (type, count, USD per month, what)."""
+def fixed_monthly(pipeline_spec: Path, network: str | None = None) -> list[tuple[str, int, float, str]]:
+    """Resources of the synthesized stacks that bill by the hour or month: (type, count, USD per month, what);
+    ``network``: the VPC's shape instead of the spec's ``deploy.network`` (``-c network=...``)."""
     import json
     import os
     import tempfile
@@ -212,24 +215,32 @@ def fixed_monthly(pipeline_spec: Path) -> list[tuple[str, int, float, str]]:
     from infra.app import build, config_from_context
 
     with tempfile.TemporaryDirectory(prefix="stepml-cost-") as tmp:
-        app = cdk.App(outdir=tmp, context={"image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/stepml:x"})
+        context = {"image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/stepml:x"}
         if pipeline_spec.resolve() != (ROOT / "pipeline.yaml").resolve():
-            context = {"image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/stepml:x", "spec": str(pipeline_spec)}
-            app = cdk.App(outdir=tmp, context=context)
+            context["spec"] = str(pipeline_spec)
+        if network is not None:
+            context["network"] = network
+        app = cdk.App(outdir=tmp, context=context)
         build(app, config_from_context(app), nag=False)
         app.synth()
-        found: dict[str, int] = {}
-        for template in Path(tmp).glob("*.template.json"):
-            for res in json.loads(template.read_text()).get("Resources", {}).values():
-                kind = res["Type"]
-                if kind == "AWS::EC2::VPCEndpoint" and res["Properties"].get("VpcEndpointType") != "Interface":
-                    continue  # gateway endpoints (S3, DynamoDB) are free
-                if kind in MONTHLY:
-                    found[kind] = found.get(kind, 0) + 1
+        return price([json.loads(t.read_text()) for t in Path(tmp).glob("*.template.json")])
+
+
+def price(templates: list[Mapping[str, Any]]) -> list[tuple[str, int, float, str]]:
+    """The resources of ``templates`` that bill by the hour or month: (type, count, USD per month, what). A Fargate
+    task's public IP (``network: public``) bills $0.005 per hour while the task runs: usage, not a fixed cost."""
+    found: dict[str, int] = {}
+    for template in templates:
+        for res in template.get("Resources", {}).values():
+            kind = res["Type"]
+            if kind == "AWS::EC2::VPCEndpoint" and res["Properties"].get("VpcEndpointType") != "Interface":
+                continue  # gateway endpoints (S3, DynamoDB) are free
+            if kind in MONTHLY:
+                found[kind] = found.get(kind, 0) + 1
     return [(t, n, n * MONTHLY[t][0], MONTHLY[t][1]) for t, n in sorted(found.items())]
 
 
-def report(spec: Path, *, fixed: bool = True) -> str:
+def report(spec: Path, *, fixed: bool = True, network: str | None = None) -> str:
     pipeline = load_spec(spec)
     n = len(pipeline.steps)
     records = order(pipeline.plan_input.steps)
@@ -262,9 +273,11 @@ def report(spec: Path, *, fixed: bool = True) -> str:
         f"10 MB minimum: $0.00005 at $5 per TB); SageMaker ListModelPackages/DescribeModelPackage calls are free.",
     ]
     if fixed:
-        rows = fixed_monthly(spec)
+        rows = fixed_monthly(spec, network)
         total = sum(r[2] for r in rows)
-        lines += ["", "| fixed monthly cost (synthesized stacks) | count | USD per month |", "|---|---:|---:|"]
+        mode = network or pipeline.spec.deploy.network
+        lines += ["", f"| fixed monthly cost (synthesized stacks, network: {mode}) | count | USD per month |"]
+        lines += ["|---|---:|---:|"]
         lines += [f"| {what} | {count} | {usd:.2f} |" for _, count, usd, what in rows]
         lines.append(f"| total | | {total:.2f} |")
     return "\n".join(lines)
@@ -274,8 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-f", "--file", type=Path, default=ROOT / "pipeline.yaml")
     parser.add_argument("--no-fixed", action="store_true", help="skip the synth (fixed monthly cost)")
+    parser.add_argument("--network", choices=("nat", "endpoints", "public"), help="instead of deploy.network")
     args = parser.parse_args(argv)
-    print(report(args.file, fixed=not args.no_fixed))
+    print(report(args.file, fixed=not args.no_fixed, network=args.network))
     return 0
 
 

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+NetworkMode = Literal["nat", "endpoints", "public"]  # docs/deploy.md, "Network"
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # as stepml.spec.models
@@ -26,10 +28,12 @@ class DeploySpec(_Model):
     tables (names or ``arn:aws:s3:::`` ARNs), which the state machine's role may read (Athena reads them as its
     caller; ``cdk -c warehouse_buckets=a,b`` adds to them); the network the ECS tasks run in (``nat``: private
     subnets behind one NAT gateway; ``endpoints``: isolated subnets reaching ECR, S3 and CloudWatch Logs through
-    VPC endpoints, no NAT gateway); an optional notebook (``-c notebook=true`` adds the default one)."""
+    VPC endpoints, no NAT gateway; ``public``: public subnets only, each task with a public IP and a security group
+    without inbound rules, no NAT gateway, no interface endpoint); an optional notebook (``-c notebook=true`` adds
+    the default one)."""
 
     warehouse_buckets: list[str] = []
-    network: Literal["nat", "endpoints"] = "nat"
+    network: NetworkMode = "nat"
     notebook: NotebookSpec | None = None
 
 
