@@ -38,6 +38,9 @@ class NotebookSpec(_Model):
             raise ValueError("kind 'studio' needs at least one name in users (one Studio user profile each)")
         if self.kind == "instance" and self.users:
             raise ValueError("users are Studio user profiles: only with kind 'studio'")
+        if self.kind == "instance" and self.install.startswith("s3://"):
+            raise ValueError("an s3:// install is downloaded by the Studio lifecycle script only; the instance's "
+                             "pip-installs a requirement (a package, a git+https:// URL)")  # fmt: skip
         lowered = [u.lower() for u in self.users]  # user profile names are not case sensitive
         if len(set(lowered)) != len(lowered):
             raise ValueError(f"users repeat (names are not case sensitive): {self.users}")

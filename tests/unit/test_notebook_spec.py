@@ -44,6 +44,7 @@ def test_studio_takes_its_user_profiles(tmp_path: Path) -> None:
         ({"kind": "studio", "users": ["Ann", "ann"]}, r"users repeat"),
         ({"kind": "studio"}, r"needs at least one name in users"),
         ({"users": ["ann"]}, r"only with kind 'studio'"),
+        ({"install": "s3://acme/dist/jobs.whl"}, r"s3:// install is downloaded by the Studio lifecycle script only"),
         ({"kind": "lab"}, r"deploy\.notebook\.kind"),
         # IdleTimeoutInMinutes: 60 to 525,600 https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_IdleSettings.html
         ({"kind": "studio", "users": ["ann"], "idle_minutes": 30}, r"deploy\.notebook\.idle_minutes"),
