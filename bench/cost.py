@@ -19,7 +19,8 @@ API calls of that one Lambda invocation, counted separately. The fixed monthly c
 synthesized stacks that bill per hour or month (``--no-fixed`` skips the synth; ``--network nat|endpoints|public``
 prices another VPC shape than the spec's ``deploy.network``).
 
-Prices: us-east-1, on-demand, without free tiers (docs/deploy.md, "Cost", names the pages).
+Prices: us-east-1, on-demand, without free tiers; each constant names its page, or says it is unverified
+(docs/deploy.md, "Cost").
 """
 
 from __future__ import annotations
@@ -40,24 +41,85 @@ from stepml.core.plan import order
 from stepml.spec import Pipeline, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
+HOURS = 730  # hours in a month, as AWS's pricing examples count them
+
+# Prices: us-east-1, on-demand, no free tier. Each names the page it was checked against; "unverified" means no AWS
+# page in the reference corpora states the figure (the pricing pages render their rate tables client-side) and
+# only third-party pages were found quoting it - docs/deploy.md, "Cost", says which.
+# https://aws.amazon.com/step-functions/pricing/ ("$0.025 per 1,000 state transitions", US East $0.0250)
 TRANSITION = 0.025 / 1000  # Step Functions Standard, per state transition
+# unverified: https://aws.amazon.com/lambda/pricing/ (rate table not in the corpora; third-party pages agree)
 LAMBDA_REQUEST = 0.20 / 1_000_000  # per request
-LAMBDA_GB_S = 0.0000133334  # Arm, per GB-second
+# unverified: as above; Arm, first 7.5 billion GB-seconds a month (tiers from
+# https://aws.amazon.com/blogs/compute/introducing-tiered-pricing-for-aws-lambda/)
+LAMBDA_GB_S = 0.0000133334
+# unverified: https://aws.amazon.com/s3/pricing/ (rate table not in the corpora; third-party pages agree)
 S3_LIST = 0.005 / 1000  # ListObjectsV2 (S3 Standard, per request)
 S3_GET = 0.0004 / 1000  # GetObject (the cache checks)
+# https://aws.amazon.com/cn/lake-formation/pricing/ (Data Catalog example: a million requests above the free tier, $1)
 GLUE_REQUEST = 1.0 / 1_000_000  # Data Catalog requests beyond the first million a month
+# unverified: https://aws.amazon.com/dynamodb/pricing/on-demand/ (not in the corpora; third-party pages quote these
+# figures after the November 2024 on-demand price cut)
 DDB_WRITE = 0.625 / 1_000_000  # on-demand write request unit
 DDB_READ = 0.125 / 1_000_000  # on-demand read request unit
+# https://aws.amazon.com/jp/athena/pricing/ (USD 5 per TB scanned, rounded up to the MB, 10 MB minimum per query)
+ATHENA_TB = 5.0
 OLD_POLL = (7, 30)  # before: a waiter looped 7 transitions every 30 s
 
-MONTHLY: dict[str, tuple[float, str]] = {  # CloudFormation type -> (USD per resource per month, what)
-    "AWS::EC2::NatGateway": (0.045 * 730, "NAT gateway, $0.045 per hour (plus $0.045 per GB processed)"),
-    "AWS::EC2::EIP": (0.005 * 730, "public IPv4 address (the NAT gateway's Elastic IP), $0.005 per hour"),
-    "AWS::KMS::Key": (1.0, "customer managed KMS key, $1 per month (plus $0.03 per 10,000 requests)"),
-    "AWS::CloudWatch::Dashboard": (3.0, "CloudWatch dashboard, $3 per month"),
-    "AWS::CloudWatch::Alarm": (0.10, "CloudWatch alarm (standard resolution, one metric), $0.10 per month"),
-    "AWS::SecretsManager::Secret": (0.40, "Secrets Manager secret, $0.40 per month"),
-    "AWS::EC2::VPCEndpoint": (0.01 * 730 * 2, "interface VPC endpoint in 2 AZs, $0.01 per AZ-hour"),
+# CloudFormation type -> (USD per unit per month, what, the page); the unit is the resource, except an alarm's
+# metric and an interface endpoint's Availability Zone (see fixed_monthly)
+MONTHLY: dict[str, tuple[float, str, str]] = {
+    "AWS::EC2::NatGateway": (
+        0.045 * HOURS,
+        "NAT gateway, $0.045 per hour (plus $0.045 per GB processed) - unverified",
+        "https://aws.amazon.com/vpc/pricing/",
+    ),
+    "AWS::EC2::EIP": (
+        0.005 * HOURS,
+        "public IPv4 address (the NAT gateway's), $0.005 per hour - unverified",
+        "https://aws.amazon.com/blogs/networking-and-content-delivery/identify-and-optimize-public-ipv4-address-usage-on-aws/",
+    ),
+    "AWS::KMS::Key": (
+        1.0,
+        "customer managed KMS key, $1 per month (each yearly rotation adds $1 per month; requests extra)",
+        "https://aws.amazon.com/kms/pricing/",
+    ),
+    "AWS::CloudWatch::Dashboard": (
+        3.0,
+        "CloudWatch dashboard, $3 per month - unverified",
+        "https://aws.amazon.com/cloudwatch/pricing/",
+    ),
+    "AWS::CloudWatch::Alarm": (
+        0.10,
+        "CloudWatch alarm metric (standard resolution), $0.10 per month - unverified",
+        "https://aws.amazon.com/cloudwatch/pricing/",
+    ),
+    "AWS::CloudWatch::CompositeAlarm": (
+        0.50,
+        "CloudWatch composite alarm, $0.50 per month - unverified",
+        "https://aws.amazon.com/cloudwatch/pricing/",
+    ),
+    "AWS::SecretsManager::Secret": (
+        0.40,
+        "Secrets Manager secret, $0.40 per month - unverified",
+        "https://aws.amazon.com/secrets-manager/pricing/",
+    ),
+    "AWS::EC2::VPCEndpoint": (
+        0.01 * HOURS,
+        "interface VPC endpoint, $0.01 per Availability Zone and hour (plus $0.01 per GB) - hourly rate unverified",
+        "https://aws.amazon.com/privatelink/pricing/",
+    ),
+    "AWS::SageMaker::Domain": (
+        0.0,
+        "SageMaker Studio domain: free; its JupyterLab apps bill per instance-hour while running (idle shutdown "
+        "stops them) and its EFS home volume per GB-month",
+        "https://docs.aws.amazon.com/sagemaker/latest/dg/notebooks-usage-metering.html",
+    ),
+}
+# resources that bill by the hour of an instance type whose price is not in the corpora: listed, not priced
+UNPRICED: dict[str, str] = {
+    "AWS::SageMaker::NotebookInstance": "SageMaker notebook instance: its instance type's hourly price while "
+    "InService, plus its EBS volume (stop it when unused)",
 }
 
 
@@ -202,9 +264,12 @@ def lookups(pipeline: Pipeline) -> dict[str, int]:
     return {"source tables": tables, "probe queries": probes, "champion look-ups": champions}
 
 
-def fixed_monthly(pipeline_spec: Path, network: str | None = None) -> list[tuple[str, int, float, str]]:
-    """Resources of the synthesized stacks that bill by the hour or month: (type, count, USD per month, what);
-    ``network``: the VPC's shape instead of the spec's ``deploy.network`` (``-c network=...``)."""
+def fixed_monthly(
+    pipeline_spec: Path, network: str | None = None
+) -> tuple[list[tuple[str, int, float, str]], list[str]]:
+    """Resources of the synthesized stacks that bill by the hour or month: (type, units, USD per month, what), and
+    notes for those billed by an instance-hour not priced here; ``network``: the VPC's shape instead of the spec's
+    ``deploy.network`` (``-c network=...``)."""
     import json
     import os
     import tempfile
@@ -223,21 +288,37 @@ def fixed_monthly(pipeline_spec: Path, network: str | None = None) -> list[tuple
         app = cdk.App(outdir=tmp, context=context)
         build(app, config_from_context(app), nag=False)
         app.synth()
-        return price([json.loads(t.read_text()) for t in Path(tmp).glob("*.template.json")])
+        templates = [json.loads(t.read_text()) for t in sorted(Path(tmp).glob("*.template.json"))]
+        return price(templates), unpriced(templates)
+
+
+def billed_units(resource: Mapping[str, Any]) -> int:
+    """How many of ``MONTHLY``'s units one resource of the template is: an alarm bills per metric it reads (metric
+    math expressions are free), an interface endpoint per Availability Zone (subnet) it is in, a gateway endpoint
+    (S3, DynamoDB) nothing."""
+    kind, props = resource["Type"], resource.get("Properties", {})
+    if kind == "AWS::CloudWatch::Alarm" and "Metrics" in props:
+        return sum(1 for m in props["Metrics"] if "MetricStat" in m)
+    if kind == "AWS::EC2::VPCEndpoint":
+        return len(props.get("SubnetIds", [])) if props.get("VpcEndpointType") == "Interface" else 0
+    return 1
 
 
 def price(templates: list[Mapping[str, Any]]) -> list[tuple[str, int, float, str]]:
-    """The resources of ``templates`` that bill by the hour or month: (type, count, USD per month, what). A Fargate
+    """The resources of ``templates`` that bill by the hour or month: (type, units, USD per month, what). A Fargate
     task's public IP (``network: public``) bills $0.005 per hour while the task runs: usage, not a fixed cost."""
     found: dict[str, int] = {}
     for template in templates:
         for res in template.get("Resources", {}).values():
-            kind = res["Type"]
-            if kind == "AWS::EC2::VPCEndpoint" and res["Properties"].get("VpcEndpointType") != "Interface":
-                continue  # gateway endpoints (S3, DynamoDB) are free
-            if kind in MONTHLY:
-                found[kind] = found.get(kind, 0) + 1
+            if res["Type"] in MONTHLY and billed_units(res):
+                found[res["Type"]] = found.get(res["Type"], 0) + billed_units(res)
     return [(t, n, n * MONTHLY[t][0], MONTHLY[t][1]) for t, n in sorted(found.items())]
+
+
+def unpriced(templates: list[Mapping[str, Any]]) -> list[str]:
+    """Notes for the resources of ``templates`` that bill by an instance-hour this script does not price."""
+    kinds = {res["Type"] for t in templates for res in t.get("Resources", {}).values()}
+    return [UNPRICED[k] for k in sorted(kinds & set(UNPRICED))]
 
 
 def report(spec: Path, *, fixed: bool = True, network: str | None = None) -> str:
@@ -270,16 +351,18 @@ def report(spec: Path, *, fixed: bool = True, network: str | None = None) -> str
         + ", ".join(f"{v} {k}" for k, v in calls.items())
         + f". A source table costs a Glue GetTable and one S3 ListObjectsV2 page per 1,000 objects "
         f"(${per_table:.7f} per table and page); a probe query is an Athena query (billed per data scanned, "
-        f"10 MB minimum: $0.00005 at $5 per TB); SageMaker ListModelPackages/DescribeModelPackage calls are free.",
+        f"10 MB minimum: ${ATHENA_TB * 10 / 1_000_000:.5f} at ${ATHENA_TB:.0f} per TB); SageMaker "
+        f"ListModelPackages/DescribeModelPackage calls are free.",
     ]
     if fixed:
-        rows = fixed_monthly(spec, network)
+        rows, notes = fixed_monthly(spec, network)
         total = sum(r[2] for r in rows)
         mode = network or pipeline.spec.deploy.network
-        lines += ["", f"| fixed monthly cost (synthesized stacks, network: {mode}) | count | USD per month |"]
+        lines += ["", f"| fixed monthly cost (synthesized stacks, network: {mode}) | units | USD per month |"]
         lines += ["|---|---:|---:|"]
         lines += [f"| {what} | {count} | {usd:.2f} |" for _, count, usd, what in rows]
         lines.append(f"| total | | {total:.2f} |")
+        lines += [f"\nNot priced here: {note}." for note in notes]
     return "\n".join(lines)
 
 
