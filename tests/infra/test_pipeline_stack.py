@@ -11,7 +11,7 @@ from stepml.cloud.asl import compile_pipeline
 from stepml.core.cron import to_eventbridge
 from stepml.spec import load_spec
 from tests.conftest import ROOT
-from tests.infra.conftest import IMAGE_URI, Synth, resources, state_machine_definition
+from tests.infra.conftest import IMAGE_URI, Synth, handler_role_statements, resources, state_machine_definition
 
 
 def test_state_machine_is_the_compiled_definition(synth: Synth) -> None:
@@ -198,18 +198,7 @@ def test_the_plan_lambda_may_read_the_manifest_heads_and_learn_a_step_is_not_com
     the object you request doesn't exist, the error that Amazon S3 returns depends on whether you also have the
     s3:ListBucket permission" - 404 NoSuchKey with it, 403 AccessDenied without; GetObject itself needs
     ``s3:GetObject`` on the object. https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html"""
-    template = synth.templates["pipeline"]
-    plan = next(
-        f for f in resources(template, "AWS::Lambda::Function").values()
-        if f["Properties"]["Handler"].endswith("plan.handler")
-    )  # fmt: skip
-    role = plan["Properties"]["Role"]["Fn::GetAtt"][0]
-    statements = [
-        s
-        for p in resources(template, "AWS::IAM::Policy").values()
-        if {"Ref": role} in p["Properties"]["Roles"]
-        for s in p["Properties"]["PolicyDocument"]["Statement"]
-    ]
+    statements = handler_role_statements(synth.templates["pipeline"], "plan.handler")
 
     def actions(s: dict[str, Any]) -> list[str]:
         return s["Action"] if isinstance(s["Action"], list) else [s["Action"]]

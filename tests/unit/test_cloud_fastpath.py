@@ -12,12 +12,10 @@ import pytest
 from stepml.cloud.bundle import lambda_config
 from stepml.cloud.handlers.fastpath import ALL_CACHED, cached_results, s3_reader
 from stepml.cloud.handlers.notify import summarize
-from stepml.cloud.handlers.plan import plan_payload
 from stepml.core.manifest import MANIFEST_SCHEMA, write_manifest
-from stepml.core.plan import empty_registry
 from stepml.spec import load_spec
 from tests.conftest import ROOT
-from tests.unit.conftest import BUCKET
+from tests.unit.conftest import BUCKET, planned
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +24,7 @@ def config() -> dict[str, Any]:
 
 
 def _plan(config: dict[str, Any]) -> dict[str, Any]:
-    return plan_payload(
-        config,
-        {},
-        bucket=BUCKET,
-        execution_id="arn:x:run",
-        execution_name="run-1",
-        started_at="2026-05-01T03:00:00Z",
-        resolve=empty_registry,
-    )
+    return planned(config)
 
 
 def _commit(objects: dict[str, bytes], plan: dict[str, Any], step: str) -> None:
