@@ -8,8 +8,8 @@ Run by the CDK CLI (``npx cdk synth``, see cdk.json) or directly (``python -m in
 Context (``-c key=value``): ``project`` (default stepml.yaml: every pipeline it lists) or ``spec`` (one pipeline),
 ``stage`` (dev), ``image_uri`` (a prebuilt image; otherwise the spec's ``container.image_uri``, otherwise CDK
 builds ``Dockerfile`` at deploy time), ``warehouse_buckets`` (comma-separated bucket names or ARNs the warehouse's
-tables are in, besides the spec's ``deploy.warehouse_buckets``), ``network`` (``nat`` | ``endpoints``, overrides
-``deploy.network``), ``notebook`` (``true``: the exploration notebook, as ``deploy.notebook`` does).
+tables are in, besides the spec's ``deploy.warehouse_buckets``), ``network`` (``nat`` | ``endpoints`` | ``public``,
+overrides ``deploy.network``), ``notebook`` (``true``: the exploration notebook, as ``deploy.notebook`` does).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from infra.config import REPO_ROOT, InfraConfig
+from infra.config import REPO_ROOT, InfraConfig, with_network
 from infra.stacks.data_stack import DataStack
 from infra.stacks.monitoring_stack import MonitoringStack
 from infra.stacks.pipeline_stack import PipelineStack
@@ -112,6 +112,9 @@ def config_from_context(app: cdk.App, spec: Path | None = None) -> InfraConfig:
         return str(value) if value not in (None, "") else None
 
     pipeline = load_spec(spec or Path(ctx("spec") or REPO_ROOT / "pipeline.yaml"))
+    network = ctx("network")
+    if network is not None:  # before anything compiles the spec: the VPC and the RunTask parameters must agree
+        pipeline = with_network(pipeline, network)
     staging = "lambda" if spec is None else f"lambda-{pipeline.name}"
     return InfraConfig(
         pipeline=pipeline,
@@ -120,7 +123,6 @@ def config_from_context(app: cdk.App, spec: Path | None = None) -> InfraConfig:
         warehouse_buckets=tuple(b.strip() for b in (ctx("warehouse_buckets") or "").split(",") if b.strip()),
         asset_dir=Path(app.outdir) / "stepml-staging" / staging,
         notebook=(ctx("notebook") or "false").lower() in ("true", "1", "yes"),
-        network=ctx("network"),
     )
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import get_args
 
 from aws_cdk import Aws
 
 from stepml.spec import Pipeline
-from stepml.spec.deploy import NotebookSpec
+from stepml.spec.deploy import NetworkMode, NotebookSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +27,6 @@ class InfraConfig:
     retain_data: bool = True  # keep the artifact bucket and the lock table when the stack is deleted
     max_azs: int = 2
     notebook: bool = False  # -c notebook=true: the exploration notebook even when the spec has no deploy.notebook
-    network: str | None = None  # -c network=nat|endpoints: overrides the spec's deploy.network
 
     @property
     def name(self) -> str:
@@ -47,13 +46,10 @@ class InfraConfig:
         return tuple(dict.fromkeys(arns))
 
     @property
-    def network_mode(self) -> Literal["nat", "endpoints"]:
-        mode = self.network or self.pipeline.spec.deploy.network
-        if mode not in ("nat", "endpoints"):
-            from stepml.errors import Issue, SpecError
-
-            raise SpecError([Issue("context network", f"{mode!r}: expected 'nat' or 'endpoints'")])
-        return "nat" if mode == "nat" else "endpoints"
+    def network_mode(self) -> NetworkMode:
+        """The spec's ``deploy.network`` (``-c network=...`` sets it through :func:`with_network`): the VPC's shape
+        and the compiled RunTask parameters come from this one value."""
+        return self.pipeline.spec.deploy.network
 
     @property
     def notebook_spec(self) -> NotebookSpec | None:
@@ -93,3 +89,17 @@ class InfraConfig:
     def _requirements(self) -> list[Path]:
         requirements = self.pipeline.spec.container.requirements
         return [self.pipeline.resolve(requirements)] if requirements else []
+
+
+def with_network(pipeline: Pipeline, mode: str) -> Pipeline:
+    """``pipeline`` with ``deploy.network`` set to ``mode`` (``-c network=...``), so that the stacks' VPC and the
+    state machine compiled from the spec (``AssignPublicIp``) agree; a mode that is none of the three is a named
+    error."""
+    modes = get_args(NetworkMode)
+    if mode not in modes:
+        from stepml.errors import Issue, SpecError
+
+        raise SpecError([Issue("context network", f"{mode!r}: expected one of {', '.join(modes)}")])
+    spec = pipeline.spec
+    spec = spec.model_copy(update={"deploy": spec.deploy.model_copy(update={"network": mode})})
+    return Pipeline(spec, steps=pipeline.steps, types=pipeline.types, registry=pipeline.registry, path=pipeline.path)

@@ -1,4 +1,4 @@
-"""The VPC the ECS tasks run in, with flow logs, in one of two shapes (``deploy.network`` / ``-c network=...``):
+"""The VPC the ECS tasks run in, with flow logs, in one of three shapes (``deploy.network`` / ``-c network=...``):
 
 - ``nat`` (default): private subnets with egress through one NAT gateway, plus an S3 gateway endpoint. Tasks
   reach anything; the NAT gateway costs by the hour and by the GB processed.
@@ -8,17 +8,29 @@
   has ECS secrets - resolves them through the ``ssm`` / ``secretsmanager`` endpoints. Interface endpoints cost by
   the hour per Availability Zone (fewer AZs: ``max_azs``) and by the GB; a step's own code can reach only those
   services (and S3). See docs/deploy.md for the comparison.
+- ``public``: public subnets only (a route to the internet gateway), no NAT gateway, no private subnet, no interface
+  endpoint. The compiled RunTask parameters give each task a public IP (``AssignPublicIp: ENABLED``), without which
+  a Fargate task in a public subnet cannot pull its image; the subnets do not map public IPs on launch, so nothing
+  else launched there gets one. The tasks' security group has no inbound rule: the public IP is for egress only.
+  The S3 gateway endpoint stays (free: artifacts and image layers do not cross the internet gateway).
+
+SageMaker training and processing jobs get no ``VpcConfig`` in any mode: they run in SageMaker's own VPC, which
+reaches S3 and ECR (aws-rules section 31).
 """
 
 from __future__ import annotations
-
-from typing import Literal
 
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-NetworkMode = Literal["nat", "endpoints"]
+from stepml.spec.deploy import NetworkMode
+
+TASK_SUBNETS: dict[NetworkMode, ec2.SubnetType] = {
+    "nat": ec2.SubnetType.PRIVATE_WITH_EGRESS,
+    "endpoints": ec2.SubnetType.PRIVATE_ISOLATED,
+    "public": ec2.SubnetType.PUBLIC,
+}
 # interface endpoints a Fargate task needs without a NAT gateway (the S3 gateway endpoint is always there)
 TASK_ENDPOINTS = {
     "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
@@ -38,16 +50,21 @@ class Network(Construct):
         self, scope: Construct, id_: str, *, max_azs: int, mode: NetworkMode = "nat", secrets: bool = False
     ) -> None:
         super().__init__(scope, id_)
-        subnets = [ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24)]
-        task_subnets = ec2.SubnetType.PRIVATE_WITH_EGRESS if mode == "nat" else ec2.SubnetType.PRIVATE_ISOLATED
+        task_subnets = TASK_SUBNETS[mode]
+        nat_subnets = [ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24)]
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
             max_azs=max_azs,
             nat_gateways=1 if mode == "nat" else 0,
             subnet_configuration=[
-                *(subnets if mode == "nat" else []),
-                ec2.SubnetConfiguration(name="tasks", subnet_type=task_subnets, cidr_mask=20),
+                *(nat_subnets if mode == "nat" else []),
+                ec2.SubnetConfiguration(
+                    name="tasks",
+                    subnet_type=task_subnets,
+                    cidr_mask=20,
+                    map_public_ip_on_launch=False if mode == "public" else None,
+                ),
             ],
             gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)},
         )

@@ -52,6 +52,69 @@ def encoded(script: str) -> str:
     return text
 
 
+class ExplorationRole(Construct):
+    """The role a notebook environment runs as (the instance's, or the Studio domain's execution role): it may read
+    the artifact bucket, query the warehouse in the pipeline's Athena workgroup and write its own logs
+    (``log_groups``: the log-group name pattern under ``/aws/sagemaker/``). SageMaker assumes it, so it trusts
+    ``sagemaker.amazonaws.com`` (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        description: str,
+        bucket: s3.IBucket,
+        athena: AthenaWarehouse | None,
+        athena_workgroup: str | None,
+        warehouse_bucket_arns: tuple[str, ...],
+        log_groups: str,
+    ) -> None:
+        super().__init__(scope, id_)
+        stack = Stack.of(self)
+        self.role = iam.Role(
+            self, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"), description=description
+        )
+        self.statements: list[iam.PolicyStatement] = []
+        self.allow(["s3:GetObject"], [bucket.arn_for_objects("*")])
+        self.allow(["s3:ListBucket", "s3:GetBucketLocation"], [bucket.bucket_arn])
+        if athena is not None and athena_workgroup is not None:
+            self.allow(
+                ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
+                 "athena:StopQueryExecution", "athena:GetWorkGroup"],
+                [stack.format_arn(service="athena", resource="workgroup", resource_name=athena_workgroup)],
+            )  # fmt: skip
+            db = athena.database
+            self.allow(
+                ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions"],
+                [
+                    stack.format_arn(service="glue", resource="catalog"),
+                    stack.format_arn(service="glue", resource="database", resource_name=db),
+                    stack.format_arn(service="glue", resource="table", resource_name=f"{db}/*"),
+                ],
+            )
+            self.allow(["s3:PutObject", "s3:AbortMultipartUpload"], [bucket.arn_for_objects("athena-results/*")])
+            if warehouse_bucket_arns:
+                self.allow(["s3:ListBucket", "s3:GetBucketLocation"], list(warehouse_bucket_arns))
+                self.allow(["s3:GetObject"], [f"{a}/*" for a in warehouse_bucket_arns])
+        logs = stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=f"/aws/sagemaker/{log_groups}",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        self.allow(["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                   [logs])  # fmt: skip
+        suppress(self.role, "AwsSolutions-IAM5", "Reads objects under the artifact bucket and the warehouse buckets, "
+                 "the warehouse database's Glue tables, writes Athena results under athena-results/, and writes the "
+                 "notebook's own log streams (and, for Studio, manages the apps and spaces of its own domain).")  # fmt: skip
+
+    def allow(self, actions: list[str], resources: list[str]) -> None:
+        statement = iam.PolicyStatement(actions=actions, resources=resources)
+        self.statements.append(statement)
+        self.role.add_to_principal_policy(statement)
+
+
 class ExplorationNotebook(Construct):
     def __init__(
         self,
@@ -67,44 +130,17 @@ class ExplorationNotebook(Construct):
     ) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
-        self.role = iam.Role(
-            self, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"), description=f"{name}: notebook"
+        reader = ExplorationRole(
+            self,
+            "Reader",
+            description=f"{name}: notebook",
+            bucket=bucket,
+            athena=athena,
+            athena_workgroup=athena_workgroup,
+            warehouse_bucket_arns=warehouse_bucket_arns,
+            log_groups="NotebookInstances:*",
         )
-        self.statements: list[iam.PolicyStatement] = []
-
-        def allow(actions: list[str], resources: list[str]) -> None:
-            statement = iam.PolicyStatement(actions=actions, resources=resources)
-            self.statements.append(statement)
-            self.role.add_to_principal_policy(statement)
-
-        allow(["s3:GetObject"], [bucket.arn_for_objects("*")])
-        allow(["s3:ListBucket", "s3:GetBucketLocation"], [bucket.bucket_arn])
-        if athena is not None and athena_workgroup is not None:
-            allow(
-                ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
-                 "athena:StopQueryExecution", "athena:GetWorkGroup"],
-                [stack.format_arn(service="athena", resource="workgroup", resource_name=athena_workgroup)],
-            )  # fmt: skip
-            db = athena.database
-            allow(
-                ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions"],
-                [
-                    stack.format_arn(service="glue", resource="catalog"),
-                    stack.format_arn(service="glue", resource="database", resource_name=db),
-                    stack.format_arn(service="glue", resource="table", resource_name=f"{db}/*"),
-                ],
-            )
-            allow(["s3:PutObject", "s3:AbortMultipartUpload"], [bucket.arn_for_objects("athena-results/*")])
-            if warehouse_bucket_arns:
-                allow(["s3:ListBucket", "s3:GetBucketLocation"], list(warehouse_bucket_arns))
-                allow(["s3:GetObject"], [f"{a}/*" for a in warehouse_bucket_arns])
-        logs = stack.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name="/aws/sagemaker/NotebookInstances:*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        allow(["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"], [logs])
+        self.role, self.statements = reader.role, reader.statements
         self.lifecycle = sagemaker.CfnNotebookInstanceLifecycleConfig(
             self,
             "Lifecycle",
@@ -131,9 +167,6 @@ class ExplorationNotebook(Construct):
         self.instance.node.add_dependency(self.role)
         self.url = Fn.join("", ["https://", self.instance.attr_notebook_instance_name, ".notebook.",
                                 stack.region, ".sagemaker.aws/lab"])  # fmt: skip
-        suppress(self.role, "AwsSolutions-IAM5", "Reads objects under the artifact bucket and the warehouse buckets, "
-                 "the warehouse database's Glue tables, writes Athena results under athena-results/, and writes the "
-                 "notebook's own log streams.")  # fmt: skip
         suppress(self.instance, "AwsSolutions-SM1", "No VPC: the notebook only calls S3, Athena and Glue, and a "
                  "VPC would need a NAT gateway or endpoints for pip; its role limits what it can reach.")  # fmt: skip
         suppress(self.instance, "AwsSolutions-SM3", "Direct internet access installs the project with pip at "

@@ -35,7 +35,7 @@ class DataStack(Stack):
                 prefix=f"{config.name}/steps",
             )
         self.notebook: ExplorationNotebook | None = None
-        if config.notebook_spec is not None:
+        if config.notebook_spec is not None and config.notebook_spec.kind == "instance":  # studio: pipeline stack
             self.notebook = ExplorationNotebook(
                 self,
                 "Notebook",

@@ -13,12 +13,14 @@ from infra.constructs.containers import StepContainers
 from infra.constructs.functions import PipelineFunctions
 from infra.constructs.network import Network
 from infra.constructs.notifications import ExecutionNotifications
+from infra.constructs.plan_cache import PlanCacheReads
 from infra.constructs.plan_lookups import PlanLookupGrants
 from infra.constructs.processing import ProcessingRoles
 from infra.constructs.schedule import PipelineSchedules
 from infra.constructs.serving import ServingTables
 from infra.constructs.state_machine import PipelineStateMachine
 from infra.constructs.state_machine_policy import Integrations, grant_integrations
+from infra.constructs.studio import StudioDomain
 from infra.constructs.training import Training
 from infra.nag import suppress
 from infra.stacks.data_stack import DataStack
@@ -50,6 +52,22 @@ class PipelineStack(Stack):
             mode=config.network_mode,
             secrets=any(t.secrets for t in compiled.tasks.values()),
         )
+        notebook = config.notebook_spec
+        if notebook is not None and notebook.kind == "studio":  # in the VPC, so here (the instance: data stack)
+            studio = StudioDomain(
+                self,
+                "Studio",
+                name=f"{config.prefix}-studio",
+                spec=notebook,
+                vpc=network.vpc,
+                subnets=network.task_subnets,
+                vpc_only=config.network_mode == "nat",  # VpcOnly apps need the NAT (or endpoints) for SageMaker
+                bucket=bucket,
+                athena=spec.warehouse.athena if spec.warehouse.engine == "athena" else None,
+                athena_workgroup=data.workgroup.name if data.workgroup else None,
+                warehouse_bucket_arns=config.warehouse_bucket_arns,
+            )
+            CfnOutput(self, "StudioUrl", value=studio.url)
         containers = StepContainers(
             self,
             "Containers",
@@ -81,6 +99,7 @@ class PipelineStack(Stack):
             model_group_prefix=training.group_prefix,
             athena_workgroup=data.workgroup.name if data.workgroup else None,
         )
+        PlanCacheReads(self, "PlanCache", pipeline_name=pipeline.name, plan_role=functions.roles["Plan"], bucket=bucket)
         PlanLookupGrants(
             self,
             "PlanLookups",

@@ -49,6 +49,7 @@ STEPML_FILES: tuple[str, ...] = (
     "cloud/handlers/__init__.py",
     "cloud/handlers/_config.py",
     "cloud/handlers/context.py",
+    "cloud/handlers/fastpath.py",
     "cloud/handlers/models.py",
     "cloud/handlers/plan.py",
     "cloud/handlers/commit.py",

@@ -24,7 +24,6 @@ from collections.abc import Callable
 from typing import Any
 
 _LOCK = threading.RLock()
-_INSTALLED = False
 
 DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
 
@@ -41,8 +40,7 @@ def _serialized(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def install() -> None:
     """Patch moto's DynamoDB backend writes and S3 ``PutObject`` handler (idempotent)."""
-    global _INSTALLED
-    if _INSTALLED:
+    if installed():
         return
     from moto.dynamodb.models import DynamoDBBackend
     from moto.s3.responses import S3Response
@@ -50,7 +48,6 @@ def install() -> None:
     for name in DYNAMODB_WRITES:
         setattr(DynamoDBBackend, name, _serialized(getattr(DynamoDBBackend, name)))
     S3Response.put_object = _serialized(S3Response.put_object)  # type: ignore[method-assign]
-    _INSTALLED = True
 
 
 def installed() -> bool:

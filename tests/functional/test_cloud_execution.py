@@ -114,6 +114,10 @@ def test_second_execution_hits_the_cache_and_runs_no_compute(make_pipeline, clou
         # Then every step is a cache hit and the worker got no compute job (only the Plan Lambda was called)
         assert _statuses(rig, second) == dict.fromkeys(STEPS, "cached")
         assert [c.state for c in rig.worker.calls[before:]] == ["Plan"]
+        # by the fast path: the plan found every step committed, no step's state ran (a constant cost)
+        events = rig.sfn.get_execution_history(executionArn=second["executionArn"], maxResults=1000)["events"]
+        entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+        assert entered == ["Input", "Plan", "All cached?", "All cached", "Succeeded"], entered
         assert rig.notify(second["executionArn"])["steps"] == dict.fromkeys(STEPS, "cached")
         # (names without a start stamp, as schedules give, are stamped so run ids sort by start time)
         assert rig.notify(first["executionArn"])["run_id"] == f"{first['startDate']:%Y%m%dT%H%M%S}-{first['name']}"

@@ -76,6 +76,21 @@ def resources(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]
     return {k: v for k, v in template["Resources"].items() if v["Type"] == type_}
 
 
+def handler_role_statements(template: dict[str, Any], handler_suffix: str) -> list[dict[str, Any]]:
+    """The IAM statements attached to the role of the Lambda function whose handler ends with ``handler_suffix``."""
+    function = next(
+        f for f in resources(template, "AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"].endswith(handler_suffix)
+    )  # fmt: skip
+    role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    return [
+        s
+        for p in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
 def state_machine_definition(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(DefinitionString, DefinitionSubstitutions) of the pipeline stack's one state machine."""
     (machine,) = resources(template, "AWS::StepFunctions::StateMachine").values()

@@ -67,12 +67,16 @@ MOTO_SKIPS: dict[str, str] = {
     "AWS::SageMaker::ModelPackageGroup": "no CloudFormation model in moto",
 }
 
-# resource types moto's CloudFormation cannot create that optional parts of a spec add (notifications.slack):
-# asserted on the synthesized templates (tests/infra/test_notify_notebook_network.py) and left out of the
-# moto_server deploy, whose reference pipeline declares none of them
+# resource types moto's CloudFormation cannot create that optional parts of a spec add (notifications.slack,
+# deploy.notebook.kind: studio):
+# asserted on the synthesized templates (tests/infra/test_notify_notebook_network.py, test_studio.py) and left
+# out of the moto_server deploy, whose reference pipeline declares none of them
 LEFT_OUT: dict[str, str] = {
     "AWS::Chatbot::SlackChannelConfiguration": "no CloudFormation model in moto (and it needs a Slack workspace "
     "authorized by hand in the chat integration's console)",
+    "AWS::SageMaker::Domain": "no CloudFormation model in moto (deploy.notebook.kind: studio)",
+    "AWS::SageMaker::UserProfile": "no CloudFormation model in moto (deploy.notebook.kind: studio)",
+    "AWS::SageMaker::StudioLifecycleConfig": "no CloudFormation model in moto (deploy.notebook.kind: studio)",
 }
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.infra.conftest import Synth, resources, state_machine_definition, synthesize
+from tests.infra.conftest import Synth, handler_role_statements, resources, state_machine_definition, synthesize
 
 EXAMPLE = ROOT / "examples" / "online_test"
 
@@ -50,13 +50,7 @@ def test_the_plan_lambda_may_read_the_experiment_record_and_learn_it_is_missing(
     a missing key with 404 NoSuchKey only to a caller that also has ``s3:ListBucket`` on the bucket - to anyone
     else with 403 AccessDenied, which would fail every plan of a new experiment
     (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions")."""
-    template = synth.templates["pipeline"]
-    plan = next(
-        f for f in resources(template, "AWS::Lambda::Function").values()
-        if f["Properties"]["Handler"].endswith("plan.handler")
-    )  # fmt: skip
-    role = plan["Properties"]["Role"]["Fn::GetAtt"][0]
-    statements = _statements(template, role)
+    statements = handler_role_statements(synth.templates["pipeline"], "plan.handler")
     reads = [s for s in statements if "s3:GetObject" in _actions(s) and "experiments/ranker-ab" in json.dumps(s)]
     assert reads, statements
     assert "experiments/ranker-ab/experiment.json" in json.dumps(reads[0]["Resource"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aws_cdk.assertions import Capture, Match
 
@@ -10,7 +11,7 @@ from stepml.cloud.asl import compile_pipeline
 from stepml.core.cron import to_eventbridge
 from stepml.spec import load_spec
 from tests.conftest import ROOT
-from tests.infra.conftest import IMAGE_URI, Synth, resources, state_machine_definition
+from tests.infra.conftest import IMAGE_URI, Synth, handler_role_statements, resources, state_machine_definition
 
 
 def test_state_machine_is_the_compiled_definition(synth: Synth) -> None:
@@ -190,6 +191,26 @@ def test_a_missing_manifest_is_a_no_such_key_for_the_state_machine(synth: Synth)
         )
     ]
     assert listing and any("Artifacts" in json.dumps(s["Resource"]) for s in listing)  # the artifact bucket
+
+
+def test_the_plan_lambda_may_read_the_manifest_heads_and_learn_a_step_is_not_committed(synth: Synth) -> None:
+    """The plan Lambda's fast path reads each step's manifest head (``stepml.cloud.handlers.fastpath``). AWS: "If
+    the object you request doesn't exist, the error that Amazon S3 returns depends on whether you also have the
+    s3:ListBucket permission" - 404 NoSuchKey with it, 403 AccessDenied without; GetObject itself needs
+    ``s3:GetObject`` on the object. https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html"""
+    statements = handler_role_statements(synth.templates["pipeline"], "plan.handler")
+
+    def actions(s: dict[str, Any]) -> list[str]:
+        return s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+
+    heads = [s for s in statements if "s3:GetObject" in actions(s) and "_manifest.head.json" in json.dumps(s)]
+    assert heads and "job-matching/steps/*/_manifest.head.json" in json.dumps(heads[0]["Resource"])
+    listing = [
+        s
+        for s in statements
+        if "s3:ListBucket" in actions(s) and "Condition" not in s and "/" not in json.dumps(s["Resource"])
+    ]
+    assert any("Artifacts" in json.dumps(s["Resource"]) for s in listing), statements
 
 
 def test_the_state_machine_may_write_the_map_runs_results(synth: Synth) -> None:

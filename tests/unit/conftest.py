@@ -12,6 +12,22 @@ from moto import mock_aws
 BUCKET = "artifacts"
 
 
+def planned(config: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The plan Lambda's output for ``config`` (no lookups resolved), as an execution of 2026-05-01 03:00 UTC."""
+    from stepml.cloud.handlers.plan import plan_payload
+    from stepml.core.plan import empty_registry
+
+    return plan_payload(
+        config,
+        params or {},
+        bucket=BUCKET,
+        execution_id="arn:x:run",
+        execution_name="run-1",
+        started_at="2026-05-01T03:00:00Z",
+        resolve=empty_registry,
+    )
+
+
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A boto3 S3 client on in-process moto, with ``BUCKET`` created."""

@@ -38,14 +38,14 @@ def test_steps_run_in_plan_order_after_the_plan(definition: dict[str, Any]) -> N
     states = definition["States"]
     assert definition["StartAt"] == "Input" and states["Input"]["Choices"][0]["Next"] == "Plan"
     # the extracts' branches run side by side: extract_score while train trains, then score and check
-    parallel = states[states["Plan"]["Next"]]
+    parallel = states[states[states["Plan"]["Next"]]["Default"]]  # after "All cached?" (not all cached)
     assert parallel["Type"] == "Parallel"
     assert [b["StartAt"] for b in parallel["Branches"]] == ["extract_train: cache check", "extract_score: cache check"]
     chain = parallel["Branches"][0]["States"]
     assert chain["extract_train: waiters?"]["Default"] == "train: cache check"
     assert chain["train: waiters?"]["Default"] == "gate: cache check"
     assert chain["gate: cached"]["End"] is True  # the last step of a branch ends it
-    assert parallel["Next"] == "score: cache check"
+    assert states[parallel["Next"]]["Default"] == "score: cache check"  # after "Parallel 1: failed?" (none failed)
     assert states["score: waiters?"]["Default"] == "check: cache check"
     assert states["check: waiters?"]["Default"] == "Succeeded"
 

@@ -25,7 +25,7 @@ from stepml.store import open_store
 from steps.check.summary import from_report
 from steps.gate.cloud import decide_event
 from tests.conftest import ROOT
-from tests.unit.conftest import BUCKET
+from tests.unit.conftest import BUCKET, planned
 
 
 @pytest.fixture(scope="module")
@@ -43,15 +43,7 @@ def _parquet(rows: int) -> bytes:
 
 
 def _plan(config: dict[str, Any]) -> dict[str, Any]:
-    return plan_payload(
-        config,
-        {},
-        bucket=BUCKET,
-        execution_id="arn:x:run",
-        execution_name="run-1",
-        started_at="2026-05-01T03:00:00Z",
-        resolve=empty_registry,
-    )
+    return planned(config)
 
 
 def test_extract_commit_writes_a_manifest_the_local_store_reads(config: dict[str, Any], s3: Any) -> None:

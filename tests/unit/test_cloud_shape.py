@@ -88,36 +88,49 @@ def definition() -> dict[str, Any]:
     return compile_definition(load_spec(ROOT / "pipeline.yaml"))
 
 
-def test_a_parallel_state_keeps_the_plan_and_each_steps_result_from_its_branch(definition: dict[str, Any]) -> None:
+def test_a_parallel_state_keeps_the_plan_and_merges_the_results_of_its_branches(definition: dict[str, Any]) -> None:
     """AWS rule: "A Parallel state provides each branch with a copy of its own input data ... It generates output
-    that is an array with one element for each branch" - so its ResultSelector picks the plan and every step's
-    result from the branch that ran the step, and the state stays small ({"plan", "results"}).
+    that is an array with one element for each branch" - so its ResultSelector merges the branches' results
+    (each holds those before the Parallel state and adds its own steps'), keeps the plan and each branch's error,
+    and the state stays small. States.JsonMerge merges two objects (shallow when its third argument is false).
     https://docs.aws.amazon.com/step-functions/latest/dg/state-parallel.html
+    https://docs.aws.amazon.com/step-functions/latest/dg/intrinsic-functions.html
     """
     parallel = definition["States"]["Parallel 1"]
     assert parallel["ResultPath"] == "$"
     assert parallel["ResultSelector"] == {
         "plan.$": "$[0].plan",
-        "results": {
-            "extract_train.$": "$[0].results.extract_train",
-            "train.$": "$[0].results.train",
-            "gate.$": "$[0].results.gate",
-            "extract_score.$": "$[1].results.extract_score",
-        },
+        "results.$": "States.JsonMerge($[0].results, $[1].results, false)",
+        "error": None,
+        "errors.$": "$[*].error",
     }
+    assert definition["States"]["Plan"]["ResultSelector"]["error"] is None  # every branch's output has an error
 
 
-def test_a_failed_branch_releases_the_locks_its_stopped_siblings_hold(definition: dict[str, Any]) -> None:
+def test_a_failed_step_ends_its_branch_and_the_parallel_fails_after_its_siblings_finish(
+    definition: dict[str, Any],
+) -> None:
     """AWS rule: "If any branch fails, because of an unhandled error or by transitioning to a Fail state, the entire
-    Parallel state is considered to have failed and all its branches are stopped" - a stopped branch never runs
-    its own release, so the Parallel state's Catch releases (condition: ours) every lock inside it, then notifies.
+    Parallel state is considered to have failed and all its branches are stopped" - so a step's failure ends its
+    branch with a Pass state (its error at $.error), never a Fail state: the sibling branches finish (their work is
+    kept, as locally), then ``Parallel 1: failed?`` goes to the failure target with the branch's error. An error no
+    state catches still fails the Parallel state: its Catch releases (condition: ours) every lock inside it.
     https://docs.aws.amazon.com/step-functions/latest/dg/state-parallel.html
     """
     states = definition["States"]
     parallel = states["Parallel 1"]
     for i, branch in enumerate(parallel["Branches"], start=1):
-        fail = branch["States"][f"Parallel 1.{i}: failed"]
-        assert fail == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
+        assert branch["States"][f"Parallel 1.{i}: failed"] == {"Type": "Pass", "End": True}
+        assert not [s for s in branch["States"].values() if s["Type"] == "Fail"]
+    check = states[parallel["Next"]]
+    assert check["Type"] == "Choice" and check["Default"] == "score: cache check"
+    for i, rule in enumerate(check["Choices"]):
+        assert rule == {
+            "Not": {"Variable": f"$.errors[{i}]", "IsNull": True},
+            "Next": f"Parallel 1: branch {i + 1} failed",
+        }
+        failed = states[rule["Next"]]
+        assert failed["Parameters"]["error.$"] == f"$.errors[{i}]" and failed["Next"] == "Notify failure"
     (catch,) = parallel["Catch"]
     name, released = catch["Next"], []
     while name != "Notify failure":
@@ -157,23 +170,39 @@ def test_waiting_for_a_lock_is_a_callback_with_a_liveness_timeout(definition: di
         assert send["Resource"] == "arn:aws:states:::aws-sdk:sfn:sendTaskSuccess"
 
 
-def test_a_fully_cached_run_costs_three_transitions_per_step_and_one_lambda() -> None:
+def test_a_fully_cached_run_costs_a_constant_number_of_transitions_and_one_lambda() -> None:
     """AWS rule: a Standard workflow is billed per state transition ("each time a step of your workflow is
     executed"), Parallel states and the states inside their branches included.
     https://aws.amazon.com/step-functions/pricing/
-    """
+
+    The target: at most 3 transitions per step plus a constant. The plan Lambda finds every step committed (one
+    manifest head read per step, inside its one invocation) and the machine skips the steps: Input, Plan,
+    All cached?, All cached, Succeeded - whatever the number of steps and Parallel states."""
     for spec in ("pipeline.yaml", "examples/job_matching/pipeline.yaml", "examples/job_matching/models.yaml"):
         pipeline = load_spec(ROOT / spec)
         costs = dict((s.name, c) for s, c in execution_costs(pipeline))
         n = len(pipeline.steps)
-        records = pipeline.plan_input.steps
-        p = parallels(shape([r.name for r in records], {r.name: r.needs for r in records}))
         cached = costs["cached"]
-        # Input, Plan, Succeeded + per step: cache check, cache valid?, cached + one per Parallel state
-        assert cached.transitions == 3 * n + 3 + p, (spec, cached.states)
-        assert p <= n - 1  # a Parallel state joins two branches or more
+        assert cached.states == ["Input", "Plan", "All cached?", "All cached", "Succeeded"], (spec, cached.states)
+        assert cached.transitions <= 3 * n + 5
         assert cached.lambdas == 1
+        assert cached.s3_gets == n  # the plan Lambda's head reads
         assert costs["computing"].lambdas > n  # plan + a commit per step (+ the types' own calls)
+
+
+def test_a_run_with_one_step_to_compute_checks_the_others_in_the_machine() -> None:
+    """Not all cached: the steps' own cache checks run (3 transitions per cached step, + 1 per Parallel state)."""
+    pipeline = load_spec(ROOT / "pipeline.yaml")
+    definition = compile_definition(pipeline)
+    steps = set(pipeline.steps)
+    records = pipeline.plan_input.steps
+    p = parallels(shape([r.name for r in records], {r.name: r.needs for r in records}))
+    ordered = tuple(r.name for r in records)
+    one_miss = walk(definition["States"], definition["StartAt"], Scenario("check", steps - {"check"}, ordered))
+    cached_steps = [s for s in one_miss.states if s.endswith(": cached")]
+    assert len(cached_steps) == len(steps) - 1
+    assert "All cached" not in one_miss.states and "check: lock" in one_miss.states
+    assert one_miss.transitions > 3 * (len(steps) - 1) + p
 
 
 def test_a_waiting_run_costs_five_transitions_per_liveness_check_not_seven_per_30_s() -> None:

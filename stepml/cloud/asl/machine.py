@@ -8,6 +8,8 @@ ECS task definitions of process steps). Shape (JSONPath), steps in the plan's de
     Plan (Lambda: the execution input -> stepml.core.schedule.run_of -> stepml.core.plan.make_plan -> keys,
           prefixes, lock ids, per-type entries; only the steps the run wants - a schedule's steps and what they need;
           the state becomes {"plan", "results"})
+    All cached? (Choice: $.plan.cached present - the plan Lambda found every wanted step committed,
+          stepml.cloud.handlers.fastpath) -> All cached (Pass: results = the plan's) -> Succeeded
     the steps in the shape of stepml.cloud.asl.shape: a sequence of steps and Parallel states whose branches are
           independent chains (extract_score runs while train trains); per step
           [<s>: in this run? (Choice: $.plan.steps.<s> present? - only when a schedule runs some steps)] and the
@@ -15,11 +17,13 @@ ECS task definitions of process steps). Shape (JSONPath), steps in the plan's de
     any failure -> Notify failure (sns:publish) -> Failed (Fail)
 
 Parallel states (https://docs.aws.amazon.com/step-functions/latest/dg/state-parallel.html): each branch gets a
-copy of the input and the output is an array, one element per branch - the ResultSelector keeps the plan and each
-step's result from the branch that ran it, so the state stays {"plan", "results"}. A branch that fails (a step's
-failure, after its lock is released, ends in the branch's Fail state) fails the Parallel state and stops the other
-branches; the Parallel state's Catch then releases the lock of every step inside it that this execution still
-holds (a stopped branch's lock, whose own release never ran) and wakes their waiters, then notifies.
+copy of the input and the output is an array, one element per branch - the ResultSelector merges the branches'
+results (States.JsonMerge) and keeps the plan and each branch's ``error``, so the state stays {"plan", "results",
+"error"}. A step that fails releases its lock and ends its branch with its error (a Pass state, not a Fail state:
+a failed branch would stop its siblings, losing their work); the other branches run on to their end, as the local
+runner lets independent steps finish. ``Parallel N: failed?`` then sends the first branch error to the failure
+target. An error no state inside catches fails the Parallel state and stops its branches; its Catch releases the
+lock of every step inside it that this execution still holds and wakes their waiters, then notifies.
 
 Payloads stay small: states carry keys, prefixes and summaries; data stays in S3. No AWS call, no file written.
 """
@@ -38,6 +42,7 @@ from stepml.cloud.asl.envelope import NOTIFY_FAILURE, step_states
 from stepml.cloud.asl.shape import Block, Par, Seq, shape, steps_of
 from stepml.cloud.asl.steps import ProcessingNeed, StepStates, TaskNeed
 from stepml.cloud.asl.timeouts import budget_of, execution_timeout
+from stepml.cloud.handlers.fastpath import ALL_CACHED, ALL_CACHED_CHOICE
 from stepml.core.plan import order
 
 if TYPE_CHECKING:
@@ -119,11 +124,22 @@ def compile_pipeline(pipeline: Pipeline) -> Compiled:
             "execution_name.$": "$$.Execution.Name",
             "started_at.$": "$$.Execution.StartTime",
         },
-        result_selector={"plan.$": "$.Payload", "results": {}},
+        result_selector={"plan.$": "$.Payload", "results": {}, "error": None},  # error: set by a failed step
         result_path="$",
-        next_=first,
+        next_=ALL_CACHED_CHOICE,
         catch_to=NOTIFY_FAILURE,
     )
+    states[ALL_CACHED_CHOICE] = {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.plan.cached", "IsPresent": True, "Next": ALL_CACHED}],
+        "Default": first,
+    }
+    states[ALL_CACHED] = {
+        "Type": "Pass",
+        "Parameters": {"plan.$": "$.plan", "results.$": "$.plan.cached"},
+        "ResultPath": "$",
+        "Next": "Succeeded",
+    }
     states.update(steps)
     states[NOTIFY_FAILURE] = {
         "Type": "Task",
@@ -209,26 +225,52 @@ class _Compiler:
         self.parallels += 1
         name = f"Parallel {self.parallels}"
         branches: list[dict[str, Any]] = []
-        results: dict[str, str] = {s: f"$[0].results.{s}" for s in done}
         for i, branch in enumerate(block.branches):
             inner: dict[str, dict[str, Any]] = {}
             failed = f"{name}.{i + 1}: failed"
             start = self.block(branch, inner, after=None, fail=failed, done=done)
-            # a step's failure ends its branch with the step's error, which fails the Parallel state
-            inner[failed] = {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
+            # a step's failure (its lock released) ends its branch with the error at $.error; the other branches
+            # run on to their end, as the local runner lets independent steps finish
+            inner[failed] = {"Type": "Pass", "End": True}
             branches.append({"StartAt": start, "States": inner})
-            results.update({s: f"$[{i}].results.{s}" for s in steps_of(branch)})
+        # every branch holds the results before the Parallel state and adds its own steps' (a failed branch: up to
+        # its failure): merged, they are the results after it
+        merged = "$[0].results"
+        for i in range(1, len(block.branches)):
+            merged = f"States.JsonMerge({merged}, $[{i}].results, false)"
         inside = steps_of(block)
         cleanup = f"{name} stopped: release"
+        check = f"{name}: failed?"
         state: dict[str, Any] = {
             "Type": "Parallel",
             "Branches": branches,
-            "ResultSelector": {"plan.$": "$[0].plan", "results": {f"{s}.$": p for s, p in results.items()}},
+            # each branch's $.error: null (from the Plan state) or its failed step's error - one per branch, in order
+            "ResultSelector": {"plan.$": "$[0].plan", "results.$": merged, "error": None, "errors.$": "$[*].error"},
             "ResultPath": "$",
             "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": f"{cleanup} {inside[0]}"}],
+            "Next": check,
         }
-        states[name] = {**state, **({"Next": after} if after is not None else {"End": True})}
-        # a stopped branch never ran its release: release every lock of the Parallel this execution still holds
+        states[name] = state
+        ok = after if after is not None else f"{name}: done"
+        states[check] = {
+            "Type": "Choice",
+            "Choices": [
+                {"Not": {"Variable": f"$.errors[{i}]", "IsNull": True}, "Next": f"{name}: branch {i + 1} failed"}
+                for i in range(len(block.branches))
+            ],
+            "Default": ok,
+        }
+        for i in range(len(block.branches)):
+            states[f"{name}: branch {i + 1} failed"] = {
+                "Type": "Pass",
+                "Parameters": {"plan.$": "$.plan", "results.$": "$.results", "error.$": f"$.errors[{i}]"},
+                "ResultPath": "$",
+                "Next": fail,
+            }
+        if after is None:
+            states[ok] = {"Type": "Succeed"}
+        # an error no branch catches (the Parallel state fails, its branches are stopped): a stopped branch never
+        # ran its release, so release every lock of the Parallel this execution still holds
         for i, step in enumerate(inside):
             next_ = f"{cleanup} {inside[i + 1]}" if i + 1 < len(inside) else fail
             prefix = f"{cleanup} {step}"

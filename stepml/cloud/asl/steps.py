@@ -219,6 +219,10 @@ class StepStates:
         return first
 
     def ecs_parameters(self, environment: list[dict[str, Any]]) -> dict[str, Any]:
+        """RunTask's parameters. In the ``public`` network the task's subnets are public ones, where a Fargate task
+        reaches ECR, S3 and CloudWatch Logs only with a public IP (AssignPublicIp defaults to DISABLED): aws-rules
+        section 31."""
+        public = self.pipeline.spec.deploy.network == "public"
         return {
             "Cluster": "${ClusterArn}",
             "TaskDefinition": asl.placeholder(asl.task_definition_var(self.name)),
@@ -228,7 +232,7 @@ class StepStates:
                 "AwsvpcConfiguration": {
                     "Subnets": [f"${{Subnet{i}}}" for i in range(asl.SUBNET_COUNT)],
                     "SecurityGroups": ["${SecurityGroupId}"],
-                    "AssignPublicIp": "DISABLED",
+                    "AssignPublicIp": "ENABLED" if public else "DISABLED",
                 }
             },
             "Overrides": {"ContainerOverrides": [{"Name": asl.CONTAINER_NAME, "Environment": environment}]},

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from stepml.cloud.handlers.fastpath import ALL_CACHED
 from stepml.core.notice import Notice, run_notice
 from stepml.core.redact import redact
 
@@ -85,6 +86,11 @@ def step_reports(steps: Sequence[str], history: Iterable[Mapping[str, Any]]) -> 
         entered = event.get("stateEnteredEventDetails")
         if not entered:
             continue
+        if entered.get("name") == ALL_CACHED:  # the fast path: every step the plan wanted was committed
+            for name in _cached_by_plan(entered.get("input")):
+                if name in reports:
+                    reports[name].status, reports[name].started, reports[name].ended = "cached", when, when
+            continue
         step, _, phase = str(entered.get("name", "")).partition(": ")
         report = reports.get(step)
         if report is None or phase in ("in this run?", "not in this run"):  # a schedule's selection, not the step
@@ -105,6 +111,15 @@ def step_reports(steps: Sequence[str], history: Iterable[Mapping[str, Any]]) -> 
             r.status = "failed"
             r.error = r.error or last_error
     return list(reports.values())
+
+
+def _cached_by_plan(state_input: Any) -> list[str]:
+    """The steps the plan found committed, from the input of the ``All cached`` state."""
+    try:
+        cached = json.loads(str(state_input))["plan"]["cached"]
+    except (ValueError, KeyError, TypeError):
+        return []
+    return [name for name, result in cached.items() if isinstance(result, dict) and result.get("status") == "cached"]
 
 
 def summarize(

@@ -9,7 +9,8 @@ UNLOAD statement, a training job's name). Invalid parameters raise ``ParamError`
 reports it). Output (kept small)::
 
     {"pipeline", "run_id", "params", "run_date", "schedule", "now", "lock_expires_at",
-     "steps": {name: {"type", "key", "prefix", "manifest_key", "head_key", "lock_id", "attempt", "uri", ...}}}
+     "steps": {name: {"type", "key", "prefix", "manifest_key", "head_key", "lock_id", "attempt", "uri", ...}},
+     "cached": {name: result}}   # only when every wanted step is committed (stepml.cloud.handlers.fastpath)
 
 ``steps`` holds only the steps the run wants (the state machine skips the others).
 """
@@ -24,6 +25,7 @@ from typing import Any
 
 from stepml.cloud.handlers._config import load_config, type_facet
 from stepml.cloud.handlers.context import PlanContext
+from stepml.cloud.handlers.fastpath import cached_results, s3_reader
 from stepml.core import layout
 from stepml.core.plan import PlanInput, Resolver, make_plan
 from stepml.core.schedule import Run, ScheduleRecord, run_of
@@ -158,13 +160,18 @@ def handler(
         environment=os.environ,
         resolve=resolver(config, os.environ, started_at, resolvers),
     )
+    import boto3
+
+    bucket = os.environ["ARTIFACT_BUCKET"]
+    cached = cached_results(s3_reader(boto3.client("s3"), bucket), payload["pipeline"], payload["steps"])
+    if cached is not None:  # every step is committed: the state machine's fast path (stepml.cloud.handlers.fastpath)
+        left_out = [s["name"] for s in config["plan_input"]["steps"] if s["name"] not in payload["steps"]]
+        payload["cached"] = cached | {s: {"skipped": True} for s in left_out}  # as "<s>: not in this run" gives
     resolved = {n: e["resolved"] for n, e in payload["steps"].items() if "resolved" in e}
     if resolved:  # the notify Lambda rebuilds the run's keys from it (the champion may move during the run)
         import json
 
-        import boto3
-
         key = layout.plan_record_key(payload["pipeline"], payload["run_id"])
         body = json.dumps({"params": payload["params"], "resolved": resolved}).encode()
-        boto3.client("s3").put_object(Bucket=os.environ["ARTIFACT_BUCKET"], Key=key, Body=body)
+        boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
     return payload
