@@ -205,6 +205,30 @@ def digests(manifest: Mapping[str, Any]) -> dict[str, str]:
     return {join(manifest["prefix"], f["path"]): f["sha256"] for f in manifest.get("files", []) if f.get("sha256")}
 
 
+def fingerprints(manifest: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Store key -> what the manifest records to recognise the file by: ``sha256`` (files stepml writes) and/or
+    ``etag`` (every file a cloud commit listed - the only record of those AWS services write)."""
+    out = {}
+    for f in manifest.get("files", []):
+        record = {k: str(f[k]) for k in ("sha256", "etag") if f.get(k)}
+        if record:
+            out[join(manifest["prefix"], f["path"])] = record
+    return out
+
+
+def unrecognised(path: Path, record: Mapping[str, str]) -> str | None:
+    """None when the local file ``path`` holds the bytes ``record`` (:func:`fingerprints`) describes, else what was
+    expected (``"sha256 <hex>"`` or ``"ETag <etag>"``). A multipart ETag whose part size cannot be told is taken
+    as matching (``stepml.core.etag.etag_matches``)."""
+    if record.get("sha256"):
+        return None if sha256_of(path) == record["sha256"] else f"sha256 {record['sha256']}"
+    if record.get("etag"):
+        from stepml.core.etag import etag_matches
+
+        return None if etag_matches(path, record["etag"]) is not False else f"ETag {record['etag']}"
+    return None
+
+
 def etags(manifest: Mapping[str, Any]) -> dict[str, str]:
     """Store key -> recorded S3 ETag of the manifest's files: what a manifest committed in AWS records for every
     file (the only record of a file an AWS service wrote: an UNLOAD's parquet, ``model.tar.gz``); readers pin

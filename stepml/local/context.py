@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stepml.core.layout import is_inside, join
-from stepml.core.manifest import digests, output_files, sha256_of, tables
+from stepml.core.manifest import fingerprints, output_files, tables, unrecognised
 from stepml.core.params import to_json
 from stepml.core.plan import partition_files
 from stepml.entry import EntryResult, Input, Invocation, failure_path, read_result
-from stepml.errors import StepInputError
+from stepml.errors import InputChangedError, StepInputError
 from stepml.local import warm
 from stepml.local.process import child_env, run_process, wait_process
 
@@ -60,7 +60,7 @@ class LocalContext:
     log: Callable[[str], None] = print
     _downloads: dict[str, Path] = field(default_factory=dict)
     _verified: set[str] = field(default_factory=set)
-    _known: dict[str, str] | None = None
+    _known: dict[str, dict[str, str]] | None = None
 
     @property
     def name(self) -> str:
@@ -80,23 +80,29 @@ class LocalContext:
         return names[0] if names else None
 
     def _check_digest(self, key: str, path: Path) -> None:
-        """A file some upstream manifest (or the registry) recorded a digest for must still have it."""
+        """A file some upstream manifest (or the registry) recorded a digest for must still have it: its sha256, or
+        for a file an AWS service wrote (an UNLOAD's parquet, SageMaker's model.tar.gz) the S3 ETag its cloud commit
+        recorded."""
         if key in self._verified:
             return
-        want = self._digests().get(key)
-        if want is not None and sha256_of(path) != want:
-            raise StepInputError(
+        record = self._fingerprints().get(key)
+        expected = unrecognised(path, record) if record is not None else None
+        if expected is not None:
+            upstream = next((n for n, m in self.upstream.items() if is_inside(key, m["prefix"])), None)
+            rerun = f"rerun {upstream!r} (--rerun {upstream})" if upstream else "rerun the step that wrote it"
+            raise InputChangedError(
                 self.step.name,
-                f"input file {path} does not match the sha256 digest recorded when it was written (changed or "
-                "corrupted since); rerun the step that wrote it (--rerun STEP)",
+                f"input file {self.store.uri(key)} does not match the digest recorded when it was written "
+                f"(expected {expected}): changed or corrupted since; {rerun}",
             )
         self._verified.add(key)
 
-    def _digests(self) -> dict[str, str]:
+    def _fingerprints(self) -> dict[str, dict[str, str]]:
         if self._known is None:
-            self._known = {k: v for m in self.upstream.values() for k, v in digests(m).items()}
+            self._known = {k: v for m in self.upstream.values() for k, v in fingerprints(m).items()}
             for version in self.registry.versions():
-                self._known.update({join(version["model_prefix"], r): d for r, d in version.get("files", {}).items()})
+                files = version.get("files", {})
+                self._known.update({join(version["model_prefix"], r): {"sha256": d} for r, d in files.items()})
         return self._known
 
     def input_paths(self, upstream: str, *, table: str = "", files: list[str] | None = None) -> list[Path]:
