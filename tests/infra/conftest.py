@@ -76,19 +76,29 @@ def resources(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]
     return {k: v for k, v in template["Resources"].items() if v["Type"] == type_}
 
 
+def role_statements(template: dict[str, Any], role_id: str) -> list[dict[str, Any]]:
+    """The IAM statements of the policies attached to the role ``role_id`` (its logical id)."""
+    return [
+        s
+        for p in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
 def handler_role_statements(template: dict[str, Any], handler_suffix: str) -> list[dict[str, Any]]:
     """The IAM statements attached to the role of the Lambda function whose handler ends with ``handler_suffix``."""
     function = next(
         f for f in resources(template, "AWS::Lambda::Function").values()
         if f["Properties"]["Handler"].endswith(handler_suffix)
     )  # fmt: skip
-    role = function["Properties"]["Role"]["Fn::GetAtt"][0]
-    return [
-        s
-        for p in resources(template, "AWS::IAM::Policy").values()
-        if {"Ref": role} in p["Properties"]["Roles"]
-        for s in p["Properties"]["PolicyDocument"]["Statement"]
-    ]
+    return role_statements(template, function["Properties"]["Role"]["Fn::GetAtt"][0])
+
+
+def actions(statement: dict[str, Any]) -> list[str]:
+    """A statement's actions, always as a list."""
+    action = statement["Action"]
+    return action if isinstance(action, list) else [action]
 
 
 def state_machine_definition(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.infra.conftest import Synth, handler_role_statements, resources, state_machine_definition, synthesize
+from tests.infra.conftest import (
+    Synth,
+    actions,
+    handler_role_statements,
+    resources,
+    role_statements,
+    state_machine_definition,
+    synthesize,
+)
 
 EXAMPLE = ROOT / "examples" / "online_test"
 
@@ -31,36 +38,22 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return synthesize(folder / "cdk.out", spec=spec)
 
 
-def _statements(template: dict[str, Any], role_logical_id: str) -> list[dict[str, Any]]:
-    return [
-        s
-        for p in resources(template, "AWS::IAM::Policy").values()
-        if {"Ref": role_logical_id} in p["Properties"]["Roles"]
-        for s in p["Properties"]["PolicyDocument"]["Statement"]
-    ]
-
-
-def _actions(statement: dict[str, Any]) -> set[str]:
-    action = statement["Action"]
-    return {action} if isinstance(action, str) else set(action)
-
-
 def test_the_plan_lambda_may_read_the_experiment_record_and_learn_it_is_missing(synth: Synth) -> None:
     """The plan checks a running experiment's first record; before the first serve there is none, and S3 answers
     a missing key with 404 NoSuchKey only to a caller that also has ``s3:ListBucket`` on the bucket - to anyone
     else with 403 AccessDenied, which would fail every plan of a new experiment
     (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions")."""
     statements = handler_role_statements(synth.templates["pipeline"], "plan.handler")
-    reads = [s for s in statements if "s3:GetObject" in _actions(s) and "experiments/ranker-ab" in json.dumps(s)]
+    reads = [s for s in statements if "s3:GetObject" in actions(s) and "experiments/ranker-ab" in json.dumps(s)]
     assert reads, statements
     assert "experiments/ranker-ab/experiment.json" in json.dumps(reads[0]["Resource"])
-    listing = [s for s in statements if "s3:ListBucket" in _actions(s) and "Condition" not in s]
+    listing = [s for s in statements if "s3:ListBucket" in actions(s) and "Condition" not in s]
     bucket_arn = [
         s for s in listing if "ArtifactsBucket" in json.dumps(s["Resource"]) and "/" not in json.dumps(s["Resource"])
     ]
     assert bucket_arn, listing  # on the bucket itself, not its objects
     # the variants' models come from upstream train steps here: no model package is looked up by alias
-    assert not [s for s in statements if "sagemaker:DescribeModelPackage" in _actions(s)]
+    assert not [s for s in statements if "sagemaker:DescribeModelPackage" in actions(s)]
 
 
 def test_serve_and_readout_run_as_ecs_tasks(synth: Synth) -> None:
@@ -131,5 +124,5 @@ def test_the_dynamodb_serving_table_is_written_by_the_commit_lambda_only(synth: 
     env = commit["Properties"]["Environment"]["Variables"]
     assert env["STEPML_SERVING_TABLE_PREFIX"] == "stepml-dev-online-test-"
     role = commit["Properties"]["Role"]["Fn::GetAtt"][0]
-    writes = [s for s in _statements(template, role) if "dynamodb:BatchWriteItem" in _actions(s)]
+    writes = [s for s in role_statements(template, role) if "dynamodb:BatchWriteItem" in actions(s)]
     assert writes and "ItemsRankerAb" in json.dumps(writes)

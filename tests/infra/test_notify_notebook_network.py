@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.infra.conftest import IMAGE_URI, Synth, resources
+from tests.infra.conftest import IMAGE_URI, Synth, actions, resources, role_statements
 from tests.infra.moto_deploy import LEFT_OUT
 
 WORKSPACE, CHANNEL = "T07ABCDEF12", "C07XYZ12345"
@@ -120,17 +120,7 @@ def test_no_secret_reaches_a_template(full: Templates) -> None:
 def _notebook_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
     (instance,) = resources(template, "AWS::SageMaker::NotebookInstance").values()
     role = instance["Properties"]["RoleArn"]["Fn::GetAtt"][0]
-    return [
-        s
-        for p in resources(template, "AWS::IAM::Policy").values()
-        if {"Ref": role} in p["Properties"]["Roles"]
-        for s in p["Properties"]["PolicyDocument"]["Statement"]
-    ]
-
-
-def _actions(statement: dict[str, Any]) -> list[str]:
-    action = statement["Action"]
-    return action if isinstance(action, list) else [action]
+    return role_statements(template, role)
 
 
 def test_the_notebook_installs_the_project_within_sagemakers_script_limits(full: Templates) -> None:
@@ -163,17 +153,17 @@ def test_the_notebook_role_reads_artifacts_and_queries_the_warehouse_only(full: 
     result location. https://docs.aws.amazon.com/athena/latest/ug/fine-grained-access-to-glue-resources.html
     https://docs.aws.amazon.com/athena/latest/ug/workgroups-iam-policy.html"""
     statements = _notebook_statements(full.data)
-    actions = {a for s in statements for a in _actions(s)}
-    writes = {a for a in actions if a.split(":")[1].startswith(("Put", "Delete", "Create", "Update"))}
+    allowed = {a for s in statements for a in actions(s)}
+    writes = {a for a in allowed if a.split(":")[1].startswith(("Put", "Delete", "Create", "Update"))}
     assert writes == {"s3:PutObject", "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
-    assert not any(a.startswith(("sagemaker:", "iam:", "states:", "dynamodb:")) for a in actions)
-    (put,) = [s for s in statements if "s3:PutObject" in _actions(s)]
+    assert not any(a.startswith(("sagemaker:", "iam:", "states:", "dynamodb:")) for a in allowed)
+    (put,) = [s for s in statements if "s3:PutObject" in actions(s)]
     assert json.dumps(put["Resource"]).endswith('"/athena-results/*"]]}')
-    (athena,) = [s for s in statements if "athena:StartQueryExecution" in _actions(s)]
+    (athena,) = [s for s in statements if "athena:StartQueryExecution" in actions(s)]
     assert "workgroup/stepml-dev" in json.dumps(athena["Resource"])
-    glue = [s for s in statements if any(a.startswith("glue:") for a in _actions(s))]
-    assert all(a.startswith("glue:Get") for s in glue for a in _actions(s))
-    reads = [s for s in statements if "s3:GetObject" in _actions(s)]
+    glue = [s for s in statements if any(a.startswith("glue:") for a in actions(s))]
+    assert all(a.startswith("glue:Get") for s in glue for a in actions(s))
+    reads = [s for s in statements if "s3:GetObject" in actions(s)]
     assert any(f":s3:::{WAREHOUSE}/*" in json.dumps(s["Resource"]) for s in reads)
     assert all(s["Resource"] != "*" for s in statements)
 

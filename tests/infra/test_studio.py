@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import Synth, resources
+from tests.infra.conftest import Synth, actions, resources, role_statements
 from tests.infra.moto_deploy import LEFT_OUT
 from tests.infra.test_notify_notebook_network import Templates, _synth
 
@@ -161,20 +161,6 @@ def test_one_user_profile_per_listed_name(studio: Templates) -> None:
     assert not any("SingleSignOnUserValue" in p for p in profiles)
 
 
-def _role_statements(template: dict[str, Any], role_id: str) -> list[dict[str, Any]]:
-    return [
-        s
-        for p in resources(template, "AWS::IAM::Policy").values()
-        if {"Ref": role_id} in p["Properties"]["Roles"]
-        for s in p["Properties"]["PolicyDocument"]["Statement"]
-    ]
-
-
-def _actions(statement: dict[str, Any]) -> list[str]:
-    action = statement["Action"]
-    return action if isinstance(action, list) else [action]
-
-
 def test_the_execution_role_is_the_notebooks_reader_plus_its_own_domains_apps(studio: Templates) -> None:
     """An execution role trusts sagemaker.amazonaws.com (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html).
     Its data permissions are the notebook instance's (Athena runs a query as its caller:
@@ -187,24 +173,24 @@ def test_the_execution_role_is_the_notebooks_reader_plus_its_own_domains_apps(st
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "sagemaker.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
     assert "ManagedPolicyArns" not in role
-    statements = _role_statements(t, role_id)
-    actions = {a for s in statements for a in _actions(s)}
-    data = {a for a in actions if not a.startswith("sagemaker:")}
+    statements = role_statements(t, role_id)
+    allowed = {a for s in statements for a in actions(s)}
+    data = {a for a in allowed if not a.startswith("sagemaker:")}
     writes = {a for a in data if a.split(":")[1].startswith(("Put", "Delete", "Create", "Update"))}
     assert writes == {"s3:PutObject", "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
-    assert not any(a.startswith(("iam:", "states:", "dynamodb:", "kms:")) for a in actions)
-    (put,) = [s for s in statements if "s3:PutObject" in _actions(s)]
+    assert not any(a.startswith(("iam:", "states:", "dynamodb:", "kms:")) for a in allowed)
+    (put,) = [s for s in statements if "s3:PutObject" in actions(s)]
     assert json.dumps(put["Resource"]).endswith('"/athena-results/*"]]}')
-    (athena,) = [s for s in statements if "athena:StartQueryExecution" in _actions(s)]
+    (athena,) = [s for s in statements if "athena:StartQueryExecution" in actions(s)]
     assert "workgroup/stepml-dev" in json.dumps(athena["Resource"])
-    assert any(f":s3:::{WAREHOUSE}/*" in json.dumps(s["Resource"]) for s in statements if "s3:GetObject" in _actions(s))
+    assert any(f":s3:::{WAREHOUSE}/*" in json.dumps(s["Resource"]) for s in statements if "s3:GetObject" in actions(s))
     (domain_id,) = resources(t, "AWS::SageMaker::Domain")
     for s in statements:
         if s["Resource"] == "*":
-            assert all(a.startswith("sagemaker:List") for a in _actions(s)), s
-        elif any(a.startswith("sagemaker:") for a in _actions(s)):
+            assert all(a.startswith("sagemaker:List") for a in actions(s)), s
+        elif any(a.startswith("sagemaker:") for a in actions(s)):
             assert domain_id in json.dumps(s["Resource"]), s  # the domain's ARN, or its id in the ARN
-    logs = [s for s in statements if "logs:PutLogEvents" in _actions(s)]
+    logs = [s for s in statements if "logs:PutLogEvents" in actions(s)]
     assert [json.dumps(s["Resource"]).count("/aws/sagemaker/studio:*") for s in logs] == [1]
 
 

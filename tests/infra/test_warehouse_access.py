@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.infra.conftest import IMAGE_URI, resources
+from tests.infra.conftest import IMAGE_URI, actions, resources, role_statements
 
 
 def _synth(tmp: Path, mutate: Any, context: dict[str, str] | None = None) -> dict[str, Any]:
@@ -36,17 +36,7 @@ def _synth(tmp: Path, mutate: Any, context: dict[str, str] | None = None) -> dic
 def _machine_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
     machine = next(iter(resources(template, "AWS::StepFunctions::StateMachine").values()))
     role = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
-    return [
-        s
-        for p in resources(template, "AWS::IAM::Policy").values()
-        if {"Ref": role} in p["Properties"]["Roles"]
-        for s in p["Properties"]["PolicyDocument"]["Statement"]
-    ]
-
-
-def _actions(statement: dict[str, Any]) -> list[str]:
-    action = statement["Action"]
-    return action if isinstance(action, list) else [action]
+    return role_statements(template, role)
 
 
 @pytest.mark.slow
@@ -62,9 +52,7 @@ def test_the_warehouse_buckets_come_from_the_spec_and_the_context(tmp_path: Path
         raw["deploy"] = {"warehouse_buckets": ["raw-events"]}
 
     template = _synth(tmp_path, buckets, {"warehouse_buckets": "arn:aws:s3:::curated-tables, more-tables"})
-    reads = [
-        s for s in _machine_statements(template) if "s3:GetObject" in _actions(s) and "s3:ListBucket" in _actions(s)
-    ]
+    reads = [s for s in _machine_statements(template) if "s3:GetObject" in actions(s) and "s3:ListBucket" in actions(s)]
     text = json.dumps(reads)
     for bucket in ("raw-events", "curated-tables", "more-tables"):
         assert f':s3:::{bucket}"' in text and f':s3:::{bucket}/*"' in text, bucket
@@ -97,9 +85,9 @@ def test_redshift_data_api_credentials_and_the_unload_role(tmp_path: Path) -> No
 
     template = _synth(tmp_path / "cluster", cluster)
     statements = _machine_statements(template)
-    assert any(_actions(s) == ["secretsmanager:GetSecretValue"] and s["Resource"] == SECRET for s in statements)
-    assert any("redshift-data:ExecuteStatement" in _actions(s) for s in statements)
-    assert any("redshift-data:DescribeStatement" in _actions(s) for s in statements)
+    assert any(actions(s) == ["secretsmanager:GetSecretValue"] and s["Resource"] == SECRET for s in statements)
+    assert any("redshift-data:ExecuteStatement" in actions(s) for s in statements)
+    assert any("redshift-data:DescribeStatement" in actions(s) for s in statements)
     plan = next(
         f for f in resources(template, "AWS::Lambda::Function").values() if "plan" in f["Properties"]["Handler"]
     )
@@ -114,12 +102,12 @@ def test_redshift_data_api_credentials_and_the_unload_role(tmp_path: Path) -> No
         raw["warehouse"]["redshift"] = {"database": "analytics", "workgroup": "warehouse"}
 
     statements = _machine_statements(_synth(tmp_path / "serverless", serverless))
-    assert any("redshift-serverless:GetCredentials" in _actions(s) for s in statements)
+    assert any("redshift-serverless:GetCredentials" in actions(s) for s in statements)
 
     def iam_identity(raw: dict[str, Any]) -> None:
         raw["warehouse"]["engine"] = "redshift"
         raw["warehouse"]["redshift"] = {"database": "analytics", "cluster_identifier": "warehouse"}
 
     statements = _machine_statements(_synth(tmp_path / "iam", iam_identity))
-    (creds,) = [s for s in statements if "redshift:GetClusterCredentialsWithIAM" in _actions(s)]
+    (creds,) = [s for s in statements if "redshift:GetClusterCredentialsWithIAM" in actions(s)]
     assert ":dbname:warehouse/analytics" in json.dumps(creds["Resource"])
