@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import shlex
+from dataclasses import dataclass
 
 from aws_cdk import ArnFormat, Fn, Stack
 from aws_cdk import aws_iam as iam
@@ -52,6 +53,17 @@ def encoded(script: str) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class ExplorationAccess:
+    """What a notebook environment may read: the artifact bucket, the warehouse through Athena (``athena`` None when
+    the engine is not Athena), the warehouse's own buckets."""
+
+    bucket: s3.IBucket
+    athena: AthenaWarehouse | None
+    athena_workgroup: str | None
+    warehouse_bucket_arns: tuple[str, ...]
+
+
 class ExplorationRole(Construct):
     """The role a notebook environment runs as (the instance's, or the Studio domain's execution role): it may read
     the artifact bucket, query the warehouse in the pipeline's Athena workgroup and write its own logs
@@ -64,14 +76,13 @@ class ExplorationRole(Construct):
         id_: str,
         *,
         description: str,
-        bucket: s3.IBucket,
-        athena: AthenaWarehouse | None,
-        athena_workgroup: str | None,
-        warehouse_bucket_arns: tuple[str, ...],
+        access: ExplorationAccess,
         log_groups: str,
     ) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
+        bucket, athena, athena_workgroup = access.bucket, access.athena, access.athena_workgroup
+        warehouse_bucket_arns = access.warehouse_bucket_arns
         self.role = iam.Role(
             self, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"), description=description
         )
@@ -123,22 +134,12 @@ class ExplorationNotebook(Construct):
         *,
         name: str,
         spec: NotebookSpec,
-        bucket: s3.IBucket,
-        athena: AthenaWarehouse | None,
-        athena_workgroup: str | None,
-        warehouse_bucket_arns: tuple[str, ...],
+        access: ExplorationAccess,
     ) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
         reader = ExplorationRole(
-            self,
-            "Reader",
-            description=f"{name}: notebook",
-            bucket=bucket,
-            athena=athena,
-            athena_workgroup=athena_workgroup,
-            warehouse_bucket_arns=warehouse_bucket_arns,
-            log_groups="NotebookInstances:*",
+            self, "Reader", description=f"{name}: notebook", access=access, log_groups="NotebookInstances:*"
         )
         self.role, self.statements = reader.role, reader.statements
         self.lifecycle = sagemaker.CfnNotebookInstanceLifecycleConfig(

@@ -21,14 +21,12 @@ import shlex
 from aws_cdk import Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from infra.constructs.notebook import ExplorationRole, encoded
+from infra.constructs.notebook import ExplorationAccess, ExplorationRole, encoded
 from infra.nag import suppress
 from stepml.spec.deploy import NotebookSpec
-from stepml.spec.models import AthenaWarehouse
 
 HOME = "/home/sagemaker-user"
 LOG = f"{HOME}/stepml-install.log"
@@ -70,23 +68,13 @@ class StudioDomain(Construct):
         vpc: ec2.IVpc,
         subnets: ec2.SelectedSubnets,
         vpc_only: bool,
-        bucket: s3.IBucket,
-        athena: AthenaWarehouse | None,
-        athena_workgroup: str | None,
-        warehouse_bucket_arns: tuple[str, ...],
+        access: ExplorationAccess,
     ) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
         domain_name = resource_name(name)
         reader = ExplorationRole(
-            self,
-            "Execution",
-            description=f"{name}: Studio execution role",
-            bucket=bucket,
-            athena=athena,
-            athena_workgroup=athena_workgroup,
-            warehouse_bucket_arns=warehouse_bucket_arns,
-            log_groups="studio:*",
+            self, "Execution", description=f"{name}: Studio execution role", access=access, log_groups="studio:*"
         )
         self.role, self.statements = reader.role, reader.statements
         self.lifecycle = sagemaker.CfnStudioLifecycleConfig(

@@ -10,7 +10,7 @@ from constructs import Construct
 from infra.config import InfraConfig
 from infra.constructs.artifact_store import ArtifactStore
 from infra.constructs.lock_table import LockTable
-from infra.constructs.notebook import ExplorationNotebook
+from infra.constructs.notebook import ExplorationAccess, ExplorationNotebook
 from infra.constructs.warehouse import AthenaWorkgroup, RedshiftUnloadWriter
 
 
@@ -41,10 +41,12 @@ class DataStack(Stack):
                 "Notebook",
                 name=f"{config.prefix}-notebook",
                 spec=config.notebook_spec,
-                bucket=self.store.bucket,
-                athena=athena if config.pipeline.spec.warehouse.engine == "athena" else None,
-                athena_workgroup=self.workgroup.name if self.workgroup else None,
-                warehouse_bucket_arns=config.warehouse_bucket_arns,
+                access=ExplorationAccess(
+                    bucket=self.store.bucket,
+                    athena=athena if config.pipeline.spec.warehouse.engine == "athena" else None,
+                    athena_workgroup=self.workgroup.name if self.workgroup else None,
+                    warehouse_bucket_arns=config.warehouse_bucket_arns,
+                ),
             )
             CfnOutput(self, "NotebookUrl", value=self.notebook.url)
         CfnOutput(self, "ArtifactBucketName", value=self.store.bucket.bucket_name)

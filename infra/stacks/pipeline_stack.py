@@ -12,6 +12,7 @@ from infra.config import InfraConfig
 from infra.constructs.containers import StepContainers
 from infra.constructs.functions import PipelineFunctions
 from infra.constructs.network import Network
+from infra.constructs.notebook import ExplorationAccess
 from infra.constructs.notifications import ExecutionNotifications
 from infra.constructs.plan_cache import PlanCacheReads
 from infra.constructs.plan_lookups import PlanLookupGrants
@@ -62,10 +63,12 @@ class PipelineStack(Stack):
                 vpc=network.vpc,
                 subnets=network.task_subnets,
                 vpc_only=config.network_mode == "nat",  # VpcOnly apps need the NAT (or endpoints) for SageMaker
-                bucket=bucket,
-                athena=spec.warehouse.athena if spec.warehouse.engine == "athena" else None,
-                athena_workgroup=data.workgroup.name if data.workgroup else None,
-                warehouse_bucket_arns=config.warehouse_bucket_arns,
+                access=ExplorationAccess(
+                    bucket=bucket,
+                    athena=spec.warehouse.athena if spec.warehouse.engine == "athena" else None,
+                    athena_workgroup=data.workgroup.name if data.workgroup else None,
+                    warehouse_bucket_arns=config.warehouse_bucket_arns,
+                ),
             )
             CfnOutput(self, "StudioUrl", value=studio.url)
         containers = StepContainers(
