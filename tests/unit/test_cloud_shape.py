@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from stepml.cloud.asl import compile_definition, named_states
 from stepml.cloud.asl.locks import LIVENESS_SECONDS, SDK_LOCK_TAKEN
 from stepml.cloud.asl.shape import Block, Par, Seq, parallels, shape, steps_of
 from stepml.spec import load_spec
-from tests.conftest import ROOT
+from tests.conftest import ROOT, small_spec_dict, write_spec
 
 REFERENCE_NEEDS = {
     "extract_train": [],
@@ -218,3 +219,21 @@ def test_a_waiting_run_costs_five_transitions_per_liveness_check_not_seven_per_3
     assert per_check == 5  # wait for release, lock holder, still held?, holder running?, holder alive?
     hour = transitions(3600 // LIVENESS_SECONDS) - transitions(0)
     assert hour < 7 * 120 / 10  # polling every 30 s cost 840 transitions an hour
+
+
+def test_a_parallel_state_never_nests_more_than_ten_intrinsic_functions(tmp_path: Path) -> None:
+    """AWS rule: "You can nest up to 10 intrinsic functions within a field in your workflows" - the merge of a
+    Parallel state's results nests one States.JsonMerge per branch after the first, so 15 independent extracts
+    become a Parallel state of 11 branches whose last branch is a Parallel state of the other 5.
+    https://docs.aws.amazon.com/step-functions/latest/dg/intrinsic-functions.html
+    """
+    raw = small_spec_dict(tmp_path)
+    for i in range(13):
+        raw["steps"][f"extract_{i:02d}"] = {"type": "extract", "sql": "sql/scoring_set.sql", "min_rows": 1}
+    definition = compile_definition(load_spec(write_spec(tmp_path, raw)))
+    states = named_states(definition["States"])
+    found = [s for s in states.values() if s["Type"] == "Parallel"]
+    assert len(found) >= 2 and max(len(s["Branches"]) for s in found) == 11
+    for parallel in found:
+        assert parallel["ResultSelector"]["results.$"].count("States.JsonMerge(") <= 10
+    assert {f"extract_{i:02d}: cache check" for i in range(13)} <= set(states)

@@ -50,6 +50,10 @@ if TYPE_CHECKING:
 
 INPUT = "Input"  # the first state: the execution input made safe for the Plan's JSONPaths
 IN_RUN = "in this run?"  # a step's first state when a schedule runs only some steps
+# "You can nest up to 10 intrinsic functions within a field" (https://docs.aws.amazon.com/step-functions/latest/dg/
+# intrinsic-functions.html): a Parallel state's results merge nests one States.JsonMerge per branch after the
+# first, so a Parallel state has at most 11 branches; more independent chains nest a Parallel in its last branch
+MAX_BRANCHES = 11
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 
 
@@ -222,6 +226,8 @@ class _Compiler:
     def parallel(
         self, block: Par, states: dict[str, dict[str, Any]], *, after: str | None, fail: str, done: list[str]
     ) -> str:
+        if len(block.branches) > MAX_BRANCHES:  # the merge would nest more intrinsic functions than AWS allows
+            block = Par((*block.branches[: MAX_BRANCHES - 1], Par(block.branches[MAX_BRANCHES - 1 :])))
         self.parallels += 1
         name = f"Parallel {self.parallels}"
         branches: list[dict[str, Any]] = []
