@@ -327,8 +327,10 @@ class Worker:
     def _training_logs(self, job: str, text: str) -> None:
         """What SageMaker does with the container's output: ``/aws/sagemaker/TrainingJobs``, ``<job>/algo-1-<t>``."""
         group, stream = "/aws/sagemaker/TrainingJobs", f"{job}/algo-1-{int(time.time())}"
-        if not self.logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]:
+        try:  # SageMaker creates it once; trainings of parallel branches may finish at the same moment
             self.logs.create_log_group(logGroupName=group)
+        except self.logs.exceptions.ResourceAlreadyExistsException:
+            pass
         self.logs.create_log_stream(logGroupName=group, logStreamName=stream)
         now = int(time.time() * 1000)
         events = [{"timestamp": now, "message": line} for line in text.splitlines() if line.strip()]
