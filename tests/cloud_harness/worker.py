@@ -31,6 +31,7 @@ data (``Athena.QueryFailed``); an injected fault of an UNLOAD leaves a partial f
 from __future__ import annotations
 
 import io
+import contextlib
 import json
 import os
 import subprocess
@@ -327,10 +328,9 @@ class Worker:
     def _training_logs(self, job: str, text: str) -> None:
         """What SageMaker does with the container's output: ``/aws/sagemaker/TrainingJobs``, ``<job>/algo-1-<t>``."""
         group, stream = "/aws/sagemaker/TrainingJobs", f"{job}/algo-1-{int(time.time())}"
-        try:  # SageMaker creates it once; trainings of parallel branches may finish at the same moment
+        # SageMaker creates it once; trainings of parallel branches may finish at the same moment
+        with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
             self.logs.create_log_group(logGroupName=group)
-        except self.logs.exceptions.ResourceAlreadyExistsException:
-            pass
         self.logs.create_log_stream(logGroupName=group, logStreamName=stream)
         now = int(time.time() * 1000)
         events = [{"timestamp": now, "message": line} for line in text.splitlines() if line.strip()]
