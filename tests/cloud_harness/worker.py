@@ -30,8 +30,8 @@ data (``Athena.QueryFailed``); an injected fault of an UNLOAD leaves a partial f
 
 from __future__ import annotations
 
-import io
 import contextlib
+import io
 import json
 import os
 import subprocess
