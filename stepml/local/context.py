@@ -291,14 +291,35 @@ class LocalContext:
             {"rows": r.rows, "summary": r.summary, "detail": r.detail} for r in results if isinstance(r, StepResult)
         ]
 
-    def run_process(self, args: list[str], *, env: Mapping[str, str], failure_file: Path, log_name: str) -> None:
-        """Run ``python ARGS`` for this step (its log in ``logs/``, its timeout from the spec)."""
+    def run_process(
+        self, args: list[str], *, env: Mapping[str, str], failure_file: Path, log_name: str, warm_ok: bool = False
+    ) -> None:
+        """Run ``python ARGS`` for this step (its log in ``logs/``, its timeout from the spec). ``warm_ok``: ARGS
+        is ``-m MODULE``, a program that reads ``env`` when it runs (not at start-up), which may then run in the
+        warm worker (``stepml.local.warm``) with ``env`` added to its environment meanwhile."""
+        log, timeout = self.out_dir / "logs" / f"{log_name}.log", self.spec.resources.timeout_minutes * 60
+        worker = warm.take() if warm_ok and len(args) == 2 and args[0] == "-m" else None
+        if worker is not None:
+            try:
+                worker.run_module(
+                    self.step.name,
+                    args[1],
+                    env,
+                    log=log,
+                    import_path=[str(self.pipeline.project_root)],
+                    cwd=self.scratch,
+                    failure_file=failure_file,
+                    timeout_s=timeout,
+                )
+            finally:
+                worker.close()
+            return
         run_process(
             self.step.name,
             args,
             env=child_env(env, [self.pipeline.project_root]),
             cwd=self.scratch,
-            log_path=self.out_dir / "logs" / f"{log_name}.log",
+            log_path=log,
             failure_file=failure_file,
-            timeout_s=self.spec.resources.timeout_minutes * 60,
+            timeout_s=timeout,
         )

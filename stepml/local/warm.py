@@ -23,7 +23,7 @@ import select
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from stepml.errors import StepExecutionError
@@ -62,9 +62,38 @@ class Worker:
         timeout_s: float,
     ) -> None:
         """Run the entry of ``invocation``; on failure raise the error class it reported (or StepExecutionError)."""
+        self._call(step, {"invocation": str(invocation)}, log, import_path, cwd, failure_file, timeout_s)
+
+    def run_module(
+        self,
+        step: str,
+        module: str,
+        env: Mapping[str, str],
+        *,
+        log: Path,
+        import_path: Sequence[str],
+        cwd: Path,
+        failure_file: Path,
+        timeout_s: float,
+    ) -> None:
+        """``python -m MODULE`` with ``env`` added to the environment while it runs (for a program that reads
+        its settings from the environment when it runs, not when the interpreter starts)."""
+        message: dict[str, object] = {"module": module, "env": dict(env)}
+        self._call(step, message, log, import_path, cwd, failure_file, timeout_s)
+
+    def _call(
+        self,
+        step: str,
+        message: dict[str, object],
+        log: Path,
+        import_path: Sequence[str],
+        cwd: Path,
+        failure_file: Path,
+        timeout_s: float,
+    ) -> None:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         log.parent.mkdir(parents=True, exist_ok=True)
-        message = {"invocation": str(invocation), "log": str(log), "path": list(import_path), "cwd": str(cwd)}
+        message = {**message, "log": str(log), "path": list(import_path), "cwd": str(cwd)}
         code: int | None = None
         try:
             self.proc.stdin.write((json.dumps(message) + "\n").encode())
@@ -86,7 +115,12 @@ class Worker:
         if self.proc.stdin is not None and not self.proc.stdin.closed:
             with contextlib.suppress(OSError):  # a worker that died: nothing to tell it
                 self.proc.stdin.close()
-        threading.Thread(target=self.proc.wait, name="stepml-warm-reaper", daemon=True).start()
+        threading.Thread(target=self._reap, name="stepml-warm-reaper", daemon=True).start()
+
+    def _reap(self) -> None:
+        self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 def start() -> None:
@@ -138,6 +172,8 @@ def _run(message: dict[str, object], quiet: int) -> int:
         assert isinstance(path, list)
         sys.path[:0] = [p for p in path if p not in sys.path]
         os.chdir(str(message["cwd"]))
+        if "module" in message:
+            return _run_module(str(message["module"]), message["env"])
         from stepml.entry import Invocation, execute
 
         return execute(Invocation.from_json(json.loads(Path(str(message["invocation"])).read_text())))
@@ -146,6 +182,24 @@ def _run(message: dict[str, object], quiet: int) -> int:
         sys.stderr.flush()
         os.dup2(quiet, 1)
         os.dup2(quiet, 2)
+
+
+def _run_module(module: str, env: object) -> int:
+    """``python -m MODULE``: run as ``__main__``, its ``SystemExit`` turned into the exit code; an uncaught
+    error ends the worker with a traceback in the log and code 1, as it ends a fresh interpreter."""
+    import runpy
+
+    assert isinstance(env, dict)
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return 0
 
 
 if __name__ == "__main__":
