@@ -242,13 +242,15 @@ class LocalContext:
         threads: int = 1,
         env: Mapping[str, str] | None = None,
         secrets: tuple[str, ...] = (),
+        reuse: bool = False,
     ) -> list[dict[str, Any]]:
         """The entry once per partition of ``partitioned``'s files (``stepml.core.plan.partition_files``, as the
-        cloud's Distributed Map), in ``max_concurrency`` processes at a time: each a worker that takes the next
-        partition when it is done with one (``stepml.local.warm``; without ``env``), so a step's modules are
-        imported and its model loaded once per worker, not once per partition. A failed partition does not stop
-        the others; its worker is closed and the next one runs in a fresh process. Each partition's result, in
-        order."""
+        cloud's Distributed Map), ``max_concurrency`` at a time, each in a process of its own - or, with
+        ``reuse`` (an entry that keeps no state between calls but what it may reuse, such as a loaded model),
+        in ``max_concurrency`` workers that take the next partition when done with one (``stepml.local.warm``;
+        not with ``env``), so the entry's modules are imported once per worker, not once per partition. A
+        failed partition does not stop the others; the next one starts in a new process. Each partition's
+        result, in order."""
         files = output_files(self.upstream[partitioned])
         parts = partition_files(files, partitions)
         if not parts:
@@ -260,22 +262,27 @@ class LocalContext:
         outcomes: dict[int, StepResult | BaseException] = {}
 
         def serve() -> None:
-            worker = None if env else (warm.take() or warm.Worker())
+            worker: warm.Worker | None = None
             try:
                 while True:
                     with lock:
                         i = next(todo, None)
                     if i is None:
                         return
+                    if worker is None and not env:
+                        worker = warm.take() or (warm.Worker() if reuse else None)
                     try:
                         given = {**inputs, partitioned: self.input(partitioned, files=parts[i])}
                         inv = self.invocation(entry, config, given, partition=i, threads=threads, secrets=secrets)
                         outcomes[i] = self._entry(inv, env, worker)
                     except Exception as exc:
                         outcomes[i] = exc
-                        if worker is not None:
-                            worker.close()
-                            worker = None
+                        reused = False  # after a failure the next partition starts in a new process
+                    else:
+                        reused = reuse
+                    if worker is not None and not reused:
+                        worker.close()
+                        worker = None
             finally:
                 if worker is not None:
                     worker.close()
