@@ -111,14 +111,15 @@ class Worker:
         check_exit(step, code, log_path=log, failure_file=failure_file)
 
     def close(self) -> None:
-        """Let it exit (its stdin closes); reaped in the background."""
+        """Let it exit (its stdin closes) and wait until it has, as the runner waits for a fresh process."""
         if self.proc.stdin is not None and not self.proc.stdin.closed:
             with contextlib.suppress(OSError):  # a worker that died: nothing to tell it
                 self.proc.stdin.close()
-        threading.Thread(target=self._reap, name="stepml-warm-reaper", daemon=True).start()
-
-    def _reap(self) -> None:
-        self.proc.wait()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
         if self.proc.stdout is not None:
             self.proc.stdout.close()
 
