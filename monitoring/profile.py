@@ -184,6 +184,21 @@ def build_reference(
     profile = build_profile(
         features, numeric=numeric, categorical=categorical, bins=bins, max_categories=max_categories, units=units
     )
+    return with_outputs(profile, predictions, prediction=prediction, score=score, prediction_kind=prediction_kind)
+
+
+def with_outputs(
+    profile: dict[str, Any],
+    predictions: pd.DataFrame,
+    *,
+    prediction: str = "prediction",
+    score: str | None = "score",
+    prediction_kind: Kind | None = None,
+) -> dict[str, Any]:
+    """The features' ``profile`` (:func:`build_profile` of the training set) completed with the model's outputs
+    profiled on ``predictions`` (same ``bins`` and ``max_categories``): :func:`build_reference` in two halves, so
+    the features can be profiled while the model fits. ``profile`` is updated and returned."""
+    bins, max_categories = profile["params"]["bins"], profile["params"]["max_categories"]
     outputs = [prediction, *([score] if score is not None and score in predictions.columns else [])]
     kind = prediction_kind
     if kind is None:
@@ -344,4 +359,5 @@ __all__ = [
     "quantile_edges",
     "reference_categories",
     "tail_sums",
+    "with_outputs",
 ]

@@ -10,6 +10,7 @@ the same ``python -m stepml.entry`` the cloud task adapter runs.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from stepml.core.plan import partition_files
 from stepml.entry import EntryResult, Input, Invocation, failure_path, read_result
 from stepml.errors import InputChangedError, StepInputError
 from stepml.local import warm
-from stepml.local.process import child_env, run_process, wait_process
+from stepml.local.process import child_env, run_process
 
 if TYPE_CHECKING:
     from stepml.core.plan import Plan, PlannedStep
@@ -206,20 +207,33 @@ class LocalContext:
         )
 
     def run_entry(self, invocation: Invocation, *, env: Mapping[str, str] | None = None) -> StepResult:
-        """``python -m stepml.entry`` on ``invocation`` as a child process; its result, or its error raised."""
+        """``python -m stepml.entry`` on ``invocation`` as a child process; its result, or its error raised. It
+        runs in the warm worker when one is waiting (``stepml.local.warm``; not with ``env``)."""
+        worker = warm.take() if not env else None
+        try:
+            return self._entry(invocation, env, worker)
+        finally:
+            if worker is not None:
+                worker.close()
+
+    def _entry(self, invocation: Invocation, env: Mapping[str, str] | None, worker: warm.Worker | None) -> StepResult:
+        """One entry: in ``worker``, or in a fresh process when None."""
         part = invocation.partition
         name = f"{invocation.step}-{part:05d}" if part is not None else invocation.step
         path = invocation.write(self.scratch / "invocations" / f"{name}.json")
         failure = failure_path(self.out_dir, part)
-        proc = warm.take() if not env else None  # a process started with the command, its imports done
-        if proc is None:
+        if worker is None:
             self.run_process(["-m", "stepml.entry", str(path)], env=env or {}, failure_file=failure, log_name=name)
         else:
-            log = self.out_dir / "logs" / f"{name}.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            warm.hand_over(proc, path, log, [str(self.pipeline.project_root)], self.scratch)
-            timeout = self.spec.resources.timeout_minutes * 60
-            wait_process(self.step.name, proc, log_path=log, failure_file=failure, timeout_s=timeout)
+            worker.run(
+                self.step.name,
+                path,
+                log=self.out_dir / "logs" / f"{name}.log",
+                import_path=[str(self.pipeline.project_root)],
+                cwd=self.scratch,
+                failure_file=failure,
+                timeout_s=self.spec.resources.timeout_minutes * 60,
+            )
         return StepResult.of(read_result(self.out_dir, part))
 
     def run_partitions(
@@ -234,36 +248,91 @@ class LocalContext:
         threads: int = 1,
         env: Mapping[str, str] | None = None,
         secrets: tuple[str, ...] = (),
+        reuse: bool = False,
     ) -> list[dict[str, Any]]:
         """The entry once per partition of ``partitioned``'s files (``stepml.core.plan.partition_files``, as the
-        cloud's Distributed Map), ``max_concurrency`` processes at a time; each partition's result, in order."""
+        cloud's Distributed Map), ``max_concurrency`` at a time, each in a process of its own - or, with
+        ``reuse`` (an entry that keeps no state between calls but what it may reuse, such as a loaded model),
+        in ``max_concurrency`` workers that take the next partition when done with one (``stepml.local.warm``;
+        not with ``env``), so the entry's modules are imported once per worker, not once per partition. A
+        failed partition does not stop the others; the next one starts in a new process. Each partition's
+        result, in order."""
         files = output_files(self.upstream[partitioned])
         parts = partition_files(files, partitions)
         if not parts:
             raise StepInputError(self.step.name, f"{partitioned!r} has no files to process")
         items = [{"index": i, "files": part} for i, part in enumerate(parts)]
         (self.out_dir / "_partitions.json").write_text(json.dumps(items))
+        todo = iter(range(len(parts)))
+        lock = threading.Lock()
+        outcomes: dict[int, StepResult | BaseException] = {}
 
-        def one(i: int) -> StepResult:
-            given = {**inputs, partitioned: self.input(partitioned, files=parts[i])}
-            inv = self.invocation(entry, config, given, partition=i, threads=threads, secrets=secrets)
-            return self.run_entry(inv, env=env)
+        def serve() -> None:
+            worker: warm.Worker | None = None
+            try:
+                while True:
+                    with lock:
+                        i = next(todo, None)
+                    if i is None:
+                        return
+                    if worker is None and not env:
+                        worker = warm.take() or (warm.Worker() if reuse else None)
+                    try:
+                        given = {**inputs, partitioned: self.input(partitioned, files=parts[i])}
+                        inv = self.invocation(entry, config, given, partition=i, threads=threads, secrets=secrets)
+                        outcomes[i] = self._entry(inv, env, worker)
+                    except Exception as exc:
+                        outcomes[i] = exc
+                        reused = False  # after a failure the next partition starts in a new process
+                    else:
+                        reused = reuse
+                    if worker is not None and not reused:
+                        worker.close()
+                        worker = None
+            finally:
+                if worker is not None:
+                    worker.close()
 
-        with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
-            futures = [pool.submit(one, i) for i in range(len(parts))]
-            errors = [e for f in futures if (e := f.exception()) is not None]
+        with ThreadPoolExecutor(max_workers=min(max_concurrency, len(parts))) as pool:
+            for future in [pool.submit(serve) for _ in range(min(max_concurrency, len(parts)))]:
+                future.result()
+        results = [outcomes[i] for i in range(len(parts))]
+        errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise errors[0]
-        return [{"rows": r.rows, "summary": r.summary, "detail": r.detail} for f in futures for r in [f.result()]]
+        return [
+            {"rows": r.rows, "summary": r.summary, "detail": r.detail} for r in results if isinstance(r, StepResult)
+        ]
 
-    def run_process(self, args: list[str], *, env: Mapping[str, str], failure_file: Path, log_name: str) -> None:
-        """Run ``python ARGS`` for this step (its log in ``logs/``, its timeout from the spec)."""
+    def run_process(
+        self, args: list[str], *, env: Mapping[str, str], failure_file: Path, log_name: str, warm_ok: bool = False
+    ) -> None:
+        """Run ``python ARGS`` for this step (its log in ``logs/``, its timeout from the spec). ``warm_ok``: ARGS
+        is ``-m MODULE``, a program that reads ``env`` when it runs (not at start-up), which may then run in the
+        warm worker (``stepml.local.warm``) with ``env`` added to its environment meanwhile."""
+        log, timeout = self.out_dir / "logs" / f"{log_name}.log", self.spec.resources.timeout_minutes * 60
+        worker = warm.take() if warm_ok and len(args) == 2 and args[0] == "-m" else None
+        if worker is not None:
+            try:
+                worker.run_module(
+                    self.step.name,
+                    args[1],
+                    env,
+                    log=log,
+                    import_path=[str(self.pipeline.project_root)],
+                    cwd=self.scratch,
+                    failure_file=failure_file,
+                    timeout_s=timeout,
+                )
+            finally:
+                worker.close()
+            return
         run_process(
             self.step.name,
             args,
             env=child_env(env, [self.pipeline.project_root]),
             cwd=self.scratch,
-            log_path=self.out_dir / "logs" / f"{log_name}.log",
+            log_path=log,
             failure_file=failure_file,
-            timeout_s=self.spec.resources.timeout_minutes * 60,
+            timeout_s=timeout,
         )

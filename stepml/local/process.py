@@ -74,6 +74,11 @@ def wait_process(
         proc.kill()
         proc.wait()
         raise StepExecutionError(step, f"timed out after {timeout_s / 60:.0f} min") from None
+    check_exit(step, code, log_path=log_path, failure_file=failure_file)
+
+
+def check_exit(step: str, code: int, *, log_path: Path, failure_file: Path) -> None:
+    """A step entry's exit code: nothing for 0, else the error class it reported (or StepExecutionError)."""
     if code == 0:
         return
     if failure_file.exists():

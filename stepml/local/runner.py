@@ -34,7 +34,7 @@ from stepml.core import manifest as mf
 from stepml.core.plan import Plan, PlannedStep, Resolver, make_plan
 from stepml.core.runs import DONE, HEARTBEAT_S, RunRecord, StepOutcome
 from stepml.errors import LockError, RunError, StepError, StepmlError
-from stepml.local import scratch
+from stepml.local import scratch, warm
 from stepml.local.attempt import Attempt
 from stepml.spec.pipeline import Pipeline
 from stepml.store.lock import Owner, StepLock, process_alive
@@ -199,6 +199,7 @@ class LocalRunner:
                         continue
                     if all(d.status in DONE for d in deps):
                         pending.remove(step)
+                        warm.steps_ahead(len(pending))  # a taken warm worker is replaced only while steps remain
                         future = pool.submit(
                             self._try_step, step, plan, params, owner, forced, outcomes[step.name], registry, failures
                         )

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from stepml.entry import EntryResult, Invocation
 from stepml.errors import StepInputError, write_error
-from steps._model import PREDICTION, SCORE, LoadedModel, load_model, thread_limit
+from steps._model import PREDICTION, SCORE, LoadedModel, file_digest, load_model, read_meta, thread_limit
 from steps._parquet import arrow_to_pandas, check_files, open_parquet
 from steps.score.summary import label, partition_result
 
@@ -210,7 +210,7 @@ def run(inv: Invocation) -> EntryResult:
     version = model_input.summary.get("version")
     part = inv.partition or 0
     result = score_files(
-        load_model(Path(model_input.model_dir), step=inv.step),
+        _loaded(Path(model_input.model_dir), inv.step),
         inv.input(source).files(),
         inv.output / "data" / f"part-{part:05d}.parquet",
         batch_rows=int(inv.config.get("batch_rows", DEFAULT_BATCH_ROWS)),
@@ -220,3 +220,20 @@ def run(inv: Invocation) -> EntryResult:
         threads=inv.threads,
     )
     return EntryResult(**partition_result(result.rows, version))
+
+
+_LOADED: dict[tuple[str, str], LoadedModel] = {}  # a worker scoring several partitions loads the model once
+
+
+def _loaded(model_dir: Path, step: str) -> LoadedModel:
+    """The model in ``model_dir``; unpickled once per process while its files still have the digests its
+    ``stepml_model.json`` records (checked every time; :func:`load_model` names the file that does not)."""
+    meta = read_meta(model_dir, step=step)
+    key = (str(model_dir.resolve()), meta.digest)
+    intact = bool(meta.files) and all(
+        (model_dir / rel).is_file() and file_digest(model_dir / rel) == digest for rel, digest in meta.files.items()
+    )
+    if key not in _LOADED or not intact:
+        _LOADED.clear()
+        _LOADED[key] = load_model(model_dir, step=step)
+    return _LOADED[key]

@@ -1,4 +1,5 @@
-"""Scoring on a laptop: one ``python -m stepml.entry`` process per partition, ``max_concurrency`` at a time."""
+"""Scoring on a laptop: the score entry (``stepml.entry``) once per partition, in ``max_concurrency`` worker
+processes that each take the next partition when done with one (``stepml.local.warm``), loading the model once."""
 
 from __future__ import annotations
 
@@ -42,5 +43,6 @@ def run(ctx: LocalContext) -> StepResult:
         max_concurrency=step.max_concurrency,
         inputs={model_from: model},
         threads=step.resources.threads,
+        reuse=True,  # a worker scores its next partition with the model it loaded (steps.score.entry._loaded)
     )
     return StepResult(**merge(results))

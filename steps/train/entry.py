@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -36,7 +36,6 @@ from steps._model import (
     MIN_TRAIN_ROWS,
     MODEL_JSON,
     PREDICTION,
-    PROFILE_FILE,
     SCORE,
     ModelMeta,
     distribution_of,
@@ -48,6 +47,7 @@ from steps._model import (
 from steps._parquet import check_files, list_parquet_files, open_parquet, read_parquet_files
 from steps.train.config import TrainConfig
 from steps.train.fit import fit_model, predict_proba
+from steps.train.reference import FeatureReference, profile_features, write_json, write_reference
 
 __all__ = ["TrainConfig", "TrainResult", "load_hyperparameters", "main", "run", "train", "write_outputs"]
 
@@ -80,14 +80,16 @@ class TrainResult:
 # --------------------------------------------------------------------------------------------- core
 
 
-def train(frame: pd.DataFrame, config: TrainConfig, model_dir: Path | None = None) -> TrainResult:
+def train(frame: pd.DataFrame, config: TrainConfig, model_dir: Path | None = None, built: Any = None) -> TrainResult:
     """Fit the model on a seeded train/validation split of ``frame`` and score it on the validation rows.
 
-    ``model_dir``: where a trainer writes its model (under ``artifacts/``); a temporary folder when None."""
+    ``model_dir``: where a trainer writes its model (under ``artifacts/``); a temporary folder when None.
+    ``built``: what ``config.build()`` returned (built here when None)."""
     from sklearn.model_selection import train_test_split
 
     step = config.step
-    built = config.build()  # the hyperparameters are checked before anything is fitted
+    if built is None:
+        built = config.build()  # the hyperparameters are checked before anything is fitted
     missing = [c for c in (config.target, *config.features, *config.id_columns) if c not in frame.columns]
     if missing:
         raise StepInputError(step, f"missing column(s) {missing} in the training data")
@@ -245,15 +247,17 @@ def load_hyperparameters(config_dir: Path, *, step: str = "train") -> dict[str, 
 
 
 def write_outputs(
-    result: TrainResult, config: TrainConfig, model_dir: Path, training: pd.DataFrame | None = None
+    result: TrainResult,
+    config: TrainConfig,
+    model_dir: Path,
+    training: pd.DataFrame | None = None,
+    reference: FeatureReference | Future[FeatureReference] | None = None,
 ) -> None:
     """Write the model (estimator.joblib; a trainer's artifacts/ are already there), stepml_model.json,
-    profile.json and (last) metrics.json to ``model_dir``; ``training``: the whole training frame the feature
-    reference is profiled on (default: the validation rows)."""
+    profile.json, reference_sample.parquet and (last) metrics.json to ``model_dir``. The features' reference is
+    ``reference`` (:func:`~steps.train.reference.profile_features`, possibly still being computed), or profiled
+    here on ``training``, the whole training frame (default: the validation rows)."""
     import joblib
-
-    from monitoring.evidently_report import REFERENCE_SAMPLE_FILE, training_sample
-    from monitoring.profile import build_reference, profile_warnings
 
     model_dir.mkdir(parents=True, exist_ok=True)
     kind: Literal["estimator", "trainer"] = "trainer" if config.trainer else "estimator"
@@ -275,42 +279,13 @@ def write_outputs(
         hyperparameters=config.model_params,
         files=model_files(model_dir, kind),
     )
-    _write_json(model_dir / MODEL_JSON, meta.to_dict())
-    # reference profile: the features on the whole training set, the model's outputs on the validation rows
-    # (out-of-sample: in-sample scores are sharper than real ones)
-    source = result.validation if training is None else training
-    features = prepare_features(source, config.numeric, config.categorical)  # text columns are not profiled
-    for unit in dict.fromkeys(u for units in config.profile_units.values() for u in units):
-        features[unit] = source[unit].to_numpy()  # entity-aware drift: those features are profiled per unit
-    try:
-        profile = build_reference(
-            features,
-            result.validation,
-            numeric=config.numeric,
-            categorical=config.categorical,
-            prediction_kind="categorical" if config.task == "classification" else "numeric",
-            units=config.profile_units,
-        )
-    except ValueError as exc:
-        raise StepInputError(config.step, f"cannot profile the training data: {exc}") from exc
-    for warning in profile_warnings(profile):
-        print(f"stepml: step {config.step!r}: warning: {warning}", file=sys.stderr)
-    _write_json(model_dir / PROFILE_FILE, profile)
-    outputs = result.validation[[c for c in (PREDICTION, SCORE) if c in result.validation.columns]]
-    training_sample(features, outputs).to_parquet(model_dir / REFERENCE_SAMPLE_FILE, index=False)
-    _write_json(model_dir / METRICS_FILE, result.metrics_json())
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=False, default=_json_default) + "\n")
-    os.replace(tmp, path)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    write_json(model_dir / MODEL_JSON, meta.to_dict())
+    if reference is None:
+        reference = profile_features(result.validation if training is None else training, config)
+    elif isinstance(reference, Future):
+        reference = reference.result()
+    write_reference(reference, result.validation, config, model_dir)
+    write_json(model_dir / METRICS_FILE, result.metrics_json())
 
 
 def run(env: Mapping[str, str]) -> TrainResult:
@@ -335,9 +310,15 @@ def run(env: Mapping[str, str]) -> TrainResult:
         what=f"expected target {config.target!r}, features {list(config.features)}"
         + (f", id_columns {list(config.id_columns)}" if config.id_columns else ""),
     )
-    frame = read_parquet_files(files, columns=columns, step=config.step)
-    result = train(frame, config, model_dir)
-    write_outputs(result, config, model_dir, frame)
+    # the model's library is imported while the files are read; the training set's features are profiled while
+    # the model fits (threads: arrow, pandas, numpy and OpenMP release the GIL)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stepml-train") as pool:
+        reading = pool.submit(read_parquet_files, files, columns=columns, step=config.step)
+        built = config.build()
+        frame = reading.result()
+        reference = pool.submit(profile_features, frame, config)
+        result = train(frame, config, model_dir, built=built)
+        write_outputs(result, config, model_dir, frame, reference)
     return result
 
 

@@ -43,7 +43,10 @@ def run(ctx: LocalContext) -> StepResult:
         "SM_OUTPUT_DIR": str(output),
         "SM_OUTPUT_DATA_DIR": str(output / "data"),
     }
-    ctx.run_process(["-m", "steps.train.entry"], env=env, failure_file=output / "failure", log_name="train")
+    # the entrypoint reads SM_* when it runs: the warm worker may run it, its pandas and pyarrow imported already
+    ctx.run_process(
+        ["-m", "steps.train.entry"], env=env, failure_file=output / "failure", log_name="train", warm_ok=True
+    )
     metrics = json.loads((model_dir / "metrics.json").read_text())
     meta = json.loads((model_dir / "stepml_model.json").read_text())
     return StepResult(

@@ -44,7 +44,10 @@ PACKAGE = {
         "    return stepml.Output(table=regions, tables={'remote': features[features['remote'] == 1]},\n"
         "                         metrics={'regions': float(len(regions))})\n"
     ),
-    "parts.py": ("def count(raw, ctx):\n    return raw[['invitation_id']].assign(partition=ctx.partition)\n"),
+    "parts.py": (
+        "import os\n\n\ndef count(raw, ctx):\n"
+        "    return raw[['invitation_id']].assign(partition=ctx.partition, pid=os.getpid())\n"
+    ),
     "streamed.py": (
         "def first_ids(raw):\n"
         "    for batch in raw.to_batches(batch_size=300, columns=['invitation_id']):\n"
@@ -203,7 +206,7 @@ def test_a_partitioned_user_step_runs_once_per_partition(tmp_path, sample_wareho
             "inputs": {"raw": "invitations"},
             "partitions": 3,
             "partition_by": "invitations",
-            "max_concurrency": 3,
+            "max_concurrency": 1,  # one at a time: each still in a process of its own
         }
     }
     spec = user_project(tmp_path, sample_warehouse, steps)
@@ -216,6 +219,8 @@ def test_a_partitioned_user_step_runs_once_per_partition(tmp_path, sample_wareho
     assert extract is not None
     assert sorted(frame["invitation_id"]) == sorted(read_output(pipeline, store, extract)["invitation_id"])
     assert sorted(frame["partition"].unique()) == [0, 1, 2]
+    # a user's function runs in a process of its own per partition (as an ECS task per partition in AWS)
+    assert frame.groupby("partition")["pid"].nunique().tolist() == [1, 1, 1] and frame["pid"].nunique() == 3
     assert manifest["summary"]["tables"] == {"": len(frame)} and len(manifest["summary"]["partition_metrics"]) == 3
     assert json.loads((Path(store.uri(manifest["prefix"])) / "_partitions.json").read_text())[2]["index"] == 2
 

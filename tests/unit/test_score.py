@@ -247,3 +247,19 @@ def test_a_full_disk_is_a_write_error_naming_the_output_not_a_corrupt_input(
     assert "predictions.parquet" in info.value.message and "disk is full" in info.value.message
     assert "in.parquet" not in info.value.message
     assert not output.exists() and not output.with_name(output.name + ".tmp").exists()
+
+
+def test_a_worker_unpickles_the_model_once_while_its_files_keep_their_digests(tmp_path):
+    from steps.score import entry
+
+    # Given a model folder scored by two partitions in one worker process
+    model_dir = tmp_path / "model"
+    fit(model_dir)
+    first = entry._loaded(model_dir, "score")
+    # Then the second partition gets the same loaded model, not a second unpickling
+    assert entry._loaded(model_dir, "score") is first
+    # But once a model file no longer has its recorded digest, the load fails as it would in a fresh process
+    estimator = model_dir / "estimator.joblib"
+    estimator.write_bytes(estimator.read_bytes() + b"\0")
+    with pytest.raises(StepInputError, match="does not match its recorded sha256"):
+        entry._loaded(model_dir, "score")

@@ -250,6 +250,33 @@ def test_run_reads_every_part_and_writes_outputs(tmp_path: Path) -> None:
     assert (model_dir / MODEL_FILE).is_file()
 
 
+def test_features_profiled_while_the_model_fits_give_the_same_reference(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from monitoring.profile import build_reference
+    from steps._model import prepare_features
+    from steps.train.entry import write_outputs
+    from steps.train.reference import profile_features
+
+    # Given the training set's features profiled in a thread (as run() does while the model fits)
+    frame, cfg = make_frame(), config()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        reference = pool.submit(profile_features, frame, cfg)
+        result = train(frame, cfg)
+        write_outputs(result, cfg, tmp_path, frame, reference)
+    # Then profile.json is the reference built in one go: features on every row, outputs on the validation rows
+    expected = build_reference(
+        prepare_features(frame, cfg.numeric, cfg.categorical),
+        result.validation,
+        numeric=cfg.numeric,
+        categorical=cfg.categorical,
+        prediction_kind="categorical",
+    )
+    assert json.loads((tmp_path / PROFILE_FILE).read_text()) == json.loads(json.dumps(expected))
+    sample = pd.read_parquet(tmp_path / "reference_sample.parquet")
+    assert len(sample) == len(frame) and sample["score"].notna().sum() == result.n_validation
+
+
 def test_missing_columns_are_named_with_their_files(tmp_path: Path) -> None:
     env = sm_dirs(tmp_path, HYPERPARAMETERS)
     channel = Path(env["SM_CHANNEL_TRAIN"])
