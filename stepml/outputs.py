@@ -40,12 +40,12 @@ def local_files(
         if record is not None and not _matches(p, record):
             if remote:  # the cache may hold an older object of the same key: fetch it again, once
                 store.get_file(k, p)
-            expected = unrecognised(p, record) if not remote or not _matches(p, record) else None
-            if expected is not None:
+            if not remote or not _matches(p, record):
                 raise InputChangedError(
                     step or "?",
                     f"{store.uri(k)} does not match the digest recorded when {step or 'its step'} committed it "
-                    f"(expected {expected}): changed or corrupted since; rerun it (stepml run --rerun {step or 'STEP'})",
+                    f"(expected {unrecognised(p, record)}): changed or corrupted since; rerun it "
+                    f"(stepml run --rerun {step or 'STEP'})",
                 )
         out.append(p)
     return out
